@@ -1,0 +1,150 @@
+//! Interrupt wiring: level lines from devices to interrupt controllers, and the signal
+//! word through which controllers reach a hart.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+use std::time::Instant;
+
+/// `mip` bit numbers (Priv spec 3.1.9).
+pub const SSIP: u64 = 1 << 1;
+pub const VSSIP: u64 = 1 << 2;
+pub const MSIP: u64 = 1 << 3;
+pub const STIP: u64 = 1 << 5;
+pub const VSTIP: u64 = 1 << 6;
+pub const MTIP: u64 = 1 << 7;
+pub const SEIP: u64 = 1 << 9;
+pub const VSEIP: u64 = 1 << 10;
+pub const MEIP: u64 = 1 << 11;
+pub const SGEIP: u64 = 1 << 12;
+
+/// A level-triggered interrupt line, driven by a device and sampled by an interrupt
+/// controller (a PLIC or APLIC source).
+pub trait IrqLine: Send + Sync {
+    fn set_level(&self, high: bool);
+}
+
+/// A line that goes nowhere (an unwired device, a test).
+pub struct NoIrq;
+
+impl IrqLine for NoIrq {
+    fn set_level(&self, _: bool) {}
+}
+
+/// What the outside world tells one hart: `mip` bits driven by devices, the ACLINT
+/// `mtimecmp` of this hart, and a wake-up for a hart parked in WFI.
+///
+/// The hart reads `pending` at every block boundary (one relaxed load); devices set bits
+/// and then call [`HartSignals::kick`] so a parked hart re-evaluates.
+pub struct HartSignals {
+    pending: AtomicU64,
+    mtimecmp: AtomicU64,
+    generation: Mutex<u64>,
+    wake: Condvar,
+}
+
+impl Default for HartSignals {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl HartSignals {
+    pub fn new() -> Self {
+        Self {
+            pending: AtomicU64::new(0),
+            mtimecmp: AtomicU64::new(u64::MAX),
+            generation: Mutex::new(0),
+            wake: Condvar::new(),
+        }
+    }
+
+    /// Device-driven `mip` bits.
+    #[inline]
+    pub fn pending(&self) -> u64 {
+        self.pending.load(Ordering::Acquire)
+    }
+
+    /// Drives the `mip` bits in `mask` high or low, waking the hart when it changes.
+    pub fn set_level(&self, mask: u64, high: bool) {
+        let old = if high {
+            self.pending.fetch_or(mask, Ordering::AcqRel)
+        } else {
+            self.pending.fetch_and(!mask, Ordering::AcqRel)
+        };
+        if (old & mask != 0) != high || (high && old & mask != mask) {
+            self.kick();
+        }
+    }
+
+    pub fn mtimecmp(&self) -> u64 {
+        self.mtimecmp.load(Ordering::Acquire)
+    }
+
+    pub fn set_mtimecmp(&self, value: u64) {
+        self.mtimecmp.store(value, Ordering::Release);
+        self.kick();
+    }
+
+    /// Wakes the hart if it is parked, and makes it re-read its signals.
+    pub fn kick(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.wake.notify_all();
+    }
+
+    /// The current wake generation; pass it to [`HartSignals::park`].
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parks the calling thread until a kick after `seen` or until `deadline`.
+    pub fn park(&self, seen: u64, deadline: Option<Instant>) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        while *g == seen {
+            match deadline {
+                None => g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return;
+                    }
+                    g = self
+                        .wake
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    #[test]
+    fn level_changes_wake_a_parked_hart() {
+        let s = Arc::new(HartSignals::new());
+        let seen = s.generation();
+        let t = {
+            let s = s.clone();
+            std::thread::spawn(move || s.park(seen, None))
+        };
+        s.set_level(MEIP, true);
+        t.join().unwrap();
+        assert_eq!(s.pending(), MEIP);
+        s.set_level(MEIP, false);
+        assert_eq!(s.pending(), 0);
+    }
+
+    #[test]
+    fn park_returns_at_deadline() {
+        let s = HartSignals::new();
+        let t0 = Instant::now();
+        s.park(s.generation(), Some(t0 + Duration::from_millis(20)));
+        assert!(t0.elapsed() >= Duration::from_millis(20));
+    }
+}

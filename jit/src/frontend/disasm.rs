@@ -1,0 +1,1 @@
+//! Disassembler generated from the decode table.

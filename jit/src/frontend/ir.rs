@@ -1,0 +1,53 @@
+//! Rivet's instruction IR: one decoded RISC-V instruction in a fixed 16-byte record.
+//!
+//! Compressed instructions decode to the same `Op` as their 32-bit expansion (Unpriv spec
+//! ch. "C" expansion table), with `len == 2`. Hints decode to the instruction they are
+//! encoded as (e.g. `pause` is a `Fence`, Zihintntl hints are `Add` with rd = x0).
+
+use super::table::Op;
+
+/// One decoded instruction.
+///
+/// Field use by instruction format:
+/// - `rd`, `rs1`, `rs2`, `rs3`: register numbers (x or f by the op); 0 where unused.
+/// - `imm`: the sign-extended immediate (I/S/B/U/J formats, already shifted: LUI/AUIPC
+///   hold `imm[31:12] << 12`); shift amounts for shifts-by-immediate; the CSR number for
+///   Zicsr ops (unsigned, 0..4096) whose `rs1` is the register or the 5-bit uimm.
+/// - `rm`: funct3 rounding mode for FP ops (7 = dynamic); `aq << 1 | rl` for A and
+///   Zalrsc/Zaamo ops; the `fence` pred/succ nibbles as `pred << 4 | succ` for FENCE.
+/// - `len`: 2 or 4 (bytes).
+/// - `raw`: the instruction bits as fetched (16 bits zero-extended for compressed);
+///   mtval of an illegal-instruction trap (Priv spec 3.1.16).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
+pub struct Insn {
+    pub op: Op,
+    pub rd: u8,
+    pub rs1: u8,
+    pub rs2: u8,
+    pub rs3: u8,
+    pub rm: u8,
+    pub len: u8,
+    pub imm: i32,
+    pub raw: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<Insn>() == 16);
+
+impl Insn {
+    /// The CSR number of a Zicsr op.
+    #[inline]
+    pub fn csr(&self) -> u16 {
+        self.imm as u16 & 0xfff
+    }
+
+    #[inline]
+    pub fn aq(&self) -> bool {
+        self.rm & 2 != 0
+    }
+
+    #[inline]
+    pub fn rl(&self) -> bool {
+        self.rm & 1 != 0
+    }
+}

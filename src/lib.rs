@@ -1,0 +1,1 @@
+//! Rivet: a full-system RISC-V (RV64GCH) emulator.
