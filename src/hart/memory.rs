@@ -1,0 +1,434 @@
+//! Loads, stores, atomics and instruction fetch of one hart: the L1 TLB fast path, and
+//! the slow path (translation, PMP, MMIO, misaligned accesses, code-page tracking).
+
+use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
+
+use super::csr::{menvcfg, mstatus};
+use super::mmu::{self, Access};
+use super::tlb::Regime;
+use super::trap::{cause, Exception};
+use super::{Hart, Priv, Reservation};
+
+/// AMO operations (Unpriv spec "Zaamo").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmoOp {
+    Swap,
+    Add,
+    Xor,
+    And,
+    Or,
+    Min,
+    Max,
+    Minu,
+    Maxu,
+}
+
+/// Where a translated access goes.
+enum Target {
+    /// Guest RAM at this host pointer.
+    Ram(*mut u8),
+    /// A device (or nothing) at this physical address.
+    Mmio(u64),
+}
+
+fn fault_cause(access: Access, page: bool) -> u64 {
+    match (access, page) {
+        (Access::Read, true) => cause::LOAD_PAGE_FAULT,
+        (Access::Write, true) => cause::STORE_PAGE_FAULT,
+        (Access::Exec, true) => cause::INSN_PAGE_FAULT,
+        (Access::Read, false) => cause::LOAD_ACCESS,
+        (Access::Write, false) => cause::STORE_ACCESS,
+        (Access::Exec, false) => cause::INSN_ACCESS,
+    }
+}
+
+impl Hart {
+    /// The privilege that loads and stores use: MPRV makes M-mode accesses use MPP
+    /// (Priv spec 3.1.6.3; it does not apply to instruction fetch).
+    fn data_priv(&self) -> Priv {
+        if self.prv == Priv::M && self.csr.mstatus & mstatus::MPRV != 0 {
+            Priv::from_bits((self.csr.mstatus >> mstatus::MPP_SHIFT) & 3)
+        } else {
+            self.prv
+        }
+    }
+
+    fn regime_of(&self, p: Priv) -> Regime {
+        match p {
+            Priv::M => Regime::M,
+            Priv::S if self.csr.mstatus & mstatus::SUM != 0 => Regime::SSum,
+            Priv::S => Regime::S,
+            Priv::U => Regime::U,
+        }
+    }
+
+    #[inline]
+    pub fn data_regime(&self) -> Regime {
+        self.regime_of(self.data_priv())
+    }
+
+    /// Invalidates what depended on the data regime (privilege, MPRV, SUM, MXR).
+    pub fn data_regime_changed(&mut self) {
+        // Regimes have their own L1 sets; only MXR changes what an entry grants.
+        self.tlb.flush_l1();
+    }
+
+    pub fn satp_changed(&mut self) {
+        self.tlb.switch_address_space();
+    }
+
+    pub fn tlb_flush_all(&mut self) {
+        self.tlb.flush_all();
+    }
+
+    /// Bumped whenever translations may have changed; decoded-code caches keyed by
+    /// virtual address compare against it.
+    pub fn tlb_epoch(&self) -> u64 {
+        self.tlb.epoch()
+    }
+
+    pub fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
+        self.tlb.sfence_vma(vaddr, asid);
+    }
+
+    /// Translates `vaddr` for `access` in `regime`, checks PMP, and finds the target.
+    fn translate(
+        &mut self,
+        vaddr: u64,
+        size: u64,
+        access: Access,
+        p: Priv,
+    ) -> Result<(u64, Target), Exception> {
+        let regime = self.regime_of(p);
+        let satp = self.csr.satp;
+        let paddr = if p == Priv::M || satp >> 60 == 0 {
+            vaddr
+        } else {
+            let req = mmu::WalkRequest {
+                vaddr,
+                access,
+                satp,
+                user: p == Priv::U,
+                sum: self.csr.mstatus & mstatus::SUM != 0,
+                mxr: self.csr.mstatus & mstatus::MXR != 0,
+                adue: self.csr.menvcfg & menvcfg::ADUE != 0,
+                pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
+            };
+            let phys = mmu::RamPhysMem::new(&self.shared.ram, &self.pmp);
+            match self.tlb.translate(regime, &req, &phys) {
+                Ok(t) => t.paddr,
+                Err(mmu::Fault::Page) => return Err(Exception::new(fault_cause(access, true), vaddr)),
+                Err(mmu::Fault::Access) => {
+                    return Err(Exception::new(fault_cause(access, false), vaddr))
+                }
+            }
+        };
+        if !self.pmp.check(paddr, size, access, p) {
+            return Err(Exception::new(fault_cause(access, false), vaddr));
+        }
+        if self.shared.bus.find(paddr).is_none() {
+            if let Some(host) = self.shared.ram.host_ptr(paddr, size) {
+                let page = paddr & !0xfff;
+                if self.pmp.page_uniform(page, access, p) {
+                    if let Some(host_page) = self.shared.ram.host_ptr(page, 0x1000) {
+                        self.tlb.fill_l1(regime, vaddr, access, host_page);
+                    }
+                }
+                return Ok((paddr, Target::Ram(host)));
+            }
+        }
+        Ok((paddr, Target::Mmio(paddr)))
+    }
+
+    /// Loads `size` (1, 2, 4, 8) bytes, zero-extended.
+    #[inline]
+    pub fn load(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {
+        if let Some(p) = self.tlb.probe(self.data_regime(), vaddr, u64::from(size), Access::Read) {
+            // SAFETY: an L1 hit means the whole access lies in one RAM page whose host
+            // mapping lives as long as the machine.
+            return Ok(unsafe { read_host(p, size) });
+        }
+        self.load_slow(vaddr, size)
+    }
+
+    fn load_slow(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {
+        if vaddr & (u64::from(size) - 1) != 0 {
+            // Misaligned loads are performed byte by byte (Unpriv spec 2.6 permits
+            // transparent handling); a fault names the byte that faulted.
+            let mut v = 0;
+            for i in 0..u64::from(size) {
+                v |= self.load(vaddr.wrapping_add(i), 1)? << (8 * i);
+            }
+            return Ok(v);
+        }
+        let p = self.data_priv();
+        match self.translate(vaddr, u64::from(size), Access::Read, p)?.1 {
+            // SAFETY: translate returned a host pointer valid for `size` bytes.
+            Target::Ram(host) => Ok(unsafe { read_host(host, size) }),
+            Target::Mmio(pa) => self
+                .shared
+                .bus
+                .read(self.hartid as usize, pa, size)
+                .map_err(|_| Exception::new(cause::LOAD_ACCESS, vaddr)),
+        }
+    }
+
+    /// Stores the low `size` bytes of `value`.
+    #[inline]
+    pub fn store(&mut self, vaddr: u64, size: u8, value: u64) -> Result<(), Exception> {
+        if let Some(p) = self.tlb.probe(self.data_regime(), vaddr, u64::from(size), Access::Write) {
+            // SAFETY: as in load.
+            unsafe { write_host(p, size, value) };
+            return Ok(());
+        }
+        self.store_slow(vaddr, size, value)
+    }
+
+    fn store_slow(&mut self, vaddr: u64, size: u8, value: u64) -> Result<(), Exception> {
+        if vaddr & (u64::from(size) - 1) != 0 {
+            // Check every byte's translation before writing any, so a faulting
+            // misaligned store leaves memory unchanged.
+            for i in 0..u64::from(size) {
+                self.translate(vaddr.wrapping_add(i), 1, Access::Write, self.data_priv())?;
+            }
+            for i in 0..u64::from(size) {
+                self.store(vaddr.wrapping_add(i), 1, value >> (8 * i))?;
+            }
+            return Ok(());
+        }
+        let p = self.data_priv();
+        match self.translate(vaddr, u64::from(size), Access::Write, p)?.1 {
+            Target::Ram(host) => {
+                // SAFETY: translate returned a host pointer valid for `size` bytes.
+                unsafe { write_host(host, size, value) };
+                Ok(())
+            }
+            Target::Mmio(pa) => self
+                .shared
+                .bus
+                .write(self.hartid as usize, pa, size, value)
+                .map_err(|_| Exception::new(cause::STORE_ACCESS, vaddr)),
+        }
+    }
+
+    /// The host pointer for an atomic access, which must be naturally aligned and in RAM
+    /// (Unpriv spec "A": misaligned AMOs raise address-misaligned; AMOs to a device
+    /// without atomic support raise access fault).
+    fn atomic_ptr(&mut self, vaddr: u64, size: u8, read_only: bool) -> Result<*mut u8, Exception> {
+        let (mis, acc) = if read_only {
+            (cause::LOAD_MISALIGNED, Access::Read)
+        } else {
+            (cause::STORE_MISALIGNED, Access::Write)
+        };
+        if vaddr & (u64::from(size) - 1) != 0 {
+            return Err(Exception::new(mis, vaddr));
+        }
+        let p = self.data_priv();
+        match self.translate(vaddr, u64::from(size), acc, p)?.1 {
+            Target::Ram(host) => Ok(host),
+            Target::Mmio(_) => Err(Exception::new(fault_cause(acc, false), vaddr)),
+        }
+    }
+
+    pub fn amo(&mut self, vaddr: u64, size: u8, op: AmoOp, src: u64) -> Result<u64, Exception> {
+        let host = self.atomic_ptr(vaddr, size, false)?;
+        // SAFETY: atomic_ptr returned a naturally aligned host pointer into guest RAM,
+        // valid for `size` bytes; host atomics of that size may alias it.
+        let old = unsafe {
+            if size == 4 {
+                let a = &*(host as *const AtomicU32);
+                let s = src as u32;
+                let r = match op {
+                    AmoOp::Swap => a.swap(s, Ordering::SeqCst),
+                    AmoOp::Add => a.fetch_add(s, Ordering::SeqCst),
+                    AmoOp::Xor => a.fetch_xor(s, Ordering::SeqCst),
+                    AmoOp::And => a.fetch_and(s, Ordering::SeqCst),
+                    AmoOp::Or => a.fetch_or(s, Ordering::SeqCst),
+                    AmoOp::Min => a
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                            Some((v as i32).min(s as i32) as u32)
+                        })
+                        .unwrap_or_else(|v| v),
+                    AmoOp::Max => a
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                            Some((v as i32).max(s as i32) as u32)
+                        })
+                        .unwrap_or_else(|v| v),
+                    AmoOp::Minu => a.fetch_min(s, Ordering::SeqCst),
+                    AmoOp::Maxu => a.fetch_max(s, Ordering::SeqCst),
+                };
+                u64::from(r)
+            } else {
+                let a = &*(host as *const AtomicU64);
+                match op {
+                    AmoOp::Swap => a.swap(src, Ordering::SeqCst),
+                    AmoOp::Add => a.fetch_add(src, Ordering::SeqCst),
+                    AmoOp::Xor => a.fetch_xor(src, Ordering::SeqCst),
+                    AmoOp::And => a.fetch_and(src, Ordering::SeqCst),
+                    AmoOp::Or => a.fetch_or(src, Ordering::SeqCst),
+                    AmoOp::Min => a
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                            Some((v as i64).min(src as i64) as u64)
+                        })
+                        .unwrap_or_else(|v| v),
+                    AmoOp::Max => a
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                            Some((v as i64).max(src as i64) as u64)
+                        })
+                        .unwrap_or_else(|v| v),
+                    AmoOp::Minu => a.fetch_min(src, Ordering::SeqCst),
+                    AmoOp::Maxu => a.fetch_max(src, Ordering::SeqCst),
+                }
+            }
+        };
+        Ok(old)
+    }
+
+    pub fn load_reserved(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {
+        let host = self.atomic_ptr(vaddr, size, true)?;
+        // SAFETY: aligned host pointer into RAM, see atomic_ptr.
+        let value = unsafe { atomic_load(host, size) };
+        self.reservation = Some(Reservation {
+            addr: vaddr,
+            size,
+            value,
+        });
+        Ok(value)
+    }
+
+    /// SC: 0 on success, 1 on failure. Succeeds iff this hart's reservation covers the
+    /// address and memory still holds the value LR read (checked atomically).
+    pub fn store_conditional(&mut self, vaddr: u64, size: u8, src: u64) -> Result<u64, Exception> {
+        let host = self.atomic_ptr(vaddr, size, false)?;
+        let Some(r) = self.reservation.take() else {
+            return Ok(1);
+        };
+        if r.addr != vaddr || r.size != size {
+            return Ok(1);
+        }
+        // SAFETY: aligned host pointer into RAM, see atomic_ptr.
+        let ok = unsafe {
+            if size == 4 {
+                (*(host as *const AtomicU32))
+                    .compare_exchange(r.value as u32, src as u32, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            } else {
+                (*(host as *const AtomicU64))
+                    .compare_exchange(r.value, src, Ordering::SeqCst, Ordering::SeqCst)
+                    .is_ok()
+            }
+        };
+        Ok(u64::from(!ok))
+    }
+
+    /// Whether a cache-block operation is allowed at this privilege: CBIE/CBCFE/CBZE of
+    /// menvcfg gate S and U, senvcfg gates U (Priv spec 3.1.18, Zicbom/Zicboz).
+    fn cbo_allowed(&self, field: u64) -> bool {
+        let m = self.csr.menvcfg & field != 0;
+        let s = self.csr.senvcfg & field != 0;
+        match self.prv {
+            Priv::M => true,
+            Priv::S => m,
+            Priv::U => m && s,
+        }
+    }
+
+    /// cbo.clean/flush/inval: caches are not modelled, so only the permission checks
+    /// remain (they fault like a store to the block).
+    pub fn cbo_manage(&mut self, vaddr: u64, inval: bool, raw: u32) -> Result<(), Exception> {
+        let field = if inval { menvcfg::CBIE } else { menvcfg::CBCFE };
+        if !self.cbo_allowed(field) {
+            return Err(Exception::illegal(raw));
+        }
+        let block = vaddr & !63;
+        let p = self.data_priv();
+        match self.translate(block, 1, Access::Write, p) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(Exception::new(e.cause, vaddr)),
+        }
+    }
+
+    /// cbo.zero: zeroes the 64-byte block holding `vaddr`.
+    pub fn cbo_zero(&mut self, vaddr: u64, raw: u32) -> Result<(), Exception> {
+        if !self.cbo_allowed(menvcfg::CBZE) {
+            return Err(Exception::illegal(raw));
+        }
+        let block = vaddr & !63;
+        for i in 0..8 {
+            self.store(block + 8 * i, 8, 0).map_err(|e| Exception::new(e.cause, vaddr))?;
+        }
+        Ok(())
+    }
+
+    /// Translates an instruction address to physical.
+    pub fn translate_fetch(&mut self, vaddr: u64) -> Result<u64, Exception> {
+        let p = self.prv;
+        Ok(self.translate(vaddr, 2, Access::Exec, p)?.0)
+    }
+
+    /// Reads an instruction parcel at physical `paddr` (for virtual `vaddr`, named in
+    /// a fault).
+    pub fn fetch_phys_u16(&mut self, paddr: u64, vaddr: u64) -> Result<u16, Exception> {
+        match self.shared.ram.read(paddr, 2) {
+            Some(v) => Ok(v as u16),
+            None => Err(Exception::new(cause::INSN_ACCESS, vaddr)),
+        }
+    }
+
+    /// Fetches the (possibly page-straddling) instruction at virtual `vaddr`.
+    pub fn fetch_insn(&mut self, vaddr: u64) -> Result<u32, Exception> {
+        let pa = self.translate_fetch(vaddr)?;
+        let lo = self.fetch_phys_u16(pa, vaddr)?;
+        if lo & 3 != 3 {
+            return Ok(u32::from(lo));
+        }
+        let v2 = vaddr.wrapping_add(2);
+        let pa2 = self.translate_fetch(v2)?;
+        let hi = self.fetch_phys_u16(pa2, v2)?;
+        Ok(u32::from(lo) | u32::from(hi) << 16)
+    }
+}
+
+/// # Safety
+/// `p` must be valid for reads of `size` bytes.
+#[inline]
+unsafe fn read_host(p: *mut u8, size: u8) -> u64 {
+    // SAFETY: guaranteed by the caller; unaligned reads are fine on the host.
+    unsafe {
+        match size {
+            1 => u64::from(*p),
+            2 => u64::from(u16::from_le((p as *const u16).read_unaligned())),
+            4 => u64::from(u32::from_le((p as *const u32).read_unaligned())),
+            _ => u64::from_le((p as *const u64).read_unaligned()),
+        }
+    }
+}
+
+/// # Safety
+/// `p` must be valid for writes of `size` bytes.
+#[inline]
+unsafe fn write_host(p: *mut u8, size: u8, v: u64) {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match size {
+            1 => *p = v as u8,
+            2 => (p as *mut u16).write_unaligned((v as u16).to_le()),
+            4 => (p as *mut u32).write_unaligned((v as u32).to_le()),
+            _ => (p as *mut u64).write_unaligned(v.to_le()),
+        }
+    }
+}
+
+/// # Safety
+/// `p` must be naturally aligned for `size` and valid for reads.
+unsafe fn atomic_load(p: *mut u8, size: u8) -> u64 {
+    // SAFETY: guaranteed by the caller.
+    unsafe {
+        match size {
+            1 => u64::from((*(p as *const AtomicU8)).load(Ordering::SeqCst)),
+            2 => u64::from((*(p as *const AtomicU16)).load(Ordering::SeqCst)),
+            4 => u64::from((*(p as *const AtomicU32)).load(Ordering::SeqCst)),
+            _ => (*(p as *const AtomicU64)).load(Ordering::SeqCst),
+        }
+    }
+}

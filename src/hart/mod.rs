@@ -1,0 +1,152 @@
+//! One RISC-V hart: architectural state, CSRs, traps, memory access and timers. The
+//! interpreter ([`crate::interp`]) and, later, compiled code run on this state.
+
+pub mod csr;
+pub mod fp;
+pub mod memory;
+pub mod mmu;
+pub mod pmp;
+pub mod tlb;
+pub mod trap;
+
+use std::sync::Arc;
+
+use rivet_devices::bus::Bus;
+use rivet_devices::clock::Clock;
+use rivet_devices::irq::HartSignals;
+use rivet_devices::power::PowerControl;
+use rivet_devices::ram::GuestRam;
+
+use csr::Csrs;
+
+/// Privilege modes (Priv spec 1.2), numbered as in `mstatus.MPP`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Priv {
+    U = 0,
+    S = 1,
+    M = 3,
+}
+
+impl Priv {
+    /// Decodes a 2-bit MPP value; the reserved value 2 cannot be stored (WARL).
+    pub fn from_bits(b: u64) -> Self {
+        match b & 3 {
+            0 => Priv::U,
+            1 => Priv::S,
+            _ => Priv::M,
+        }
+    }
+}
+
+/// What all harts of a machine share.
+pub struct Shared {
+    pub ram: Arc<GuestRam>,
+    pub bus: Bus,
+    pub clock: Clock,
+    pub power: Arc<PowerControl>,
+}
+
+/// LR reservation: address, size and the value LR read. SC succeeds by a host
+/// compare-exchange against that value, which is atomic across host threads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub addr: u64,
+    pub size: u8,
+    pub value: u64,
+}
+
+/// Timer comparison state, re-evaluated at slice boundaries and on CSR/mtimecmp writes.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timers {
+    pub mtip: bool,
+    pub stip: bool,
+    /// The earliest `mtime` at which a timer interrupt changes (u64::MAX: none armed).
+    pub next_deadline: u64,
+}
+
+pub struct Hart {
+    // The registers compiled code touches directly come first.
+    pub x: [u64; 32],
+    pub f: [u64; 32],
+    pub pc: u64,
+    pub prv: Priv,
+    pub instret: u64,
+    cycle_offset: u64,
+    pub csr: Csrs,
+    pub pmp: pmp::Pmp,
+    pub tlb: Box<tlb::Tlb>,
+    pub reservation: Option<Reservation>,
+    pub timer: Timers,
+    pub hartid: u64,
+    pub signals: Arc<HartSignals>,
+    pub shared: Arc<Shared>,
+    /// Set when the hart executed WFI and no interrupt was pending.
+    pub waiting: bool,
+}
+
+impl Hart {
+    pub fn new(hartid: u64, signals: Arc<HartSignals>, shared: Arc<Shared>) -> Self {
+        Self {
+            x: [0; 32],
+            f: [0; 32],
+            pc: 0,
+            prv: Priv::M,
+            instret: 0,
+            cycle_offset: 0,
+            csr: Csrs::reset(),
+            pmp: pmp::Pmp::default(),
+            tlb: Box::default(),
+            reservation: None,
+            timer: Timers {
+                next_deadline: u64::MAX,
+                ..Timers::default()
+            },
+            hartid,
+            signals,
+            shared,
+            waiting: false,
+        }
+    }
+
+    /// `mcycle`: Rivet counts one cycle per retired instruction.
+    pub fn cycle(&self) -> u64 {
+        self.instret.wrapping_add(self.cycle_offset)
+    }
+
+    fn set_cycle(&mut self, value: u64) {
+        // The writing instruction itself still retires afterwards.
+        self.cycle_offset = value.wrapping_sub(self.instret).wrapping_sub(1);
+    }
+
+    pub fn set_priv(&mut self, p: Priv) {
+        if p != self.prv {
+            self.prv = p;
+            self.data_regime_changed();
+        }
+    }
+
+    /// Re-evaluates MTIP/STIP against `mtime` and computes the next deadline.
+    pub fn update_timers(&mut self) {
+        let now = self.shared.clock.mtime();
+        let mtimecmp = self.signals.mtimecmp();
+        self.timer.mtip = now >= mtimecmp;
+        let stce = self.csr.menvcfg & csr::menvcfg::STCE != 0;
+        self.timer.stip = stce && now >= self.csr.stimecmp;
+        let mut next = u64::MAX;
+        if !self.timer.mtip {
+            next = next.min(mtimecmp);
+        }
+        if stce && !self.timer.stip {
+            next = next.min(self.csr.stimecmp);
+        }
+        self.timer.next_deadline = next;
+    }
+
+    #[inline]
+    pub fn set_x(&mut self, r: u8, v: u64) {
+        if r != 0 {
+            self.x[usize::from(r)] = v;
+        }
+    }
+}

@@ -1,0 +1,689 @@
+//! The interpreter (tier 0): runs blocks of decoded instructions.
+//!
+//! Blocks are decoded once and cached by the physical address of their first
+//! instruction; a jump cache maps (virtual PC, privilege, satp) to a block so the common
+//! path neither translates nor hashes. Blocks never cross a page, so a block is valid
+//! for every virtual mapping of its physical page. Caches are per hart: a hart only has
+//! to see code another agent wrote after its own `fence.i` (Unpriv spec "Zifencei").
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rivet_jit::frontend::{decode, Insn, Op};
+
+use crate::hart::csr::mstatus;
+use crate::hart::fp::{self, Prec};
+use crate::hart::memory::AmoOp;
+use crate::hart::trap::{cause, Exception};
+use crate::hart::{Hart, Priv};
+
+/// Longest block, in instructions.
+const MAX_BLOCK: usize = 64;
+const JUMP_CACHE: usize = 4096;
+
+pub struct Block {
+    pub insns: Vec<Insn>,
+}
+
+#[derive(Clone)]
+struct JumpEntry {
+    pc: u64,
+    satp: u64,
+    prv: Priv,
+    generation: u64,
+    block: Rc<Block>,
+}
+
+/// Per-hart decoded-code caches.
+pub struct Interp {
+    jump: Vec<Option<JumpEntry>>,
+    blocks: HashMap<u64, Rc<Block>>,
+    /// Bumped to invalidate every jump-cache entry at once.
+    generation: u64,
+    /// The TLB flush count the jump cache was built against.
+    tlb_epoch: u64,
+}
+
+impl Default for Interp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Interp {
+    pub fn new() -> Self {
+        Self {
+            jump: vec![None; JUMP_CACHE],
+            blocks: HashMap::new(),
+            generation: 0,
+            tlb_epoch: 0,
+        }
+    }
+
+    /// Drops every decoded block (`fence.i`, or code memory changed).
+    pub fn flush_code(&mut self) {
+        self.blocks.clear();
+        self.generation += 1;
+    }
+
+    /// Finds or decodes the block at `h.pc`.
+    fn block(&mut self, h: &mut Hart) -> Result<Rc<Block>, Exception> {
+        if h.tlb_epoch() != self.tlb_epoch {
+            // Translations changed: virtual PCs may now name other physical code.
+            self.tlb_epoch = h.tlb_epoch();
+            self.generation += 1;
+        }
+        let pc = h.pc;
+        let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
+        if let Some(e) = &self.jump[slot] {
+            if e.pc == pc && e.generation == self.generation && e.prv == h.prv && e.satp == h.csr.satp
+            {
+                return Ok(e.block.clone());
+            }
+        }
+        let paddr = h.translate_fetch(pc)?;
+        let block = match self.blocks.get(&paddr) {
+            Some(b) => b.clone(),
+            None => {
+                let b = Rc::new(decode_block(h, pc, paddr)?);
+                if !b.insns.is_empty() {
+                    self.blocks.insert(paddr, b.clone());
+                }
+                b
+            }
+        };
+        self.jump[slot] = Some(JumpEntry {
+            pc,
+            satp: h.csr.satp,
+            prv: h.prv,
+            generation: self.generation,
+            block: block.clone(),
+        });
+        Ok(block)
+    }
+
+    /// Runs up to `budget` blocks, stopping early when the hart waits (WFI) or the
+    /// machine stops. Interrupts are taken at block boundaries.
+    pub fn run(&mut self, h: &mut Hart, budget: u32) {
+        for _ in 0..budget {
+            if let Some(irq) = h.pending_interrupt() {
+                h.waiting = false;
+                h.interrupt(irq);
+            }
+            if h.waiting || !h.shared.power.is_running() {
+                return;
+            }
+            let block = match self.block(h) {
+                Ok(b) => b,
+                Err(e) => {
+                    h.raise(e);
+                    continue;
+                }
+            };
+            if block.insns.is_empty() {
+                // An instruction that straddles a page boundary: run it alone.
+                match h.fetch_insn(h.pc).and_then(|raw| {
+                    let insn = decode(raw);
+                    self.exec(h, &insn)
+                }) {
+                    Ok(next) => {
+                        h.pc = next;
+                        h.instret = h.instret.wrapping_add(1);
+                    }
+                    Err(e) => h.raise(e),
+                }
+                continue;
+            }
+            for insn in block.insns.iter() {
+                match self.exec(h, insn) {
+                    Ok(next) => {
+                        h.pc = next;
+                        h.instret = h.instret.wrapping_add(1);
+                    }
+                    Err(e) => {
+                        h.raise(e);
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Executes one instruction at `h.pc`; returns the next PC.
+    #[inline]
+    fn exec(&mut self, h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
+        let pc = h.pc;
+        let next = pc.wrapping_add(u64::from(i.len));
+        let rs1 = h.x[usize::from(i.rs1)];
+        let rs2 = h.x[usize::from(i.rs2)];
+        let imm = i64::from(i.imm) as u64;
+        let rd = i.rd;
+        macro_rules! w {
+            ($v:expr) => {{
+                let v: u64 = $v;
+                h.set_x(rd, v);
+            }};
+        }
+        macro_rules! sext32 {
+            ($v:expr) => {
+                ($v as u32 as i32 as i64 as u64)
+            };
+        }
+        macro_rules! branch {
+            ($c:expr) => {{
+                return if $c { jump(pc.wrapping_add(imm)) } else { Ok(next) };
+            }};
+        }
+        macro_rules! load {
+            ($size:expr, $ext:expr) => {{
+                let v = h.load(rs1.wrapping_add(imm), $size)?;
+                let ext: fn(u64) -> u64 = $ext;
+                w!(ext(v));
+            }};
+        }
+        macro_rules! store {
+            ($size:expr) => {{
+                h.store(rs1.wrapping_add(imm), $size, rs2)?;
+            }};
+        }
+        match i.op {
+            Op::Lui => w!(imm),
+            Op::Auipc => w!(pc.wrapping_add(imm)),
+            Op::Jal => {
+                let t = pc.wrapping_add(imm);
+                w!(next);
+                return jump(t);
+            }
+            Op::Jalr => {
+                let t = rs1.wrapping_add(imm) & !1;
+                w!(next);
+                return jump(t);
+            }
+            Op::Beq => branch!(rs1 == rs2),
+            Op::Bne => branch!(rs1 != rs2),
+            Op::Blt => branch!((rs1 as i64) < (rs2 as i64)),
+            Op::Bge => branch!((rs1 as i64) >= (rs2 as i64)),
+            Op::Bltu => branch!(rs1 < rs2),
+            Op::Bgeu => branch!(rs1 >= rs2),
+            Op::Lb => load!(1, |v| v as i8 as i64 as u64),
+            Op::Lh => load!(2, |v| v as i16 as i64 as u64),
+            Op::Lw => load!(4, |v| v as i32 as i64 as u64),
+            Op::Ld => load!(8, |v| v),
+            Op::Lbu => load!(1, |v| v),
+            Op::Lhu => load!(2, |v| v),
+            Op::Lwu => load!(4, |v| v),
+            Op::Sb => store!(1),
+            Op::Sh => store!(2),
+            Op::Sw => store!(4),
+            Op::Sd => store!(8),
+            Op::Addi => w!(rs1.wrapping_add(imm)),
+            Op::Slti => w!(((rs1 as i64) < (imm as i64)) as u64),
+            Op::Sltiu => w!((rs1 < imm) as u64),
+            Op::Xori => w!(rs1 ^ imm),
+            Op::Ori => w!(rs1 | imm),
+            Op::Andi => w!(rs1 & imm),
+            Op::Slli => w!(rs1 << (imm & 63)),
+            Op::Srli => w!(rs1 >> (imm & 63)),
+            Op::Srai => w!(((rs1 as i64) >> (imm & 63)) as u64),
+            Op::Add => w!(rs1.wrapping_add(rs2)),
+            Op::Sub => w!(rs1.wrapping_sub(rs2)),
+            Op::Sll => w!(rs1 << (rs2 & 63)),
+            Op::Slt => w!(((rs1 as i64) < (rs2 as i64)) as u64),
+            Op::Sltu => w!((rs1 < rs2) as u64),
+            Op::Xor => w!(rs1 ^ rs2),
+            Op::Srl => w!(rs1 >> (rs2 & 63)),
+            Op::Sra => w!(((rs1 as i64) >> (rs2 & 63)) as u64),
+            Op::Or => w!(rs1 | rs2),
+            Op::And => w!(rs1 & rs2),
+            Op::Addiw => w!(sext32!(rs1.wrapping_add(imm))),
+            Op::Slliw => w!(sext32!((rs1 as u32) << (imm & 31))),
+            Op::Srliw => w!(sext32!((rs1 as u32) >> (imm & 31))),
+            Op::Sraiw => w!(((rs1 as i32) >> (imm & 31)) as i64 as u64),
+            Op::Addw => w!(sext32!(rs1.wrapping_add(rs2))),
+            Op::Subw => w!(sext32!(rs1.wrapping_sub(rs2))),
+            Op::Sllw => w!(sext32!((rs1 as u32) << (rs2 & 31))),
+            Op::Srlw => w!(sext32!((rs1 as u32) >> (rs2 & 31))),
+            Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
+            // Harts see their own accesses in order and host atomics order the rest;
+            // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
+            Op::Fence | Op::FenceTso => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
+            Op::FenceI => {
+                self.flush_code();
+                return Ok(next);
+            }
+            Op::Ecall => {
+                let c = match h.prv {
+                    Priv::U => cause::ECALL_U,
+                    Priv::S => cause::ECALL_S,
+                    Priv::M => cause::ECALL_M,
+                };
+                return Err(Exception::new(c, 0));
+            }
+            Op::Ebreak => return Err(Exception::new(cause::BREAKPOINT, pc)),
+
+            // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
+            // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
+            Op::Csrrw | Op::Csrrwi => {
+                let v = if i.op == Op::Csrrw { rs1 } else { u64::from(i.rs1) };
+                let old = if rd != 0 { Some(h.csr_read(i.csr(), i.raw)?) } else { None };
+                h.csr_write(i.csr(), v, i.raw)?;
+                if let Some(old) = old {
+                    w!(old);
+                }
+                return Ok(next);
+            }
+            Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
+                let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) { rs1 } else { u64::from(i.rs1) };
+                let old = h.csr_read(i.csr(), i.raw)?;
+                if i.rs1 != 0 {
+                    let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) { old | src } else { old & !src };
+                    h.csr_write(i.csr(), v, i.raw)?;
+                }
+                w!(old);
+                return Ok(next);
+            }
+
+            // M
+            Op::Mul => w!(rs1.wrapping_mul(rs2)),
+            Op::Mulh => w!(((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
+            Op::Mulhsu => w!(((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
+            Op::Mulhu => w!(((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
+            Op::Div => w!(div(rs1 as i64, rs2 as i64) as u64),
+            Op::Divu => w!(rs1.checked_div(rs2).unwrap_or(u64::MAX)),
+            Op::Rem => w!(rem(rs1 as i64, rs2 as i64) as u64),
+            Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
+            Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
+            Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
+            Op::Divuw => w!(sext32!((rs1 as u32).checked_div(rs2 as u32).unwrap_or(u32::MAX))),
+            Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
+            Op::Remuw => w!(sext32!(if rs2 as u32 == 0 { rs1 as u32 } else { rs1 as u32 % rs2 as u32 })),
+
+            // A
+            Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
+            Op::LrD => w!(h.load_reserved(rs1, 8)?),
+            Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
+            Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
+            Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
+            Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
+            Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
+            Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
+            Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
+            Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
+            Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
+            Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
+            Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
+            Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
+            Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
+            Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
+            Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
+            Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
+            Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
+            Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
+            Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
+            Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
+
+            // Zba
+            Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
+            Op::Sh1add => w!(rs2.wrapping_add(rs1 << 1)),
+            Op::Sh2add => w!(rs2.wrapping_add(rs1 << 2)),
+            Op::Sh3add => w!(rs2.wrapping_add(rs1 << 3)),
+            Op::Sh1addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 1)),
+            Op::Sh2addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 2)),
+            Op::Sh3addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 3)),
+            Op::SlliUw => w!((rs1 & 0xffff_ffff) << (imm & 63)),
+            // Zbb
+            Op::Andn => w!(rs1 & !rs2),
+            Op::Orn => w!(rs1 | !rs2),
+            Op::Xnor => w!(!(rs1 ^ rs2)),
+            Op::Clz => w!(u64::from(rs1.leading_zeros())),
+            Op::Clzw => w!(u64::from((rs1 as u32).leading_zeros())),
+            Op::Ctz => w!(u64::from(rs1.trailing_zeros())),
+            Op::Ctzw => w!(u64::from((rs1 as u32).trailing_zeros())),
+            Op::Cpop => w!(u64::from(rs1.count_ones())),
+            Op::Cpopw => w!(u64::from((rs1 as u32).count_ones())),
+            Op::Max => w!((rs1 as i64).max(rs2 as i64) as u64),
+            Op::Maxu => w!(rs1.max(rs2)),
+            Op::Min => w!((rs1 as i64).min(rs2 as i64) as u64),
+            Op::Minu => w!(rs1.min(rs2)),
+            Op::SextB => w!(rs1 as i8 as i64 as u64),
+            Op::SextH => w!(rs1 as i16 as i64 as u64),
+            Op::ZextH => w!(rs1 & 0xffff),
+            Op::Rol => w!(rs1.rotate_left((rs2 & 63) as u32)),
+            Op::Ror => w!(rs1.rotate_right((rs2 & 63) as u32)),
+            Op::Rori => w!(rs1.rotate_right((imm & 63) as u32)),
+            Op::Rolw => w!(sext32!((rs1 as u32).rotate_left((rs2 & 31) as u32))),
+            Op::Rorw => w!(sext32!((rs1 as u32).rotate_right((rs2 & 31) as u32))),
+            Op::Roriw => w!(sext32!((rs1 as u32).rotate_right((imm & 31) as u32))),
+            Op::OrcB => w!(orc_b(rs1)),
+            Op::Rev8 => w!(rs1.swap_bytes()),
+            // Zbc
+            Op::Clmul => w!(clmul(rs1, rs2) as u64),
+            Op::Clmulh => w!((clmul(rs1, rs2) >> 64) as u64),
+            Op::Clmulr => w!((clmul(rs1, rs2) >> 63) as u64),
+            // Zbs
+            Op::Bclr => w!(rs1 & !(1 << (rs2 & 63))),
+            Op::Bclri => w!(rs1 & !(1 << (imm & 63))),
+            Op::Bext => w!((rs1 >> (rs2 & 63)) & 1),
+            Op::Bexti => w!((rs1 >> (imm & 63)) & 1),
+            Op::Binv => w!(rs1 ^ (1 << (rs2 & 63))),
+            Op::Binvi => w!(rs1 ^ (1 << (imm & 63))),
+            Op::Bset => w!(rs1 | (1 << (rs2 & 63))),
+            Op::Bseti => w!(rs1 | (1 << (imm & 63))),
+            // Zicond
+            Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
+            Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
+            // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
+            Op::CboClean | Op::CboFlush | Op::CboInval => h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?,
+            Op::CboZero => h.cbo_zero(rs1, i.raw)?,
+            // Zawrs: no reservation-set wake-up source is modelled beyond the
+            // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
+            Op::WrsNto | Op::WrsSto => {
+                if h.reservation.is_none() {
+                    return Ok(next);
+                }
+                if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
+                    return Err(Exception::illegal(i.raw));
+                }
+                std::hint::spin_loop();
+            }
+
+            // Privileged
+            Op::Mret => {
+                if h.prv != Priv::M {
+                    return Err(Exception::illegal(i.raw));
+                }
+                h.mret();
+                return Ok(h.pc);
+            }
+            Op::Sret => {
+                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
+                    return Err(Exception::illegal(i.raw));
+                }
+                h.sret();
+                return Ok(h.pc);
+            }
+            Op::Wfi => {
+                // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
+                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
+                    return Err(Exception::illegal(i.raw));
+                }
+                if !h.wfi_wakeup() {
+                    h.waiting = true;
+                }
+            }
+            Op::SfenceVma | Op::SinvalVma => {
+                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
+                    return Err(Exception::illegal(i.raw));
+                }
+                let vaddr = (i.rs1 != 0).then_some(rs1);
+                let asid = (i.rs2 != 0).then_some(rs2 as u16);
+                h.sfence_vma(vaddr, asid);
+            }
+            Op::SfenceWInval | Op::SfenceInvalIr => {
+                if h.prv == Priv::U {
+                    return Err(Exception::illegal(i.raw));
+                }
+            }
+
+            // F and D loads/stores: plain bit moves; S values are NaN-boxed.
+            Op::Flw => {
+                h.fp_check(i.raw)?;
+                let v = h.load(rs1.wrapping_add(imm), 4)?;
+                h.set_f(rd, fp::box_s(v as u32));
+            }
+            Op::Fld => {
+                h.fp_check(i.raw)?;
+                let v = h.load(rs1.wrapping_add(imm), 8)?;
+                h.set_f(rd, v);
+            }
+            Op::Fsw => {
+                h.fp_check(i.raw)?;
+                h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
+            }
+            Op::Fsd => {
+                h.fp_check(i.raw)?;
+                h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
+            }
+            _ => return self.exec_fp(h, i, next),
+        }
+        Ok(next)
+    }
+
+    /// F, D and Zfa computational instructions; anything else is illegal.
+    fn exec_fp(&mut self, h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
+        use Prec::{D, S};
+        h.fp_check(i.raw)?;
+        let a = h.f[usize::from(i.rs1)];
+        let b = h.f[usize::from(i.rs2)];
+        let c = h.f[usize::from(i.rs3)];
+        let x1 = h.x[usize::from(i.rs1)];
+        let illegal = Exception::illegal(i.raw);
+        let rm = || fp::resolve_rm(i.rm, h.csr.frm).ok_or(illegal);
+        // Results: to an f register, or to an x register, with accrued flags.
+        enum R {
+            F(fp::FpOut),
+            X(fp::FpOut),
+            FBits(u64),
+            XBits(u64),
+        }
+        use fp::IntKind::{L, Lu, W, Wu};
+        let r = match i.op {
+            Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
+            Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
+            Op::FmulS => R::F(fp::mul(S, a, b, rm()?)),
+            Op::FdivS => R::F(fp::div(S, a, b, rm()?)),
+            Op::FsqrtS => R::F(fp::sqrt(S, a, rm()?)),
+            Op::FaddD => R::F(fp::add(D, a, b, rm()?)),
+            Op::FsubD => R::F(fp::sub(D, a, b, rm()?)),
+            Op::FmulD => R::F(fp::mul(D, a, b, rm()?)),
+            Op::FdivD => R::F(fp::div(D, a, b, rm()?)),
+            Op::FsqrtD => R::F(fp::sqrt(D, a, rm()?)),
+            Op::FmaddS => R::F(fp::fma(S, a, b, c, rm()?, false, false)),
+            Op::FmsubS => R::F(fp::fma(S, a, b, c, rm()?, false, true)),
+            Op::FnmsubS => R::F(fp::fma(S, a, b, c, rm()?, true, false)),
+            Op::FnmaddS => R::F(fp::fma(S, a, b, c, rm()?, true, true)),
+            Op::FmaddD => R::F(fp::fma(D, a, b, c, rm()?, false, false)),
+            Op::FmsubD => R::F(fp::fma(D, a, b, c, rm()?, false, true)),
+            Op::FnmsubD => R::F(fp::fma(D, a, b, c, rm()?, true, false)),
+            Op::FnmaddD => R::F(fp::fma(D, a, b, c, rm()?, true, true)),
+            Op::FsgnjS => R::FBits(fp::sgnj(S, a, b)),
+            Op::FsgnjnS => R::FBits(fp::sgnjn(S, a, b)),
+            Op::FsgnjxS => R::FBits(fp::sgnjx(S, a, b)),
+            Op::FsgnjD => R::FBits(fp::sgnj(D, a, b)),
+            Op::FsgnjnD => R::FBits(fp::sgnjn(D, a, b)),
+            Op::FsgnjxD => R::FBits(fp::sgnjx(D, a, b)),
+            Op::FminS => R::F(fp::min(S, a, b)),
+            Op::FmaxS => R::F(fp::max(S, a, b)),
+            Op::FminD => R::F(fp::min(D, a, b)),
+            Op::FmaxD => R::F(fp::max(D, a, b)),
+            Op::FminmS => R::F(fp::minm(S, a, b)),
+            Op::FmaxmS => R::F(fp::maxm(S, a, b)),
+            Op::FminmD => R::F(fp::minm(D, a, b)),
+            Op::FmaxmD => R::F(fp::maxm(D, a, b)),
+            Op::FeqS => R::X(fp::eq(S, a, b)),
+            Op::FltS => R::X(fp::lt(S, a, b)),
+            Op::FleS => R::X(fp::le(S, a, b)),
+            Op::FeqD => R::X(fp::eq(D, a, b)),
+            Op::FltD => R::X(fp::lt(D, a, b)),
+            Op::FleD => R::X(fp::le(D, a, b)),
+            Op::FltqS => R::X(fp::ltq(S, a, b)),
+            Op::FleqS => R::X(fp::leq(S, a, b)),
+            Op::FltqD => R::X(fp::ltq(D, a, b)),
+            Op::FleqD => R::X(fp::leq(D, a, b)),
+            Op::FclassS => R::XBits(fp::classify(S, a)),
+            Op::FclassD => R::XBits(fp::classify(D, a)),
+            Op::FcvtWS => R::X(fp::to_int(S, a, rm()?, W)),
+            Op::FcvtWuS => R::X(fp::to_int(S, a, rm()?, Wu)),
+            Op::FcvtLS => R::X(fp::to_int(S, a, rm()?, L)),
+            Op::FcvtLuS => R::X(fp::to_int(S, a, rm()?, Lu)),
+            Op::FcvtWD => R::X(fp::to_int(D, a, rm()?, W)),
+            Op::FcvtWuD => R::X(fp::to_int(D, a, rm()?, Wu)),
+            Op::FcvtLD => R::X(fp::to_int(D, a, rm()?, L)),
+            Op::FcvtLuD => R::X(fp::to_int(D, a, rm()?, Lu)),
+            Op::FcvtSW => R::F(fp::from_int(S, x1, rm()?, W)),
+            Op::FcvtSWu => R::F(fp::from_int(S, x1, rm()?, Wu)),
+            Op::FcvtSL => R::F(fp::from_int(S, x1, rm()?, L)),
+            Op::FcvtSLu => R::F(fp::from_int(S, x1, rm()?, Lu)),
+            Op::FcvtDW => R::F(fp::from_int(D, x1, rm()?, W)),
+            Op::FcvtDWu => R::F(fp::from_int(D, x1, rm()?, Wu)),
+            Op::FcvtDL => R::F(fp::from_int(D, x1, rm()?, L)),
+            Op::FcvtDLu => R::F(fp::from_int(D, x1, rm()?, Lu)),
+            Op::FcvtSD => R::F(fp::cvt_s_d(a, rm()?)),
+            Op::FcvtDS => R::F(fp::cvt_d_s(a, rm()?)),
+            Op::FmvXW => R::XBits(a as u32 as i32 as i64 as u64),
+            Op::FmvWX => R::FBits(fp::box_s(x1 as u32)),
+            Op::FmvXD => R::XBits(a),
+            Op::FmvDX => R::FBits(x1),
+            Op::FliS => R::FBits(fp::fli(S, i.rs1)),
+            Op::FliD => R::FBits(fp::fli(D, i.rs1)),
+            Op::FroundS => R::F(fp::round(S, a, rm()?, false)),
+            Op::FroundnxS => R::F(fp::round(S, a, rm()?, true)),
+            Op::FroundD => R::F(fp::round(D, a, rm()?, false)),
+            Op::FroundnxD => R::F(fp::round(D, a, rm()?, true)),
+            Op::FcvtmodWD => R::X(fp::fcvtmod_w_d(a)),
+            _ => return Err(illegal),
+        };
+        match r {
+            R::F(o) => {
+                h.accrue(o.flags);
+                h.set_f(i.rd, o.bits);
+            }
+            R::X(o) => {
+                h.accrue(o.flags);
+                h.set_x(i.rd, o.bits);
+            }
+            R::FBits(v) => h.set_f(i.rd, v),
+            R::XBits(v) => h.set_x(i.rd, v),
+        }
+        Ok(next)
+    }
+}
+
+#[inline]
+fn jump(target: u64) -> Result<u64, Exception> {
+    // With C, IALIGN is 16: bit 0 is cleared by JALR and never set by JAL/branches.
+    Ok(target)
+}
+
+impl Hart {
+    /// FP instructions are illegal while mstatus.FS is Off (Priv spec 3.1.6.6).
+    #[inline]
+    fn fp_check(&self, raw: u32) -> Result<(), Exception> {
+        if self.csr.mstatus & mstatus::FS == 0 {
+            Err(Exception::illegal(raw))
+        } else {
+            Ok(())
+        }
+    }
+
+    #[inline]
+    fn set_f(&mut self, r: u8, v: u64) {
+        self.f[usize::from(r)] = v;
+        self.csr.mstatus |= mstatus::FS;
+    }
+
+    #[inline]
+    fn accrue(&mut self, flags: u8) {
+        if flags != 0 {
+            self.csr.fflags |= flags;
+        }
+        self.csr.mstatus |= mstatus::FS;
+    }
+}
+
+/// Decodes the block starting at virtual `pc` (physical `paddr`); it ends at a
+/// block-ending instruction, at MAX_BLOCK, or before an instruction that leaves the page.
+fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
+    let mut insns = Vec::new();
+    let page_end = (paddr | 0xfff) + 1;
+    let mut p = paddr;
+    while insns.len() < MAX_BLOCK {
+        if p + 2 > page_end {
+            break;
+        }
+        let lo = h.fetch_phys_u16(p, pc + (p - paddr))?;
+        let raw = if lo & 3 == 3 {
+            if p + 4 > page_end {
+                break;
+            }
+            u32::from(lo) | u32::from(h.fetch_phys_u16(p + 2, pc + (p + 2 - paddr))?) << 16
+        } else {
+            u32::from(lo)
+        };
+        let insn = decode(raw);
+        insns.push(insn);
+        p += u64::from(insn.len);
+        if insn.op.ends_block() {
+            break;
+        }
+    }
+    Ok(Block { insns })
+}
+
+fn div(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        -1
+    } else {
+        a.wrapping_div(b)
+    }
+}
+
+fn rem(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a
+    } else {
+        a.wrapping_rem(b)
+    }
+}
+
+fn div32(a: i32, b: i32) -> i32 {
+    if b == 0 {
+        -1
+    } else {
+        a.wrapping_div(b)
+    }
+}
+
+fn rem32(a: i32, b: i32) -> i32 {
+    if b == 0 {
+        a
+    } else {
+        a.wrapping_rem(b)
+    }
+}
+
+fn orc_b(v: u64) -> u64 {
+    let mut r = 0;
+    for byte in 0..8 {
+        if (v >> (byte * 8)) & 0xff != 0 {
+            r |= 0xff << (byte * 8);
+        }
+    }
+    r
+}
+
+fn clmul(a: u64, b: u64) -> u128 {
+    let mut r = 0u128;
+    for bit in 0..64 {
+        if (b >> bit) & 1 != 0 {
+            r ^= u128::from(a) << bit;
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bit_manipulation_helpers() {
+        assert_eq!(orc_b(0x0001_0000_ff00_0010), 0x00ff_0000_ffff_00ff);
+        assert_eq!(clmul(3, 3), 5);
+        assert_eq!((clmul(u64::MAX, u64::MAX) >> 64) as u64, 0x5555_5555_5555_5555);
+        assert_eq!(div(i64::MIN, -1), i64::MIN);
+        assert_eq!(rem(i64::MIN, -1), 0);
+        assert_eq!(div(7, 0), -1);
+        assert_eq!(rem32(-7, 0), -7);
+    }
+}

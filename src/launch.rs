@@ -1,0 +1,129 @@
+//! What the `rivet` subcommands do: assemble a board from the command line and run it,
+//! or build reference guests.
+
+use std::path::PathBuf;
+
+use rivet_devices::power::PowerEvent;
+use rivet_machines::{Bios, MachineConfig, MachineKind};
+
+use crate::cli::{BootArgs, ImageCommand, MachineArg, RunArgs, ScenarioArg};
+use crate::runtime::{self, RunOptions};
+
+/// `rivet run`: returns how the guest stopped, or a one-line error.
+pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
+    let bios = match a.bios.as_deref() {
+        None => Bios::Default,
+        Some("none") => Bios::None,
+        Some(path) => Bios::File(PathBuf::from(path)),
+    };
+    let cfg = MachineConfig {
+        kind: match a.machine {
+            MachineArg::Virt => MachineKind::Virt,
+            MachineArg::Spike => MachineKind::Spike,
+        },
+        memory: a.memory,
+        smp: a.smp as usize,
+        bios,
+        kernel: a.kernel,
+        initrd: a.initrd,
+        append: a.append,
+        dtb: a.dtb,
+        console: Box::new(std::io::stdout()),
+    };
+    if !a.drive.is_empty() {
+        return Err("--drive: virtio block devices are not available yet".into());
+    }
+    let board = rivet_machines::build(cfg).map_err(|e| error_chain(&e))?;
+    if let Some(path) = &a.dump_dtb {
+        std::fs::write(path, &board.fdt)
+            .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
+    }
+    let _raw = crate::console::RawMode::enable();
+    let result = runtime::run(board, &RunOptions { stats: a.stats });
+    drop(_raw);
+    if a.stats {
+        let secs = result.elapsed.as_secs_f64();
+        eprintln!(
+            "rivet: {} instructions in {:.3} s ({:.1} MIPS)",
+            result.instructions,
+            secs,
+            result.instructions as f64 / secs / 1e6
+        );
+    }
+    Ok(result.event)
+}
+
+fn scenario(s: ScenarioArg) -> rivet_images::Scenario {
+    match s {
+        ScenarioArg::Boot => rivet_images::Scenario::Boot,
+        ScenarioArg::Shell => rivet_images::Scenario::Shell,
+        ScenarioArg::Nested => rivet_images::Scenario::Nested,
+        ScenarioArg::Bench => rivet_images::Scenario::Bench,
+    }
+}
+
+fn build_guest(
+    s: ScenarioArg,
+    mirror: Option<String>,
+    out: Option<PathBuf>,
+) -> Result<rivet_images::Guest, String> {
+    let opts = rivet_images::BuildOptions {
+        mirror,
+        out,
+        suite: "sid".into(),
+        progress: true,
+    };
+    rivet_images::build(scenario(s), &opts).map_err(|e| error_chain(&e))
+}
+
+/// `rivet boot`: builds (or finds cached) a reference guest and boots it.
+pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
+    let g = build_guest(a.scenario, a.mirror, None)?;
+    run(RunArgs {
+        machine: MachineArg::Virt,
+        memory: a.memory,
+        smp: a.smp,
+        bios: Some(g.firmware.display().to_string()),
+        kernel: Some(g.kernel),
+        initrd: Some(g.initrd),
+        append: Some(g.append),
+        dtb: None,
+        dump_dtb: None,
+        drive: Vec::new(),
+        trace: None,
+        stats: false,
+    })
+}
+
+/// `rivet image ...`
+pub fn image(c: ImageCommand) -> Result<(), String> {
+    match c {
+        ImageCommand::Build {
+            scenario,
+            out,
+            mirror,
+        } => {
+            let g = build_guest(scenario, mirror, out)?;
+            println!("firmware {}", g.firmware.display());
+            println!("kernel {}", g.kernel.display());
+            println!("initrd {}", g.initrd.display());
+            println!("append {}", g.append);
+            Ok(())
+        }
+    }
+}
+
+/// An error and its sources on one line: "what failed: why".
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
+}
