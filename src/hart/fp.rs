@@ -38,11 +38,24 @@ pub const CANONICAL_NAN_D: u64 = 0x7ff8_0000_0000_0000;
 
 /// Operand precision of an F/D instruction (the `fmt` field).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum Prec {
     /// Single precision (F), NaN-boxed in the 64-bit f registers.
-    S,
+    S = 0,
     /// Double precision (D).
-    D,
+    D = 1,
+}
+
+impl Prec {
+    /// Decodes the 2-bit `fmt` field; H (2) and Q (3) are not supported.
+    #[inline]
+    pub fn from_fmt(fmt: u8) -> Option<Prec> {
+        match fmt {
+            0 => Some(Prec::S),
+            1 => Some(Prec::D),
+            _ => None,
+        }
+    }
 }
 
 /// A static rounding mode, encoded as in `frm` and the instruction `rm` field.
@@ -89,19 +102,36 @@ impl Rm {
 
 /// Integer side of an `fcvt` between a float and an integer register.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
 pub enum IntKind {
     /// Signed 32-bit (`.w`).
-    W,
+    W = 0,
     /// Unsigned 32-bit (`.wu`).
-    Wu,
+    Wu = 1,
     /// Signed 64-bit (`.l`).
-    L,
+    L = 2,
     /// Unsigned 64-bit (`.lu`).
-    Lu,
+    Lu = 3,
+}
+
+impl IntKind {
+    /// Decodes the `rs2` field of `fcvt.<int>.<fmt>` / `fcvt.<fmt>.<int>`, which
+    /// selects the integer type; other values are not conversions to or from integers.
+    #[inline]
+    pub fn from_rs2(rs2: u8) -> Option<IntKind> {
+        match rs2 {
+            0 => Some(IntKind::W),
+            1 => Some(IntKind::Wu),
+            2 => Some(IntKind::L),
+            3 => Some(IntKind::Lu),
+            _ => None,
+        }
+    }
 }
 
 /// Result of an operation: the destination value and the fflags it raised.
 ///
+/// The caller ORs `flags` into `fflags` (flags accrue; nothing here clears them).
 /// `bits` is an f-register value (single precision NaN-boxed) for floating-point
 /// results, and an x-register value for compares, conversions to integer and
 /// `fcvtmod.w.d`.
@@ -731,6 +761,18 @@ mod tests {
     }
 
     #[test]
+    fn flags_do_not_leak_between_calls() {
+        assert_eq!(div(Prec::D, d(1.0), d(0.0), Rm::Rne).flags, DZ);
+        assert_eq!(add(Prec::D, d(1.0), d(2.0), Rm::Rne), out(d(3.0), 0));
+        assert_eq!(lt(Prec::D, QNAN_D, d(1.0)).flags, NV);
+        assert_eq!(eq(Prec::D, d(1.0), d(1.0)), out(1, 0));
+        assert_eq!(to_int(Prec::D, d(0.5), Rm::Rne, IntKind::W).flags, NX);
+        assert_eq!(to_int(Prec::D, d(1.0), Rm::Rne, IntKind::W), out(1, 0));
+        assert_eq!(round(Prec::D, SNAN_D, Rm::Rne, false).flags, NV);
+        assert_eq!(round(Prec::D, d(0.5), Rm::Rne, false), out(d(0.0), 0));
+    }
+
+    #[test]
     fn resolve_rm_static_dynamic_reserved() {
         for (i, rm) in ALL_RM.iter().enumerate() {
             assert_eq!(resolve_rm(i as u8, 6), Some(*rm));
@@ -740,6 +782,23 @@ mod tests {
         assert_eq!(resolve_rm(6, 0), None);
         for frm in 5..=7 {
             assert_eq!(resolve_rm(7, frm), None);
+        }
+    }
+
+    #[test]
+    fn field_decoders() {
+        assert_eq!(Prec::from_fmt(0), Some(Prec::S));
+        assert_eq!(Prec::from_fmt(1), Some(Prec::D));
+        assert_eq!(Prec::from_fmt(2), None);
+        assert_eq!(Prec::from_fmt(3), None);
+        let kinds = [IntKind::W, IntKind::Wu, IntKind::L, IntKind::Lu];
+        for (i, k) in kinds.iter().enumerate() {
+            assert_eq!(IntKind::from_rs2(i as u8), Some(*k));
+            assert_eq!(*k as u8, i as u8);
+        }
+        assert_eq!(IntKind::from_rs2(4), None);
+        for rm in ALL_RM {
+            assert_eq!(Rm::from_bits(rm as u8), Some(rm));
         }
     }
 
