@@ -1,1 +1,3 @@
 //! Rivet: a full-system RISC-V (RV64GCH) emulator.
+
+pub mod hart;

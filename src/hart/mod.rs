@@ -1,0 +1,3 @@
+pub mod mmu;
+pub mod pmp;
+pub mod tlb;
