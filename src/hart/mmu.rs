@@ -422,7 +422,7 @@ pub fn walk(req: &WalkRequest, mem: &(impl PhysMem + ?Sized)) -> Result<Translat
         // Step 4: a pointer to the next level unless R or X is set.
         if pte & (pte::R | pte::X) == 0 {
             // In non-leaf PTEs D, A and U are reserved (Priv spec, Sv32 PTE format),
-            // as are PBMT (Svpbmt) and N (Svnapot).
+            // as are PBMT (Svpbmt) and N (Svnapot); step 3 faults on reserved bits.
             if pte & (pte::D | pte::A | pte::U | pte::N | pte::PBMT) != 0 {
                 return Err(Fault::Page);
             }

@@ -234,7 +234,7 @@ impl Pmp {
     fn cfg_first_entry(index: usize) -> Result<usize, PmpError> {
         if index >= PMP_MAX_ENTRIES / 4 {
             Err(PmpError::OutOfRange(index))
-        } else if index % 2 != 0 {
+        } else if !index.is_multiple_of(2) {
             Err(PmpError::OddCfg(index))
         } else {
             Ok(index * 4)

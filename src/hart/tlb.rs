@@ -16,8 +16,9 @@
 //!
 //! **L2**: per hart, [`L2_SETS`] x [`L2_WAYS`], entries tagged (stage, VMID, ASID, mode,
 //! page base, page size, global) holding the physical page and the leaf's R/W/X/U bits,
-//! so the permissions of any privilege/SUM/MXR combination are derived on lookup: a
-//! change of SUM, MXR or MPRV only needs [`Tlb::flush_l1`], and a `satp` write only
+//! so the permissions of any privilege/SUM/MXR combination are derived on lookup. SUM
+//! selects the regime ([`Regime::SSum`]) and needs no flush; a change of MXR, of PMP or
+//! of MPRV's effect only needs [`Tlb::flush_l1`], and a `satp` write only
 //! drops the L1 of its stage ([`Tlb::set_space`]); an address space seen before refills
 //! from L2 without walking. Faulting translations are never cached.
 //!
@@ -825,7 +826,7 @@ mod tests {
         assert_eq!(t.probe(Regime::U, 0x4000_0008, 8, Access::Read), None);
         assert_eq!(t.probe(Regime::SSum, 0x4000_0008, 8, Access::Read), None);
         // An invalid tag matches no address, even all ones.
-        assert_eq!(t.probe(Regime::M, u64::MAX & !7, 8, Access::Read), None);
+        assert_eq!(t.probe(Regime::M, !7, 8, Access::Read), None);
         assert_eq!(t.probe(Regime::M, u64::MAX, 1, Access::Read), None);
     }
 
@@ -1202,7 +1203,7 @@ mod tests {
         build(0x8000_4000, 0x8009_0000);
         let mut tlb = Tlb::new();
         let ptes = RamPtes::new(&ram, None);
-        let mut go = |tlb: &mut Tlb, root: u64| {
+        let go = |tlb: &mut Tlb, root: u64| {
             let req = WalkRequest {
                 vaddr: 0x1010,
                 access: Access::Read,
