@@ -1,0 +1,1237 @@
+//! The two-level TLB of one hart.
+//!
+//! **L1** ([`L1Tlb`]): one direct-mapped table of [`L1_ENTRIES`] per translation regime,
+//! `#[repr(C)]` so compiled code probes it inline:
+//!
+//! ```text
+//! entry = l1 + regime * L1_REGIME_BYTES + ((vaddr >> 12) & (L1_ENTRIES - 1)) * 32
+//! hit   = entry.{read,write,exec} == vaddr & l1_tag_mask(size)
+//! host  = vaddr + entry.addend
+//! ```
+//!
+//! A tag is the page-aligned virtual address, or [`INVALID_TAG`] for a permission the
+//! entry does not grant. [`l1_tag_mask`] keeps the low address bits below the access
+//! size, so a misaligned access never hits and takes the slow path. L1 entries exist only
+//! for RAM pages whose whole 4 KiB have uniform PMP permission; MMIO never hits L1.
+//!
+//! **L2**: per hart, [`L2_SETS`] x [`L2_WAYS`], entries tagged (stage, VMID, ASID, mode,
+//! page base, page size, global) holding the physical page and the leaf's R/W/X/U bits,
+//! so the permissions of any privilege/SUM/MXR combination are derived on lookup. SUM
+//! selects the regime ([`Regime::SSum`]) and needs no flush; a change of MXR, of PMP or
+//! of MPRV's effect only needs [`Tlb::flush_l1`], and a `satp` write only
+//! drops the L1 of its stage ([`Tlb::set_space`]); an address space seen before refills
+//! from L2 without walking. Faulting translations are never cached.
+//!
+//! Flushes follow `sfence.vma` (Priv spec, "Supervisor Memory-Management Fence
+//! Instruction"), `hfence.vvma` and `hfence.gvma` (H spec, "Hypervisor Memory-Management
+//! Fence Instructions") and drop only what their operands name, in both levels.
+
+use super::mmu::{pte, pte_perms, Access, Fault, Mode, Perms, Priv, Translation, PAGE_SHIFT};
+use std::mem::offset_of;
+
+/// log2 of the entries per L1 table.
+pub const L1_BITS: u32 = 8;
+pub const L1_ENTRIES: usize = 1 << L1_BITS;
+/// log2 of `size_of::<L1Entry>()`.
+pub const L1_ENTRY_SHIFT: u32 = 5;
+/// Bytes of one regime's L1 table.
+pub const L1_REGIME_BYTES: usize = L1_ENTRIES << L1_ENTRY_SHIFT;
+pub const L2_SETS: usize = 512;
+pub const L2_WAYS: usize = 4;
+/// A tag that no probe matches: bit 11 is set, and [`l1_tag_mask`] always clears it.
+pub const INVALID_TAG: u64 = u64::MAX;
+
+const PAGE_MASK: u64 = (1 << PAGE_SHIFT) - 1;
+
+/// A translation regime: which L1 table an access uses. Each privilege/SUM combination
+/// that translates differently has its own table, so changing privilege never flushes.
+///
+/// The H extension adds VS, VS with SUM, VU (vsatp + hgatp) and the HLV/HSV regimes
+/// after these; [`REGIMES`] grows with them and nothing else changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Regime {
+    /// M-mode (and MPRV with MPP=M): physical addresses.
+    M = 0,
+    /// S-mode through satp, SUM = 0.
+    S = 1,
+    /// S-mode through satp, SUM = 1.
+    SSum = 2,
+    /// U-mode through satp.
+    U = 3,
+}
+
+/// Number of regimes, i.e. of L1 tables per hart.
+pub const REGIMES: usize = 4;
+
+impl Regime {
+    pub const ALL: [Regime; REGIMES] = [Regime::M, Regime::S, Regime::SSum, Regime::U];
+
+    /// The regime of an access with effective privilege `privilege` (V=0).
+    pub const fn of(privilege: Priv, sum: bool) -> Regime {
+        match privilege {
+            Priv::M => Regime::M,
+            Priv::S if sum => Regime::SSum,
+            Priv::S => Regime::S,
+            Priv::U => Regime::U,
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The translation stage (address space) whose page tables this regime uses;
+    /// `None` for M, which is not translated.
+    pub const fn stage(self) -> Option<Stage> {
+        match self {
+            Regime::M => None,
+            Regime::S | Regime::SSum | Regime::U => Some(Stage::S),
+        }
+    }
+
+    pub const fn privilege(self) -> Priv {
+        match self {
+            Regime::M => Priv::M,
+            Regime::S | Regime::SSum => Priv::S,
+            Regime::U => Priv::U,
+        }
+    }
+
+    pub const fn sum(self) -> bool {
+        matches!(self, Regime::SSum)
+    }
+}
+
+/// A translation stage: an independent set of page tables with its own root register.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Stage {
+    /// satp (HS-mode / S-mode with V=0).
+    S = 0,
+    /// vsatp (VS-stage of a guest, V=1).
+    VS = 1,
+    /// hgatp (G-stage: guest physical -> physical).
+    G = 2,
+}
+
+pub const STAGES: usize = 3;
+
+/// The address space a stage's root register currently selects. Its root PPN is not part
+/// of it: the ASID names the address space (Priv spec, satp), and software must fence
+/// when it reuses an ASID for other page tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Space {
+    pub mode: Mode,
+    pub asid: u16,
+    /// hgatp.VMID for the VS and G stages; 0 for the S stage.
+    pub vmid: u16,
+}
+
+impl Space {
+    pub const BARE: Space = Space {
+        mode: Mode::Bare,
+        asid: 0,
+        vmid: 0,
+    };
+}
+
+/// One L1 entry, laid out for inline probes by compiled code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C)]
+pub struct L1Entry {
+    /// Page-aligned virtual address when loads may use this entry, else [`INVALID_TAG`].
+    pub read: u64,
+    pub write: u64,
+    pub exec: u64,
+    /// Host address minus guest virtual address of the page (wrapping).
+    pub addend: u64,
+}
+
+impl L1Entry {
+    pub const INVALID: L1Entry = L1Entry {
+        read: INVALID_TAG,
+        write: INVALID_TAG,
+        exec: INVALID_TAG,
+        addend: 0,
+    };
+    pub const READ_OFFSET: usize = offset_of!(L1Entry, read);
+    pub const WRITE_OFFSET: usize = offset_of!(L1Entry, write);
+    pub const EXEC_OFFSET: usize = offset_of!(L1Entry, exec);
+    pub const ADDEND_OFFSET: usize = offset_of!(L1Entry, addend);
+
+    /// The offset of the tag an access compares against.
+    pub const fn tag_offset(access: Access) -> usize {
+        match access {
+            Access::Read => Self::READ_OFFSET,
+            Access::Write => Self::WRITE_OFFSET,
+            Access::Exec => Self::EXEC_OFFSET,
+        }
+    }
+
+    const fn tag(&self, access: Access) -> u64 {
+        match access {
+            Access::Read => self.read,
+            Access::Write => self.write,
+            Access::Exec => self.exec,
+        }
+    }
+}
+
+const _: () = assert!(std::mem::size_of::<L1Entry>() == 1 << L1_ENTRY_SHIFT);
+
+/// All L1 tables of a hart: `regimes[regime][index]`.
+#[derive(Clone)]
+#[repr(C)]
+pub struct L1Tlb {
+    pub regimes: [[L1Entry; L1_ENTRIES]; REGIMES],
+}
+
+/// The L1 index of `vaddr`.
+pub const fn l1_index(vaddr: u64) -> usize {
+    ((vaddr >> PAGE_SHIFT) as usize) & (L1_ENTRIES - 1)
+}
+
+/// What a probe masks `vaddr` with before comparing it with a tag: the page number plus
+/// the bits that must be zero for an access of `size` bytes to be naturally aligned.
+pub const fn l1_tag_mask(size: u64) -> u64 {
+    !PAGE_MASK | (size.saturating_sub(1) & 0x7ff)
+}
+
+/// The result of a translation: what an L1 entry is made from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mapping {
+    /// Physical address of the translated virtual address.
+    pub paddr: u64,
+    /// log2 of the size of the page the mapping belongs to.
+    pub page_shift: u8,
+    /// Permissions of the regime on the page (W only on dirty pages).
+    pub perms: Perms,
+    pub global: bool,
+}
+
+impl Mapping {
+    /// An untranslated access (M-mode, Bare).
+    pub const fn identity(addr: u64) -> Mapping {
+        Mapping {
+            paddr: addr,
+            page_shift: PAGE_SHIFT as u8,
+            perms: Perms::RWX,
+            global: false,
+        }
+    }
+
+    pub const fn from_translation(t: &Translation) -> Mapping {
+        Mapping {
+            paddr: t.paddr,
+            page_shift: t.page_shift,
+            perms: t.perms,
+            global: t.global,
+        }
+    }
+}
+
+/// Counters for tests and statistics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TlbStats {
+    pub walks: u64,
+    pub l2_hits: u64,
+    pub l1_fills: u64,
+}
+
+/// Side information of an L1 entry that flushes and code-page tracking need.
+#[derive(Debug, Clone, Copy)]
+struct L1Meta {
+    /// Virtual base of the whole page (superpage) the entry was made from.
+    vbase: u64,
+    /// Physical address of the entry's 4 KiB page.
+    pframe: u64,
+    /// log2 of the page size; 0 for an empty entry.
+    shift: u8,
+    global: bool,
+    asid: u16,
+    vmid: u16,
+}
+
+const EMPTY_META: L1Meta = L1Meta {
+    vbase: 0,
+    pframe: 0,
+    shift: 0,
+    global: false,
+    asid: 0,
+    vmid: 0,
+};
+
+/// Page sizes an L2 entry can have; a lookup probes one set per size in use.
+const L2_SHIFTS: [u8; 6] = [12, 16, 21, 30, 39, 48];
+const L2_EMPTY: u8 = 0xff;
+
+#[derive(Debug, Clone, Copy)]
+struct L2Entry {
+    vbase: u64,
+    pbase: u64,
+    asid: u16,
+    vmid: u16,
+    /// [`Stage`] as u8, or [`L2_EMPTY`].
+    stage: u8,
+    mode: Mode,
+    shift: u8,
+    global: bool,
+    /// The leaf's R, W, X, U bits in PTE positions; W only if D was set.
+    bits: u8,
+}
+
+const EMPTY_L2: L2Entry = L2Entry {
+    vbase: 0,
+    pbase: 0,
+    asid: 0,
+    vmid: 0,
+    stage: L2_EMPTY,
+    mode: Mode::Bare,
+    shift: 0,
+    global: false,
+    bits: 0,
+};
+
+impl L2Entry {
+    fn matches(&self, stage: Stage, space: &Space, vbase: u64, shift: u8) -> bool {
+        self.stage == stage as u8
+            && self.shift == shift
+            && self.vbase == vbase
+            && self.mode == space.mode
+            && self.vmid == space.vmid
+            && (self.global || self.asid == space.asid)
+    }
+}
+
+/// What a flush drops: entries of `stage` that match every given operand.
+#[derive(Debug, Clone, Copy)]
+struct Filter {
+    stage: Stage,
+    vmid: Option<u16>,
+    /// Only non-global entries of this ASID (global entries survive an ASID flush).
+    asid: Option<u16>,
+    /// Only entries whose page contains this address.
+    vaddr: Option<u64>,
+}
+
+impl Filter {
+    fn hits(&self, vmid: u16, asid: u16, global: bool, vbase: u64, shift: u8) -> bool {
+        self.vmid.is_none_or(|v| v == vmid)
+            && self.asid.is_none_or(|a| !global && a == asid)
+            && self
+                .vaddr
+                .is_none_or(|va| va & !((1u64 << shift) - 1) == vbase)
+    }
+
+    fn is_everything(&self) -> bool {
+        self.vmid.is_none() && self.asid.is_none() && self.vaddr.is_none()
+    }
+}
+
+fn l2_set(vbase: u64, class: usize) -> usize {
+    let v = vbase >> L2_SHIFTS[class];
+    let h = v ^ (v >> 9) ^ (v >> 18) ^ (class as u64).wrapping_mul(0x9e37_79b9);
+    (h as usize) & (L2_SETS - 1)
+}
+
+/// One hart's TLB. `#[repr(C)]` with the L1 tables first (at [`Tlb::L1_OFFSET`]), so
+/// the hart state that compiled code reads can embed it.
+#[repr(C)]
+pub struct Tlb {
+    l1: L1Tlb,
+    meta: Vec<L1Meta>,
+    /// Per regime: some L1 entry comes from a page larger than 4 KiB, so a flush by
+    /// address must scan the whole table, not just the entry the address indexes.
+    l1_super: [bool; REGIMES],
+    l2: Vec<L2Entry>,
+    l2_victim: Vec<u8>,
+    /// Bit `c`: some L2 entry may have page size `L2_SHIFTS[c]`.
+    l2_classes: u8,
+    spaces: [Space; STAGES],
+    stats: TlbStats,
+}
+
+impl Default for Tlb {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tlb {
+    /// Offset of the L1 tables ([`L1Tlb`]) inside a `Tlb`.
+    pub const L1_OFFSET: usize = offset_of!(Tlb, l1);
+
+    /// An empty TLB with every stage in Bare mode.
+    pub fn new() -> Self {
+        Self {
+            l1: L1Tlb {
+                regimes: [[L1Entry::INVALID; L1_ENTRIES]; REGIMES],
+            },
+            meta: vec![EMPTY_META; REGIMES * L1_ENTRIES],
+            l1_super: [false; REGIMES],
+            l2: vec![EMPTY_L2; L2_SETS * L2_WAYS],
+            l2_victim: vec![0; L2_SETS],
+            l2_classes: 0,
+            spaces: [Space::BARE; STAGES],
+            stats: TlbStats::default(),
+        }
+    }
+
+    pub fn l1(&self) -> &L1Tlb {
+        &self.l1
+    }
+
+    pub fn stats(&self) -> TlbStats {
+        self.stats
+    }
+
+    /// The L1 fast path: the host address of an access of `size` bytes at `vaddr`, when
+    /// an L1 entry grants it and it is naturally aligned.
+    #[inline]
+    pub fn probe(&self, regime: Regime, vaddr: u64, size: u64, access: Access) -> Option<*mut u8> {
+        let e = &self.l1.regimes[regime.index()][l1_index(vaddr)];
+        (e.tag(access) == vaddr & l1_tag_mask(size))
+            .then(|| std::ptr::with_exposed_provenance_mut(vaddr.wrapping_add(e.addend) as usize))
+    }
+
+    pub fn space(&self, stage: Stage) -> Space {
+        self.spaces[stage as usize]
+    }
+
+    /// A write of `satp` (`vsatp`, `hgatp`): makes `space` current for `stage` and drops
+    /// the L1 tables of that stage. L2 keeps the entries of other address spaces.
+    pub fn set_space(&mut self, stage: Stage, space: Space) {
+        self.spaces[stage as usize] = space;
+        for r in Regime::ALL {
+            if r.stage() == Some(stage) {
+                self.clear_l1_regime(r);
+            }
+        }
+    }
+
+    /// The slow path after an L1 miss: L2, then `walk` (whose result is cached in L2).
+    /// `mxr` is the `mstatus.MXR` in effect. M-mode and Bare give the identity mapping
+    /// without calling `walk`. The caller checks PMP on the physical address and, for
+    /// RAM, fills L1 with [`Tlb::fill_l1`].
+    pub fn translate(
+        &mut self,
+        regime: Regime,
+        vaddr: u64,
+        access: Access,
+        mxr: bool,
+        walk: impl FnOnce() -> Result<Translation, Fault>,
+    ) -> Result<Mapping, Fault> {
+        let Some(stage) = regime.stage() else {
+            return Ok(Mapping::identity(vaddr));
+        };
+        if self.spaces[stage as usize].mode == Mode::Bare {
+            return Ok(Mapping::identity(vaddr));
+        }
+        if let Some(m) = self.lookup(regime, vaddr, mxr) {
+            // A hit without the permission may be a store to a page not yet dirty: only
+            // a walk can set D (or raise the fault).
+            if m.perms.allows(access) {
+                self.stats.l2_hits += 1;
+                return Ok(m);
+            }
+        }
+        self.stats.walks += 1;
+        let t = walk()?;
+        if t.pte_addr.is_some() {
+            self.insert(stage, vaddr, &t);
+        }
+        Ok(Mapping::from_translation(&t))
+    }
+
+    /// Looks `vaddr` up in L2 for the current address space of `regime`'s stage.
+    pub fn lookup(&self, regime: Regime, vaddr: u64, mxr: bool) -> Option<Mapping> {
+        let stage = regime.stage()?;
+        let space = self.spaces[stage as usize];
+        for (class, &shift) in L2_SHIFTS.iter().enumerate() {
+            if self.l2_classes & (1 << class) == 0 {
+                continue;
+            }
+            let mask = (1u64 << shift) - 1;
+            let vbase = vaddr & !mask;
+            let set = l2_set(vbase, class);
+            let ways = &self.l2[set * L2_WAYS..][..L2_WAYS];
+            if let Some(e) = ways.iter().find(|e| e.matches(stage, &space, vbase, shift)) {
+                return Some(Mapping {
+                    paddr: e.pbase | (vaddr & mask),
+                    page_shift: shift,
+                    perms: pte_perms(u64::from(e.bits), regime.privilege(), regime.sum(), mxr),
+                    global: e.global,
+                });
+            }
+        }
+        None
+    }
+
+    /// Caches a successful walk of `vaddr` in the current address space of `stage`.
+    pub fn insert(&mut self, stage: Stage, vaddr: u64, t: &Translation) {
+        let Some(class) = L2_SHIFTS.iter().position(|&s| s == t.page_shift) else {
+            return;
+        };
+        let space = self.spaces[stage as usize];
+        let shift = t.page_shift;
+        let mask = (1u64 << shift) - 1;
+        let vbase = vaddr & !mask;
+        let mut bits = (t.pte & (pte::R | pte::W | pte::X | pte::U)) as u8;
+        if t.pte & pte::D == 0 {
+            bits &= !(pte::W as u8);
+        }
+        let entry = L2Entry {
+            vbase,
+            pbase: t.paddr & !mask,
+            asid: space.asid,
+            vmid: space.vmid,
+            stage: stage as u8,
+            mode: space.mode,
+            shift,
+            global: t.global,
+            bits,
+        };
+        let set = l2_set(vbase, class);
+        let ways = &self.l2[set * L2_WAYS..][..L2_WAYS];
+        let way = ways
+            .iter()
+            .position(|e| e.matches(stage, &space, vbase, shift))
+            .or_else(|| ways.iter().position(|e| e.stage == L2_EMPTY))
+            .unwrap_or_else(|| {
+                let v = usize::from(self.l2_victim[set]) % L2_WAYS;
+                self.l2_victim[set] = ((v + 1) % L2_WAYS) as u8;
+                v
+            });
+        self.l2[set * L2_WAYS + way] = entry;
+        self.l2_classes |= 1 << class;
+    }
+
+    /// Makes the L1 entry of `vaddr` in `regime` from `m`, granting `m.perms & allow`.
+    /// `host_page` is the host address of the RAM page holding `m.paddr` (4 KiB aligned
+    /// in guest terms, the whole page inside RAM); `allow` is what PMP grants on the
+    /// whole page ([`super::pmp::Pmp::page_perms`]), minus W for pages holding
+    /// translated code.
+    pub fn fill_l1(
+        &mut self,
+        regime: Regime,
+        vaddr: u64,
+        m: &Mapping,
+        host_page: *mut u8,
+        allow: Perms,
+    ) {
+        let perms = m.perms & allow;
+        let page = vaddr & !PAGE_MASK;
+        let tag = |p: Perms| if perms.contains(p) { page } else { INVALID_TAG };
+        let (r, i) = (regime.index(), l1_index(vaddr));
+        self.l1.regimes[r][i] = L1Entry {
+            read: tag(Perms::R),
+            write: tag(Perms::W),
+            exec: tag(Perms::X),
+            addend: (host_page.expose_provenance() as u64).wrapping_sub(page),
+        };
+        let space = regime
+            .stage()
+            .map_or(Space::BARE, |s| self.spaces[s as usize]);
+        let shift = m.page_shift.clamp(PAGE_SHIFT as u8, 63);
+        self.meta[r * L1_ENTRIES + i] = L1Meta {
+            vbase: vaddr & !((1u64 << shift) - 1),
+            pframe: m.paddr & !PAGE_MASK,
+            shift,
+            global: m.global,
+            asid: space.asid,
+            vmid: space.vmid,
+        };
+        if shift > PAGE_SHIFT as u8 {
+            self.l1_super[r] = true;
+        }
+        self.stats.l1_fills += 1;
+    }
+
+    /// `sfence.vma rs1, rs2` with V=0: `vaddr` is rs1 (`None` for x0), `asid` is rs2
+    /// (`None` for x0). Priv spec, "Supervisor Memory-Management Fence Instruction":
+    /// - x0, x0: every S-stage translation, global ones included;
+    /// - x0, asid: the non-global translations of that ASID;
+    /// - vaddr, x0: the translations of the page holding vaddr, in every address space,
+    ///   global ones included (a superpage holding vaddr goes whole);
+    /// - vaddr, asid: the non-global translations of that ASID for the page of vaddr.
+    pub fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
+        self.flush(Filter {
+            stage: Stage::S,
+            vmid: None,
+            asid,
+            vaddr,
+        });
+    }
+
+    /// `hfence.vvma rs1, rs2` (and `sfence.vma` with V=1): as [`Tlb::sfence_vma`] for the
+    /// VS stage of the guest `vmid` (the current hgatp.VMID).
+    pub fn hfence_vvma(&mut self, vmid: u16, vaddr: Option<u64>, asid: Option<u16>) {
+        self.flush(Filter {
+            stage: Stage::VS,
+            vmid: Some(vmid),
+            asid,
+            vaddr,
+        });
+    }
+
+    /// `hfence.gvma rs1, rs2`: G-stage translations of guest physical address `gpa`
+    /// (rs1 << 2; `None` for x0) of `vmid` (`None` for x0). VS-stage entries hold
+    /// combined translations that may depend on any G-stage entry, so every VS-stage
+    /// entry of the affected VMIDs goes too.
+    pub fn hfence_gvma(&mut self, vmid: Option<u16>, gpa: Option<u64>) {
+        self.flush(Filter {
+            stage: Stage::G,
+            vmid,
+            asid: None,
+            vaddr: gpa,
+        });
+        self.flush(Filter {
+            stage: Stage::VS,
+            vmid,
+            asid: None,
+            vaddr: None,
+        });
+    }
+
+    /// Drops every translation of every stage, in both levels.
+    pub fn flush_all(&mut self) {
+        self.flush_l1();
+        self.l2.fill(EMPTY_L2);
+        self.l2_classes = 0;
+    }
+
+    /// Drops every L1 entry of every regime (SUM/MXR/MPRV/PMP changes); L2 stays.
+    pub fn flush_l1(&mut self) {
+        for r in Regime::ALL {
+            self.clear_l1_regime(r);
+        }
+    }
+
+    /// Revokes write permission from every L1 entry onto the 4 KiB physical page holding
+    /// `paddr`, so stores to it take the slow path (the page holds translated code).
+    pub fn protect_code_page(&mut self, paddr: u64) {
+        let frame = paddr & !PAGE_MASK;
+        for (r, table) in self.l1.regimes.iter_mut().enumerate() {
+            let meta = &self.meta[r * L1_ENTRIES..][..L1_ENTRIES];
+            for (e, m) in table.iter_mut().zip(meta) {
+                if m.shift != 0 && m.pframe == frame {
+                    e.write = INVALID_TAG;
+                }
+            }
+        }
+    }
+
+    fn clear_l1_regime(&mut self, regime: Regime) {
+        let r = regime.index();
+        self.l1.regimes[r].fill(L1Entry::INVALID);
+        self.meta[r * L1_ENTRIES..][..L1_ENTRIES].fill(EMPTY_META);
+        self.l1_super[r] = false;
+    }
+
+    fn flush(&mut self, f: Filter) {
+        // L2.
+        let stage = f.stage as u8;
+        let hit =
+            |e: &L2Entry| e.stage == stage && f.hits(e.vmid, e.asid, e.global, e.vbase, e.shift);
+        if let Some(va) = f.vaddr {
+            for (class, &shift) in L2_SHIFTS.iter().enumerate() {
+                if self.l2_classes & (1 << class) != 0 {
+                    let set = l2_set(va & !((1u64 << shift) - 1), class);
+                    for e in &mut self.l2[set * L2_WAYS..][..L2_WAYS] {
+                        if hit(e) {
+                            *e = EMPTY_L2;
+                        }
+                    }
+                }
+            }
+        } else {
+            for e in &mut self.l2 {
+                if hit(e) {
+                    *e = EMPTY_L2;
+                }
+            }
+        }
+
+        // L1 tables of the regimes that use this stage.
+        for regime in Regime::ALL {
+            if regime.stage() != Some(f.stage) {
+                continue;
+            }
+            if f.is_everything() {
+                self.clear_l1_regime(regime);
+                continue;
+            }
+            let r = regime.index();
+            let candidates = match f.vaddr {
+                Some(va) if !self.l1_super[r] => l1_index(va)..l1_index(va) + 1,
+                _ => 0..L1_ENTRIES,
+            };
+            for i in candidates {
+                let m = &mut self.meta[r * L1_ENTRIES + i];
+                if m.shift != 0 && f.hits(m.vmid, m.asid, m.global, m.vbase, m.shift) {
+                    *m = EMPTY_META;
+                    self.l1.regimes[r][i] = L1Entry::INVALID;
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn l2_entries(&self, stage: Stage) -> usize {
+        self.l2.iter().filter(|e| e.stage == stage as u8).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hart::mmu::{walk, RamPtes, WalkRequest};
+    use rivet_devices::ram::GuestRam;
+
+    /// A fake page table: (asid, vbase, shift, pbase, leaf bits, global).
+    struct Fake {
+        maps: Vec<(u16, u64, u8, u64, u64, bool)>,
+    }
+
+    const RWXAD: u64 = pte::R | pte::W | pte::X | pte::A | pte::D;
+
+    impl Fake {
+        fn walk(
+            &self,
+            asid: u16,
+            regime: Regime,
+            va: u64,
+            access: Access,
+        ) -> Result<Translation, Fault> {
+            let &(_, _, shift, pbase, bits, global) = self
+                .maps
+                .iter()
+                .find(|m| (m.0 == asid || m.5) && va & !((1u64 << m.2) - 1) == m.1)
+                .ok_or(Fault::Page)?;
+            let perms = pte_perms(bits, regime.privilege(), regime.sum(), false);
+            if !perms.allows(access) {
+                return Err(Fault::Page);
+            }
+            let mask = (1u64 << shift) - 1;
+            Ok(Translation {
+                paddr: pbase | (va & mask),
+                page_shift: shift,
+                perms: if bits & pte::D == 0 {
+                    perms.without(Perms::W)
+                } else {
+                    perms
+                },
+                global,
+                pte: bits | pte::V,
+                pte_addr: Some(0x1000),
+                pbmt: crate::hart::mmu::Pbmt::Pma,
+            })
+        }
+    }
+
+    /// A TLB plus a host buffer standing in for RAM, and helpers that run the hart's slow
+    /// path: translate, then fill L1.
+    struct Rig {
+        tlb: Tlb,
+        fake: Fake,
+        ram: Vec<u8>,
+    }
+
+    const SV39: Space = Space {
+        mode: Mode::Sv39,
+        asid: 1,
+        vmid: 0,
+    };
+
+    impl Rig {
+        fn new(maps: Vec<(u16, u64, u8, u64, u64, bool)>) -> Self {
+            let mut tlb = Tlb::new();
+            tlb.set_space(Stage::S, SV39);
+            Rig {
+                tlb,
+                fake: Fake { maps },
+                ram: vec![0; 0x1000],
+            }
+        }
+
+        fn asid(&mut self, asid: u16) {
+            self.tlb.set_space(Stage::S, Space { asid, ..SV39 });
+        }
+
+        /// Translates and fills L1 (every page maps onto the same host buffer).
+        fn access(&mut self, regime: Regime, va: u64, access: Access) -> Result<u64, Fault> {
+            let asid = self.tlb.space(Stage::S).asid;
+            let fake = &self.fake;
+            let m = self.tlb.translate(regime, va, access, false, || {
+                fake.walk(asid, regime, va, access)
+            })?;
+            let host = self.ram.as_mut_ptr();
+            self.tlb.fill_l1(regime, va, &m, host, Perms::RWX);
+            Ok(m.paddr)
+        }
+
+        fn hits(&self, regime: Regime, va: u64) -> bool {
+            self.tlb.probe(regime, va, 8, Access::Read).is_some()
+        }
+
+        fn walks(&self) -> u64 {
+            self.tlb.stats().walks
+        }
+    }
+
+    #[test]
+    fn l1_probe_checks_tag_permission_and_alignment() {
+        let mut rig = Rig::new(vec![(
+            1,
+            0x4000_0000,
+            12,
+            0x8000_0000,
+            pte::R | pte::A,
+            false,
+        )]);
+        rig.access(Regime::S, 0x4000_0010, Access::Read).unwrap();
+        let host = rig.ram.as_mut_ptr();
+        let t = &rig.tlb;
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0ff8, 8, Access::Read),
+            Some(host.wrapping_add(0xff8))
+        );
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0003, 1, Access::Read),
+            Some(host.wrapping_add(3))
+        );
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0004, 8, Access::Read),
+            None,
+            "misaligned"
+        );
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0002, 2, Access::Read),
+            Some(host.wrapping_add(2))
+        );
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0008, 8, Access::Write),
+            None,
+            "not writable"
+        );
+        assert_eq!(
+            t.probe(Regime::S, 0x4000_0008, 8, Access::Exec),
+            None,
+            "not executable"
+        );
+        // Same L1 index, other page.
+        assert_eq!(t.probe(Regime::S, 0x4010_0008, 8, Access::Read), None);
+        // Another regime has its own table.
+        assert_eq!(t.probe(Regime::U, 0x4000_0008, 8, Access::Read), None);
+        assert_eq!(t.probe(Regime::SSum, 0x4000_0008, 8, Access::Read), None);
+        // An invalid tag matches no address, even all ones.
+        assert_eq!(t.probe(Regime::M, !7, 8, Access::Read), None);
+        assert_eq!(t.probe(Regime::M, u64::MAX, 1, Access::Read), None);
+    }
+
+    #[test]
+    fn pmp_allow_limits_l1_permissions() {
+        let mut tlb = Tlb::new();
+        let mut buf = [0u8; 16];
+        let m = Mapping::identity(0x8000_0000);
+        tlb.fill_l1(Regime::M, 0x8000_0000, &m, buf.as_mut_ptr(), Perms::RX);
+        assert!(tlb.probe(Regime::M, 0x8000_0000, 4, Access::Exec).is_some());
+        assert!(tlb
+            .probe(Regime::M, 0x8000_0000, 4, Access::Write)
+            .is_none());
+    }
+
+    #[test]
+    fn sfence_all_drops_every_s_stage_entry_but_not_m() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, true),
+        ]);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.access(Regime::U, 0x2000, Access::Read).unwrap_err(); // not a U page
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        let mut buf = [0u8; 8];
+        let m = Mapping::identity(0x9000);
+        rig.tlb
+            .fill_l1(Regime::M, 0x9000, &m, buf.as_mut_ptr(), Perms::RWX);
+        assert_eq!(rig.walks(), 3);
+        rig.tlb.sfence_vma(None, None);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        assert!(!rig.hits(Regime::S, 0x2000));
+        assert!(rig.hits(Regime::M, 0x9000), "M-mode is not translated");
+        assert_eq!(rig.tlb.l2_entries(Stage::S), 0);
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4);
+    }
+
+    #[test]
+    fn sfence_asid_keeps_global_entries_and_other_asids() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, true),
+            (2, 0x3000, 12, 0x8000_2000, RWXAD, false),
+        ]);
+        rig.asid(2);
+        rig.access(Regime::S, 0x3000, Access::Read).unwrap();
+        rig.asid(1);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 3);
+        rig.tlb.sfence_vma(None, Some(1));
+        assert!(
+            !rig.hits(Regime::S, 0x1000),
+            "non-global of ASID 1 gone from L1"
+        );
+        assert!(rig.hits(Regime::S, 0x2000), "global stays in L1");
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4, "ASID 1 entry gone from L2");
+        rig.asid(2);
+        rig.access(Regime::S, 0x3000, Access::Read).unwrap();
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4, "ASID 2 and the global entry stay in L2");
+    }
+
+    #[test]
+    fn sfence_vaddr_drops_that_page_in_every_asid_including_global() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (2, 0x1000, 12, 0x8000_5000, RWXAD, false),
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, true),
+            (1, 0x3000, 12, 0x8000_2000, RWXAD, false),
+        ]);
+        rig.asid(2);
+        assert_eq!(rig.access(Regime::S, 0x1008, Access::Read), Ok(0x8000_5008));
+        rig.asid(1);
+        assert_eq!(rig.access(Regime::S, 0x1008, Access::Read), Ok(0x8000_0008));
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        rig.access(Regime::S, 0x3000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4);
+        rig.tlb.sfence_vma(Some(0x1abc), None);
+        rig.tlb.sfence_vma(Some(0x2000), None);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        assert!(!rig.hits(Regime::S, 0x2000), "global entries go too");
+        assert!(rig.hits(Regime::S, 0x3000));
+        rig.access(Regime::S, 0x3000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4);
+        rig.asid(2);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 5, "the ASID 2 translation went too");
+    }
+
+    #[test]
+    fn sfence_vaddr_asid_drops_only_that_asids_non_global_entry() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (2, 0x1000, 12, 0x8000_5000, RWXAD, false),
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, true),
+        ]);
+        rig.asid(2);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.asid(1);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 3);
+        rig.tlb.sfence_vma(Some(0x2000), Some(1));
+        assert!(rig.hits(Regime::S, 0x2000), "global survives an ASID flush");
+        rig.tlb.sfence_vma(Some(0x1000), Some(2));
+        assert!(
+            rig.hits(Regime::S, 0x1000),
+            "ASID 1 survives a flush of ASID 2"
+        );
+        rig.tlb.flush_l1();
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.access(Regime::S, 0x2000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 3, "L2 kept ASID 1 and the global entry");
+        rig.asid(2);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4, "ASID 2's entry went");
+        rig.asid(1);
+        rig.tlb.sfence_vma(Some(0x1000), Some(1));
+        assert!(!rig.hits(Regime::S, 0x1000));
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 5);
+        rig.asid(2);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(
+            rig.walks(),
+            5,
+            "ASID 2's new entry survived the flush of ASID 1"
+        );
+    }
+
+    #[test]
+    fn sfence_vaddr_inside_a_superpage_drops_the_whole_superpage() {
+        let mut rig = Rig::new(vec![
+            (1, 0x4020_0000, 21, 0x8040_0000, RWXAD, false),
+            (1, 0x4000_0000, 12, 0x8000_0000, RWXAD, false),
+        ]);
+        // L1 entries for two 4 KiB pieces of the 2 MiB page and for an unrelated page.
+        assert_eq!(
+            rig.access(Regime::S, 0x4020_1000, Access::Read),
+            Ok(0x8040_1000)
+        );
+        assert_eq!(
+            rig.access(Regime::U, 0x4020_5000, Access::Read),
+            Err(Fault::Page)
+        );
+        assert_eq!(
+            rig.access(Regime::S, 0x4020_5000, Access::Read),
+            Ok(0x8040_5000)
+        );
+        rig.access(Regime::S, 0x4000_0000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 3, "the second piece came from L2");
+        // Flush an address in the superpage that neither L1 entry indexes.
+        rig.tlb.sfence_vma(Some(0x403f_f008), None);
+        assert!(!rig.hits(Regime::S, 0x4020_1000));
+        assert!(!rig.hits(Regime::S, 0x4020_5000));
+        assert!(rig.hits(Regime::S, 0x4000_0000));
+        rig.access(Regime::S, 0x4020_1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 4, "the L2 superpage entry went too");
+    }
+
+    #[test]
+    fn satp_switch_flushes_l1_and_refills_from_l2_without_walking() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (2, 0x1000, 12, 0x8000_5000, RWXAD, false),
+        ]);
+        assert_eq!(rig.access(Regime::S, 0x1000, Access::Read), Ok(0x8000_0000));
+        rig.asid(2);
+        assert!(!rig.hits(Regime::S, 0x1000), "satp write drops S-stage L1");
+        assert_eq!(rig.access(Regime::S, 0x1000, Access::Read), Ok(0x8000_5000));
+        rig.asid(1);
+        assert_eq!(rig.access(Regime::S, 0x1000, Access::Read), Ok(0x8000_0000));
+        rig.asid(2);
+        assert_eq!(rig.access(Regime::S, 0x1000, Access::Read), Ok(0x8000_5000));
+        assert_eq!(rig.walks(), 2);
+        assert_eq!(rig.tlb.stats().l2_hits, 2);
+        // A different mode with the same ASID does not reuse the entries.
+        rig.tlb.set_space(
+            Stage::S,
+            Space {
+                mode: Mode::Sv48,
+                ..SV39
+            },
+        );
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 3);
+    }
+
+    #[test]
+    fn regimes_derive_their_own_permissions_from_l2() {
+        let mut rig = Rig::new(vec![(1, 0x1000, 12, 0x8000_0000, RWXAD | pte::U, false)]);
+        rig.access(Regime::U, 0x1000, Access::Exec).unwrap();
+        // S without SUM may not touch the U page even though L2 has it.
+        assert_eq!(
+            rig.access(Regime::S, 0x1000, Access::Read),
+            Err(Fault::Page)
+        );
+        assert_eq!(rig.walks(), 2);
+        rig.access(Regime::SSum, 0x1000, Access::Write).unwrap();
+        assert_eq!(rig.walks(), 2, "SSum served from L2");
+        assert!(rig
+            .tlb
+            .probe(Regime::SSum, 0x1000, 4, Access::Exec)
+            .is_none());
+        assert!(rig.tlb.probe(Regime::U, 0x1000, 4, Access::Exec).is_some());
+        let l = rig.tlb.lookup(Regime::S, 0x1000, false).unwrap();
+        assert_eq!(l.perms, Perms::NONE);
+    }
+
+    #[test]
+    fn store_to_a_clean_page_walks_again() {
+        let mut rig = Rig::new(vec![(
+            1,
+            0x1000,
+            12,
+            0x8000_0000,
+            pte::R | pte::W | pte::A,
+            false,
+        )]);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert!(rig.tlb.probe(Regime::S, 0x1000, 8, Access::Write).is_none());
+        // The fake walker hands out the same clean PTE; the point is that L2 did not
+        // answer the store.
+        rig.access(Regime::S, 0x1000, Access::Write).unwrap();
+        assert_eq!(rig.walks(), 2);
+    }
+
+    #[test]
+    fn flush_l1_keeps_l2_and_flush_all_drops_both() {
+        let mut rig = Rig::new(vec![(1, 0x1000, 12, 0x8000_0000, RWXAD, false)]);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.tlb.flush_l1();
+        assert!(!rig.hits(Regime::S, 0x1000));
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 1);
+        rig.tlb.flush_all();
+        assert!(!rig.hits(Regime::S, 0x1000));
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        assert_eq!(rig.walks(), 2);
+    }
+
+    #[test]
+    fn code_pages_lose_l1_write_permission_only() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, false),
+            (1, 0x7000, 12, 0x8000_0000, RWXAD, false), // an alias of the same frame
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, false),
+        ]);
+        for va in [0x1000, 0x7000, 0x2000] {
+            rig.access(Regime::S, va, Access::Write).unwrap();
+        }
+        rig.tlb.protect_code_page(0x8000_0abc);
+        for va in [0x1000, 0x7000] {
+            assert!(rig.tlb.probe(Regime::S, va, 8, Access::Write).is_none());
+            assert!(rig.tlb.probe(Regime::S, va, 8, Access::Read).is_some());
+            assert!(rig.tlb.probe(Regime::S, va, 4, Access::Exec).is_some());
+        }
+        assert!(rig.tlb.probe(Regime::S, 0x2000, 8, Access::Write).is_some());
+    }
+
+    #[test]
+    fn bare_and_m_mode_are_identity_without_walks() {
+        let mut tlb = Tlb::new();
+        let m = tlb
+            .translate(Regime::S, 0x8000_1234, Access::Write, false, || {
+                Err(Fault::Page)
+            })
+            .unwrap();
+        assert_eq!(m, Mapping::identity(0x8000_1234));
+        tlb.set_space(Stage::S, SV39);
+        let m = tlb
+            .translate(Regime::M, 0x8000_1234, Access::Exec, false, || {
+                Err(Fault::Page)
+            })
+            .unwrap();
+        assert_eq!(m.paddr, 0x8000_1234);
+        assert_eq!(
+            tlb.translate(Regime::U, 0x1234, Access::Read, false, || Err(Fault::Page)),
+            Err(Fault::Page)
+        );
+        assert_eq!(tlb.stats().walks, 1);
+    }
+
+    #[test]
+    fn hfence_flushes_only_their_stage_and_vmid() {
+        let mut tlb = Tlb::new();
+        let t = Translation {
+            paddr: 0x8000_0000,
+            page_shift: 12,
+            perms: Perms::RWX,
+            global: false,
+            pte: RWXAD | pte::V,
+            pte_addr: Some(0),
+            pbmt: crate::hart::mmu::Pbmt::Pma,
+        };
+        tlb.set_space(Stage::S, SV39);
+        tlb.insert(Stage::S, 0x1000, &t);
+        for vmid in [1, 2] {
+            tlb.set_space(Stage::VS, Space { vmid, ..SV39 });
+            tlb.insert(Stage::VS, 0x1000, &t);
+            tlb.insert(Stage::VS, 0x2000, &t);
+            tlb.set_space(
+                Stage::G,
+                Space {
+                    mode: Mode::Sv39x4,
+                    asid: 0,
+                    vmid,
+                },
+            );
+            tlb.insert(Stage::G, 0x8000_0000, &t);
+        }
+        tlb.hfence_vvma(1, Some(0x1000), None);
+        assert_eq!(tlb.l2_entries(Stage::VS), 3);
+        tlb.hfence_gvma(Some(2), None);
+        assert_eq!(tlb.l2_entries(Stage::VS), 1);
+        assert_eq!(tlb.l2_entries(Stage::G), 1);
+        assert_eq!(tlb.l2_entries(Stage::S), 1);
+        tlb.sfence_vma(None, None);
+        assert_eq!(tlb.l2_entries(Stage::S), 0);
+        assert_eq!(
+            tlb.l2_entries(Stage::VS),
+            1,
+            "sfence with V=0 leaves VS alone"
+        );
+    }
+
+    #[test]
+    fn l2_under_pressure_never_returns_a_wrong_translation() {
+        // 1500 consecutive pages fit in the 2048 slots (the set hash spreads them); 3000
+        // do not, and evictions must never produce a wrong translation.
+        for (pages, fits) in [(1500u64, true), (3000, false)] {
+            let maps = (0..pages)
+                .map(|i| (1, i << 12, 12, 0x8000_0000 + (i << 12), RWXAD, false))
+                .collect();
+            let mut rig = Rig::new(maps);
+            for round in 0..2 {
+                rig.tlb.flush_l1();
+                for i in 0..pages {
+                    let va = (i << 12) | 0x18;
+                    assert_eq!(
+                        rig.access(Regime::S, va, Access::Read),
+                        Ok(0x8000_0000 + va),
+                        "{pages} pages, round {round}"
+                    );
+                }
+            }
+            assert_eq!(
+                rig.walks() == pages,
+                fits,
+                "{pages} pages: {} walks",
+                rig.walks()
+            );
+        }
+    }
+
+    /// With real page tables in guest RAM: a satp switch back to an ASID seen before is
+    /// served from L2 without walking, and a remap behind an sfence.vma is seen.
+    #[test]
+    fn real_walks_through_the_tlb() {
+        let ram = GuestRam::new(0x8000_0000, 0x10_0000).unwrap();
+        // Two address spaces, roots at +0x1000 and +0x4000, each mapping VA 0x1000.
+        let build = |root: u64, target: u64| {
+            let (l1, l0) = (root + 0x1000, root + 0x2000);
+            ram.write(root, 8, ((l1 >> 12) << 10) | pte::V).unwrap();
+            ram.write(l1, 8, ((l0 >> 12) << 10) | pte::V).unwrap();
+            ram.write(l0 + 8, 8, ((target >> 12) << 10) | RWXAD | pte::V)
+                .unwrap();
+            l0 + 8
+        };
+        let leaf_a = build(0x8000_1000, 0x8008_0000);
+        build(0x8000_4000, 0x8009_0000);
+        let mut tlb = Tlb::new();
+        let ptes = RamPtes::new(&ram, None);
+        let go = |tlb: &mut Tlb, root: u64| {
+            let req = WalkRequest {
+                vaddr: 0x1010,
+                access: Access::Read,
+                mode: Mode::Sv39,
+                root_ppn: root >> 12,
+                privilege: Priv::S,
+                sum: false,
+                mxr: false,
+                adue: true,
+                pbmte: true,
+                napot: true,
+            };
+            tlb.translate(Regime::S, 0x1010, Access::Read, false, || walk(&req, &ptes))
+                .map(|m| m.paddr)
+        };
+        tlb.set_space(Stage::S, Space { asid: 1, ..SV39 });
+        assert_eq!(go(&mut tlb, 0x8000_1000), Ok(0x8008_0010));
+        tlb.set_space(Stage::S, Space { asid: 2, ..SV39 });
+        assert_eq!(go(&mut tlb, 0x8000_4000), Ok(0x8009_0010));
+        tlb.set_space(Stage::S, Space { asid: 1, ..SV39 });
+        assert_eq!(go(&mut tlb, 0x8000_1000), Ok(0x8008_0010));
+        assert_eq!(tlb.stats().walks, 2);
+        // Remap ASID 1's page; the cached translation stays until the fence.
+        ram.write(leaf_a, 8, ((0x800a_0000u64 >> 12) << 10) | RWXAD | pte::V)
+            .unwrap();
+        assert_eq!(go(&mut tlb, 0x8000_1000), Ok(0x8008_0010));
+        tlb.sfence_vma(Some(0x1000), Some(1));
+        assert_eq!(go(&mut tlb, 0x8000_1000), Ok(0x800a_0010));
+        assert_eq!(tlb.stats().walks, 3);
+    }
+}
