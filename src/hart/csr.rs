@@ -237,13 +237,14 @@ impl Hart {
             num::MCAUSE => c.mcause,
             num::MTVAL => c.mtval,
             num::MIP => self.mip(),
-            num::PMPCFG0..=num::PMPCFG15 => {
-                if csr & 1 != 0 {
-                    return Err(illegal);
-                }
-                self.pmp.read_cfg(usize::from(csr - num::PMPCFG0))
-            }
-            num::PMPADDR0..=num::PMPADDR63 => self.pmp.read_addr(usize::from(csr - num::PMPADDR0)),
+            num::PMPCFG0..=num::PMPCFG15 => self
+                .pmp
+                .read_cfg(usize::from(csr - num::PMPCFG0))
+                .map_err(|_| illegal)?,
+            num::PMPADDR0..=num::PMPADDR63 => self
+                .pmp
+                .read_addr(usize::from(csr - num::PMPADDR0))
+                .map_err(|_| illegal)?,
             _ => return Err(illegal),
         })
     }
@@ -340,16 +341,16 @@ impl Hart {
             }
             num::MHPMCOUNTER3..=num::MHPMCOUNTER31 | num::MHPMEVENT3..=num::MHPMEVENT31 => {}
             num::PMPCFG0..=num::PMPCFG15 => {
-                if csr & 1 != 0 {
-                    return Err(illegal);
-                }
-                self.pmp.write_cfg(usize::from(csr - num::PMPCFG0), value);
-                self.tlb_flush_all();
+                self.pmp
+                    .write_cfg(usize::from(csr - num::PMPCFG0), value)
+                    .map_err(|_| illegal)?;
+                self.tlb.flush_l1();
             }
             num::PMPADDR0..=num::PMPADDR63 => {
                 self.pmp
-                    .write_addr(usize::from(csr - num::PMPADDR0), value);
-                self.tlb_flush_all();
+                    .write_addr(usize::from(csr - num::PMPADDR0), value)
+                    .map_err(|_| illegal)?;
+                self.tlb.flush_l1();
             }
             num::MVENDORID..=num::MCONFIGPTR => return Err(illegal),
             num::CYCLE..=num::HPMCOUNTER31 => return Err(illegal),
@@ -371,7 +372,8 @@ impl Hart {
     }
 
     fn set_mstatus(&mut self, v: u64) {
-        let flush = (v ^ self.csr.mstatus) & (mstatus::SUM | mstatus::MXR | mstatus::MPRV | mstatus::MPP);
+        // SUM, MPRV and MPP only select among L1 tables; MXR changes what entries grant.
+        let flush = (v ^ self.csr.mstatus) & mstatus::MXR;
         self.csr.mstatus = v;
         if flush != 0 {
             self.data_regime_changed();

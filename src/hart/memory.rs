@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use super::csr::{menvcfg, mstatus};
 use super::mmu::{self, Access};
-use super::tlb::Regime;
+use super::tlb::{Regime, Space, Stage};
 use super::trap::{cause, Exception};
 use super::{Hart, Priv, Reservation};
 
@@ -54,12 +54,7 @@ impl Hart {
     }
 
     fn regime_of(&self, p: Priv) -> Regime {
-        match p {
-            Priv::M => Regime::M,
-            Priv::S if self.csr.mstatus & mstatus::SUM != 0 => Regime::SSum,
-            Priv::S => Regime::S,
-            Priv::U => Regime::U,
-        }
+        Regime::of(p, self.csr.mstatus & mstatus::SUM != 0)
     }
 
     #[inline]
@@ -67,31 +62,44 @@ impl Hart {
         self.regime_of(self.data_priv())
     }
 
-    /// Invalidates what depended on the data regime (privilege, MPRV, SUM, MXR).
+    /// Invalidates what depended on the data regime. Privilege and SUM select their own
+    /// L1 tables; MXR and the effect of MPRV change what an entry grants.
     pub fn data_regime_changed(&mut self) {
-        // Regimes have their own L1 sets; only MXR changes what an entry grants.
         self.tlb.flush_l1();
     }
 
+    /// A satp write: the S stage now names another address space (L2 keeps the old one).
     pub fn satp_changed(&mut self) {
-        self.tlb.switch_address_space();
+        let satp = self.csr.satp;
+        let mode = mmu::Mode::from_satp_mode(satp >> 60).unwrap_or(mmu::Mode::Bare);
+        self.tlb.set_space(
+            Stage::S,
+            Space {
+                mode,
+                asid: (satp >> 44) as u16,
+                vmid: 0,
+            },
+        );
+        self.tlb_epoch += 1;
     }
 
     pub fn tlb_flush_all(&mut self) {
         self.tlb.flush_all();
+        self.tlb_epoch += 1;
     }
 
-    /// Bumped whenever translations may have changed; decoded-code caches keyed by
-    /// virtual address compare against it.
+    /// Decoded-code caches keyed by virtual address compare against this.
     pub fn tlb_epoch(&self) -> u64 {
-        self.tlb.epoch()
+        self.tlb_epoch
     }
 
     pub fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
         self.tlb.sfence_vma(vaddr, asid);
+        self.tlb_epoch += 1;
     }
 
-    /// Translates `vaddr` for `access` in `regime`, checks PMP, and finds the target.
+    /// Translates `vaddr` for `access` at privilege `p`, checks PMP, finds the target,
+    /// and fills the L1 entry when the page is RAM that PMP grants uniformly.
     fn translate(
         &mut self,
         vaddr: u64,
@@ -100,39 +108,43 @@ impl Hart {
         p: Priv,
     ) -> Result<(u64, Target), Exception> {
         let regime = self.regime_of(p);
+        let ms = self.csr.mstatus;
+        let mxr = ms & mstatus::MXR != 0;
         let satp = self.csr.satp;
-        let paddr = if p == Priv::M || satp >> 60 == 0 {
-            vaddr
-        } else {
-            let req = mmu::WalkRequest {
-                vaddr,
-                access,
-                satp,
-                user: p == Priv::U,
-                sum: self.csr.mstatus & mstatus::SUM != 0,
-                mxr: self.csr.mstatus & mstatus::MXR != 0,
-                adue: self.csr.menvcfg & menvcfg::ADUE != 0,
-                pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
-            };
-            let phys = mmu::RamPhysMem::new(&self.shared.ram, &self.pmp);
-            match self.tlb.translate(regime, &req, &phys) {
-                Ok(t) => t.paddr,
-                Err(mmu::Fault::Page) => return Err(Exception::new(fault_cause(access, true), vaddr)),
-                Err(mmu::Fault::Access) => {
-                    return Err(Exception::new(fault_cause(access, false), vaddr))
-                }
-            }
+        let req = mmu::WalkRequest {
+            vaddr,
+            access,
+            mode: mmu::Mode::from_satp_mode(satp >> 60).unwrap_or(mmu::Mode::Bare),
+            root_ppn: satp & ((1 << 44) - 1),
+            privilege: p,
+            sum: ms & mstatus::SUM != 0,
+            mxr,
+            adue: self.csr.menvcfg & menvcfg::ADUE != 0,
+            pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
+            napot: true,
         };
+        let ram = &self.shared.ram;
+        let pmp = &self.pmp;
+        let m = match self.tlb.translate(regime, vaddr, access, mxr, || {
+            mmu::walk(&req, &mmu::RamPtes::new(ram, Some(pmp)))
+        }) {
+            Ok(m) => m,
+            Err(mmu::Fault::Access { .. }) => {
+                return Err(Exception::new(fault_cause(access, false), vaddr))
+            }
+            // A PTE another hart keeps rewriting: Rivet reports a page fault, which
+            // the guest's handler resolves by retrying (the walk changed nothing).
+            Err(_) => return Err(Exception::new(fault_cause(access, true), vaddr)),
+        };
+        let paddr = m.paddr;
         if !self.pmp.check(paddr, size, access, p) {
             return Err(Exception::new(fault_cause(access, false), vaddr));
         }
         if self.shared.bus.find(paddr).is_none() {
             if let Some(host) = self.shared.ram.host_ptr(paddr, size) {
-                let page = paddr & !0xfff;
-                if self.pmp.page_uniform(page, access, p) {
-                    if let Some(host_page) = self.shared.ram.host_ptr(page, 0x1000) {
-                        self.tlb.fill_l1(regime, vaddr, access, host_page);
-                    }
+                if let Some(host_page) = self.shared.ram.host_ptr(paddr & !0xfff, 0x1000) {
+                    let allow = self.pmp.page_perms(paddr, p);
+                    self.tlb.fill_l1(regime, vaddr, &m, host_page, allow);
                 }
                 return Ok((paddr, Target::Ram(host)));
             }

@@ -20,13 +20,7 @@ use rivet_devices::ram::GuestRam;
 use csr::Csrs;
 
 /// Privilege modes (Priv spec 1.2), numbered as in `mstatus.MPP`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-#[repr(u8)]
-pub enum Priv {
-    U = 0,
-    S = 1,
-    M = 3,
-}
+pub use mmu::Priv;
 
 impl Priv {
     /// Decodes a 2-bit MPP value; the reserved value 2 cannot be stored (WARL).
@@ -83,6 +77,8 @@ pub struct Hart {
     pub shared: Arc<Shared>,
     /// Set when the hart executed WFI and no interrupt was pending.
     pub waiting: bool,
+    /// Bumped whenever virtual-to-physical translations may have changed.
+    pub tlb_epoch: u64,
 }
 
 impl Hart {
@@ -96,7 +92,7 @@ impl Hart {
             cycle_offset: 0,
             csr: Csrs::reset(),
             pmp: pmp::Pmp::default(),
-            tlb: Box::default(),
+            tlb: Box::new(tlb::Tlb::new()),
             reservation: None,
             timer: Timers {
                 next_deadline: u64::MAX,
@@ -106,6 +102,7 @@ impl Hart {
             signals,
             shared,
             waiting: false,
+            tlb_epoch: 0,
         }
     }
 
@@ -120,10 +117,8 @@ impl Hart {
     }
 
     pub fn set_priv(&mut self, p: Priv) {
-        if p != self.prv {
-            self.prv = p;
-            self.data_regime_changed();
-        }
+        // Each privilege has its own L1 tables: nothing to flush.
+        self.prv = p;
     }
 
     /// Re-evaluates MTIP/STIP against `mtime` and computes the next deadline.
