@@ -1,9 +1,10 @@
 //! The frontend: one declarative decode table ([`table`]) from which the decoder, the
 //! disassembler and the `Op` enum that interpreter and JIT dispatch on are generated.
 
+pub mod disasm;
 pub mod ir;
 pub mod table;
-pub mod disasm;
 
+pub use disasm::disasm;
 pub use ir::Insn;
-pub use table::{decode, Op};
+pub use table::{compressed_mnemonic, decode, Ext, Fmt, Op};
