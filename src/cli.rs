@@ -140,6 +140,10 @@ pub fn translate_qemu(args: &[String]) -> Option<Result<Vec<String>, String>> {
     if !first.starts_with('-') || first.starts_with("--") || first == "-h" || first == "-V" {
         return None;
     }
+    Some(translate_qemu_options(args))
+}
+
+fn translate_qemu_options(args: &[String]) -> Result<Vec<String>, String> {
     let mut out = vec![args[0].clone(), "run".to_string()];
     let mut it = args[1..].iter();
     while let Some(a) = it.next() {
@@ -183,17 +187,17 @@ pub fn translate_qemu(args: &[String]) -> Option<Result<Vec<String>, String>> {
             "serial" | "display" | "monitor" => {
                 let v = value(a)?;
                 if !matches!(v.as_str(), "mon:stdio" | "stdio" | "none") {
-                    return Some(Err(format!("'{a} {v}' is not supported (the console is stdio)")));
+                    return Err(format!("'{a} {v}' is not supported (the console is stdio)"));
                 }
             }
             "cpu" | "accel" => {
                 // Rivet emulates one CPU model (TCG-like software execution).
                 value(a)?;
             }
-            _ => return Some(Err(format!("unknown QEMU option '{a}'"))),
+            _ => return Err(format!("unknown QEMU option '{a}'")),
         }
     }
-    Some(Ok(out))
+    Ok(out)
 }
 
 #[cfg(test)]

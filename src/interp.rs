@@ -42,6 +42,8 @@ pub struct Interp {
     generation: u64,
     /// The TLB flush count the jump cache was built against.
     tlb_epoch: u64,
+    /// Print every executed instruction to stderr (`--trace insn`).
+    pub trace: bool,
 }
 
 impl Default for Interp {
@@ -57,6 +59,7 @@ impl Interp {
             blocks: HashMap::new(),
             generation: 0,
             tlb_epoch: 0,
+            trace: false,
         }
     }
 
@@ -135,6 +138,9 @@ impl Interp {
                 continue;
             }
             for insn in block.insns.iter() {
+                if self.trace {
+                    trace(h, insn);
+                }
                 match self.exec(h, insn) {
                     Ok(next) => {
                         h.pc = next;
@@ -557,6 +563,22 @@ impl Interp {
         }
         Ok(next)
     }
+}
+
+#[cold]
+fn trace(h: &Hart, i: &Insn) {
+    let p = match h.prv {
+        Priv::M => 'M',
+        Priv::S => 'S',
+        Priv::U => 'U',
+    };
+    eprintln!(
+        "hart{} {p} {:016x}: {:08x}  {}",
+        h.hartid,
+        h.pc,
+        i.raw,
+        rivet_jit::frontend::disasm::disasm(i, h.pc)
+    );
 }
 
 #[inline]
