@@ -285,3 +285,306 @@ fn write(ram: &GuestRam, addr: u64, data: &[u8]) -> Result<(), BootError> {
         ram_mib: ram.size() >> 20,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::boot::elf::tests::tiny_elf;
+    use crate::config::{Bios, MachineKind};
+    use crate::dtb::Dtb;
+    use goblin::elf::header::ET_EXEC;
+    use std::path::PathBuf;
+
+    /// A scratch directory removed on drop.
+    pub(crate) struct Scratch(pub PathBuf);
+    impl Scratch {
+        pub(crate) fn new(name: &str) -> Self {
+            let d = std::env::temp_dir().join(format!("rivet-{name}-{}", std::process::id()));
+            std::fs::create_dir_all(&d).unwrap();
+            Scratch(d)
+        }
+        pub(crate) fn file(&self, name: &str, data: &[u8]) -> PathBuf {
+            let p = self.0.join(name);
+            std::fs::write(&p, data).unwrap();
+            p
+        }
+    }
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn image(text_offset: u64, image_size: u64, len: usize) -> Vec<u8> {
+        let mut d = vec![0u8; len];
+        d[0..2].copy_from_slice(b"MZ");
+        d[0x08..0x10].copy_from_slice(&text_offset.to_le_bytes());
+        d[0x10..0x18].copy_from_slice(&image_size.to_le_bytes());
+        d[0x30..0x38].copy_from_slice(b"RISCV\0\0\0");
+        d[0x38..0x3c].copy_from_slice(b"RSC\x05");
+        d[len - 1] = 0xaa;
+        d
+    }
+
+    fn config(memory: u64) -> MachineConfig {
+        let mut c = MachineConfig::new(MachineKind::Virt);
+        c.memory = memory;
+        c.rng_seed = None;
+        c
+    }
+
+    fn ram(c: &MachineConfig) -> GuestRam {
+        GuestRam::new(map::DRAM_BASE, c.memory).unwrap()
+    }
+
+    #[test]
+    fn firmware_image_initrd_land_where_qemu_puts_them() {
+        let s = Scratch::new("virt-qemu-layout");
+        let mut c = config(256 << 20);
+        c.smp = 2;
+        c.bios = Bios::File(s.file("fw.bin", &[0x6f; 100_000]));
+        c.kernel = Some(s.file("Image", &image(0x20_0000, 0x10_0000, 5000)));
+        let initrd: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+        c.initrd = Some(s.file("initrd", &initrd));
+        c.append = Some("console=ttyS0".into());
+        let ram = ram(&c);
+        let l = load(&c, &ram).unwrap();
+        let lay = &l.boot.layout;
+        // The addresses QEMU 10 picks for the same files (its monitor and dumpdtb).
+        assert_eq!(lay.kernel.unwrap().start, 0x8020_0000);
+        assert_eq!(lay.kernel.unwrap().len(), 0x10_0000);
+        assert_eq!(lay.initrd.unwrap().start, 0x8820_0000);
+        assert_eq!(lay.initrd.unwrap().end, 0x8820_0000 + 3_000_000);
+        assert_eq!(lay.fdt.unwrap().start, 0x8fe0_0000);
+        assert_eq!(lay.next_addr, 0x8020_0000);
+        assert_eq!(lay.fw_dynamic_info, Some(0x1028));
+        assert_eq!(
+            l.boot.harts,
+            vec![
+                HartBoot {
+                    pc: 0x8000_0000,
+                    a0: 0,
+                    a1: 0x8fe0_0000,
+                    a2: 0x1028
+                },
+                HartBoot {
+                    pc: 0x8000_0000,
+                    a0: 1,
+                    a1: 0x8fe0_0000,
+                    a2: 0x1028
+                }
+            ]
+        );
+        // Contents.
+        assert_eq!(ram.read(0x8000_0000, 1), Some(0x6f));
+        assert_eq!(
+            ram.read(0x8020_0000, 2),
+            Some(u64::from(u16::from_le_bytes(*b"MZ")))
+        );
+        assert_eq!(ram.read(0x8020_0000 + 4999, 1), Some(0xaa));
+        assert_eq!(
+            ram.read(0x8820_0000 + 2_999_999, 1),
+            Some(u64::from(2_999_999u32 as u8))
+        );
+        let mut fdt = vec![0u8; l.fdt.len()];
+        ram.read_bytes(0x8fe0_0000, &mut fdt).unwrap();
+        assert_eq!(fdt, l.fdt);
+        let t = Dtb::parse(&fdt).unwrap();
+        let chosen = t.node("/chosen").unwrap();
+        assert_eq!(
+            chosen.prop("linux,initrd-start"),
+            Some(&0x8820_0000u64.to_be_bytes()[..])
+        );
+        assert_eq!(
+            chosen.prop_str("bootargs").as_deref(),
+            Some("console=ttyS0")
+        );
+        assert!(t.node("/cpus/cpu@1").is_some());
+        // The ROM: reset program then fw_dynamic_info (QEMU's mask ROM words).
+        let w = |i: usize| u64::from_le_bytes(l.rom[i..i + 8].try_into().unwrap());
+        assert_eq!(w(24), 0x8000_0000);
+        assert_eq!(w(32), 0x8fe0_0000);
+        assert_eq!(
+            [w(40), w(48), w(56), w(64)],
+            [0x4942_534f, 2, 0x8020_0000, 1]
+        );
+    }
+
+    #[test]
+    fn placement_agrees_with_qemu() {
+        let s = Scratch::new("virt-vs-qemu");
+        let fw = s.file("fw.bin", &[0x6f; 300_000]);
+        let k = s.file("kern.bin", &[0x13; 5000]);
+        let i = s.file("initrd", &[1; 1_234_567]);
+        for mib in [256u64, 2048] {
+            let dump = s.0.join(format!("q{mib}.dtb"));
+            let out = std::process::Command::new("qemu-system-riscv64")
+                .arg("-machine")
+                .arg(format!("virt,dumpdtb={}", dump.display()))
+                .args([
+                    "-m",
+                    &format!("{mib}M"),
+                    "-display",
+                    "none",
+                    "-serial",
+                    "none",
+                ])
+                .arg("-bios")
+                .arg(&fw)
+                .arg("-kernel")
+                .arg(&k)
+                .arg("-initrd")
+                .arg(&i)
+                .output();
+            if !out.is_ok_and(|o| o.status.success()) {
+                eprintln!("SKIPPED: qemu-system-riscv64 not runnable; cannot compare placement");
+                return;
+            }
+            let q = Dtb::parse(&std::fs::read(&dump).unwrap()).unwrap();
+            let qc = q.node("/chosen").unwrap();
+            let mut c = config(mib << 20);
+            c.bios = Bios::File(fw.clone());
+            c.kernel = Some(k.clone());
+            c.initrd = Some(i.clone());
+            let ram = ram(&c);
+            let l = load(&c, &ram).unwrap();
+            let ours = Dtb::parse(&l.fdt).unwrap();
+            let oc = ours.node("/chosen").unwrap();
+            for p in ["linux,initrd-start", "linux,initrd-end"] {
+                assert_eq!(oc.prop(p), qc.prop(p), "{p} with {mib} MiB");
+            }
+            assert_eq!(
+                ours.node("/memory@80000000").unwrap().prop("reg"),
+                q.node("/memory@80000000").unwrap().prop("reg")
+            );
+        }
+    }
+
+    #[test]
+    fn opensbi_elf_and_bin_load() {
+        let dir = Path::new("/usr/lib/riscv64-linux-gnu/opensbi/generic");
+        let (elf, bin) = (dir.join("fw_dynamic.elf"), dir.join("fw_dynamic.bin"));
+        if !elf.is_file() || !bin.is_file() {
+            eprintln!("SKIPPED: Debian's opensbi package is not installed");
+            return;
+        }
+        let s = Scratch::new("virt-opensbi");
+        let k = s.file("Image", &image(0x20_0000, 0x40_0000, 4096));
+        let mut images = Vec::new();
+        for fw in [elf, bin] {
+            let mut c = config(128 << 20);
+            c.bios = Bios::File(fw);
+            c.kernel = Some(k.clone());
+            let ram = ram(&c);
+            let l = load(&c, &ram).unwrap();
+            assert_eq!(l.boot.harts[0].pc, 0x8000_0000);
+            assert_eq!(l.boot.layout.kernel.unwrap().start, 0x8020_0000);
+            let mut text = vec![0u8; 0x1000];
+            ram.read_bytes(0x8000_0000, &mut text).unwrap();
+            images.push(text);
+        }
+        // The PIE ELF, moved to the start of RAM, holds the same code as the .bin.
+        assert_eq!(images[0], images[1]);
+    }
+
+    #[test]
+    fn kernel_without_firmware_starts_at_its_entry() {
+        let s = Scratch::new("virt-bios-none");
+        let mut c = config(64 << 20);
+        c.bios = Bios::None;
+        c.kernel = Some(s.file(
+            "k.elf",
+            &tiny_elf(0x8000_1000, &[0x13, 0, 0, 0], 0, ET_EXEC),
+        ));
+        let ram = ram(&c);
+        let l = load(&c, &ram).unwrap();
+        assert_eq!(l.boot.harts[0].pc, 0x8000_1000);
+        assert_eq!(l.boot.layout.firmware, None);
+        assert_eq!(ram.read(0x8000_1000, 4), Some(0x13));
+        // M-mode Image (text_offset 0): from the start of RAM.
+        c.kernel = Some(s.file("Image", &image(0, 0, 4096)));
+        let l = load(&c, &ram).unwrap();
+        assert_eq!(l.boot.harts[0].pc, 0x8000_0000);
+        // Raw binary: from the start of RAM.
+        c.kernel = Some(s.file("raw", &[0x13; 64]));
+        assert_eq!(load(&c, &ram).unwrap().boot.harts[0].pc, 0x8000_0000);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let s = Scratch::new("virt-errors");
+        let fw = s.file("fw.bin", &[0x6f; 1000]);
+        let msg = |c: &MachineConfig| {
+            let ram = ram(c);
+            load(c, &ram).unwrap_err().to_string()
+        };
+        // A kernel ELF linked over the firmware.
+        let mut c = config(64 << 20);
+        c.bios = Bios::File(fw.clone());
+        c.kernel = Some(s.file("k.elf", &tiny_elf(0x8000_0000, &[0; 16], 0, ET_EXEC)));
+        let e = msg(&c);
+        assert!(
+            e.contains("firmware") && e.contains("overlaps the kernel"),
+            "{e}"
+        );
+        // A kernel ELF outside RAM.
+        c.kernel = Some(s.file("low.elf", &tiny_elf(0x1000, &[0; 16], 0, ET_EXEC)));
+        let e = msg(&c);
+        assert!(
+            e.contains("low.elf") && e.contains("outside guest RAM"),
+            "{e}"
+        );
+        // A corrupt ELF.
+        let mut bad = tiny_elf(0x8020_0000, &[0; 16], 0, ET_EXEC);
+        bad[18] = 0x3e;
+        c.kernel = Some(s.file("x86.elf", &bad));
+        let e = msg(&c);
+        assert!(e.contains("x86.elf") && e.contains("not RISC-V"), "{e}");
+        // Missing file.
+        c.kernel = Some(s.0.join("missing"));
+        assert!(msg(&c).contains("missing"));
+        // An Image too big for RAM.
+        c.kernel = Some(s.file("big", &image(0x20_0000, 63 << 20, 4096)));
+        let e = msg(&c);
+        assert!(e.contains("No room for the kernel"), "{e}");
+        // An initrd too big for what is left.
+        c.kernel = Some(s.file("Image", &image(0x20_0000, 0, 4096)));
+        c.initrd = Some(s.file("initrd", &vec![0; 62 << 20]));
+        let e = msg(&c);
+        assert!(e.contains("No room for the initrd"), "{e}");
+        // A corrupt user device tree.
+        c.initrd = None;
+        c.dtb = Some(s.file("bad.dtb", b"\xd0\x0d\xfe\xed\0\0\0\x10"));
+        let e = msg(&c);
+        assert!(e.contains("bad.dtb") && e.contains("device tree"), "{e}");
+    }
+
+    #[test]
+    fn user_device_tree_is_patched_like_qemu() {
+        let s = Scratch::new("virt-user-dtb");
+        let mut c = config(128 << 20);
+        let p = crate::fdt::FdtParams {
+            harts: 1,
+            ram_base: map::DRAM_BASE,
+            ram_size: 128 << 20,
+            ..Default::default()
+        };
+        let user = crate::fdt::virt(&p).unwrap();
+        c.dtb = Some(s.file("user.dtb", &user));
+        c.bios = Bios::File(s.file("fw.bin", &[1; 64]));
+        c.kernel = Some(s.file("Image", &image(0x20_0000, 0, 4096)));
+        c.initrd = Some(s.file("initrd", &[5; 4096]));
+        c.append = Some("root=/dev/vda".into());
+        let ram = ram(&c);
+        let l = load(&c, &ram).unwrap();
+        let t = Dtb::parse(&l.fdt).unwrap();
+        let ch = t.node("/chosen").unwrap();
+        assert_eq!(ch.prop_str("bootargs").as_deref(), Some("root=/dev/vda"));
+        let start = l.boot.layout.initrd.unwrap().start;
+        assert_eq!(
+            ch.prop("linux,initrd-start"),
+            Some(&start.to_be_bytes()[..])
+        );
+        assert_eq!(start, 0x8020_0000 + (64 << 20));
+    }
+}
