@@ -11,7 +11,7 @@ pub mod rom;
 pub mod spike;
 pub mod virt;
 
-pub use board::{BootLayout, BootState, HartBoot};
+pub use board::{Board, BootLayout, BootState, HartBoot};
 pub use config::{Bios, MachineConfig, MachineKind};
 pub use isa::{Ext, IsaConfig, MmuType};
 
@@ -36,4 +36,18 @@ pub enum Error {
     NoTohost { path: PathBuf },
     #[error(transparent)]
     Ram(#[from] rivet_devices::ram::RamError),
+    #[error(transparent)]
+    Aclint(#[from] rivet_devices::aclint::AclintError),
+    #[error(transparent)]
+    Plic(#[from] rivet_devices::plic::PlicError),
+    #[error(transparent)]
+    Htif(#[from] rivet_devices::htif::HtifError),
+}
+
+/// Assembles the board `cfg` describes: RAM, devices, device tree, boot files.
+pub fn build(cfg: MachineConfig) -> Result<Board, Error> {
+    match cfg.kind {
+        MachineKind::Virt => virt::build(cfg),
+        MachineKind::Spike => spike::build(cfg),
+    }
 }

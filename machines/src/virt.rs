@@ -12,16 +12,27 @@
 //! 0x8000_0000  RAM
 //! ```
 
-use crate::board::{BootLayout, BootState, HartBoot};
+use crate::board::{Board, BootLayout, BootState, HartBoot};
 use crate::boot::elf::{self, ElfFile};
 use crate::boot::fw_dynamic::{self, FwDynamicInfo};
 use crate::boot::layout::{self, RamRange, Span};
 use crate::boot::{detect, image, read_file, BootError, FileKind};
 use crate::config::MachineConfig;
 use crate::fdt::{self, FdtParams};
+use crate::rom::Rom;
 use crate::Error;
+use rivet_devices::aclint::Aclint;
+use rivet_devices::bus::{Bus, MmioDevice};
+use rivet_devices::clock::Clock;
+use rivet_devices::goldfish_rtc::GoldfishRtc;
+use rivet_devices::irq::HartSignals;
+use rivet_devices::plic::Plic;
+use rivet_devices::power::PowerControl;
 use rivet_devices::ram::GuestRam;
+use rivet_devices::syscon::SifiveTest;
+use rivet_devices::uart16550::Uart16550;
 use std::path::Path;
+use std::sync::Arc;
 
 pub mod map {
     /// A device window `[base, base + size)`.
@@ -277,6 +288,88 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
     })
 }
 
+/// Assembles a virt board.
+pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
+    cfg.validate()?;
+    let ram = Arc::new(GuestRam::new(map::DRAM_BASE, cfg.memory)?);
+    let loaded = load(&cfg, &ram)?;
+
+    let harts: Vec<Arc<HartSignals>> = (0..cfg.smp).map(|_| Arc::new(HartSignals::new())).collect();
+    let power = Arc::new(PowerControl::new());
+    let clock = Clock::new();
+    let aclint = Aclint::new(harts.clone(), clock.clone())?;
+    let plic = Plic::new(map::PLIC_SOURCES, harts.clone())?;
+    let console = std::mem::replace(&mut cfg.console, Box::new(std::io::sink()));
+    let uart = Uart16550::new(plic.line(map::UART0_IRQ)?, console);
+
+    let mut bus = Bus::new();
+    bus.map(
+        map::MROM.base,
+        map::MROM.size,
+        "mrom",
+        Arc::new(Rom::new(loaded.rom)),
+    );
+    bus.map(
+        map::TEST.base,
+        map::TEST.size,
+        "sifive-test",
+        SifiveTest::new(power.clone()),
+    );
+    bus.map(
+        map::RTC.base,
+        map::RTC.size,
+        "goldfish-rtc",
+        GoldfishRtc::new(plic.line(map::RTC_IRQ)?),
+    );
+    bus.map(map::CLINT.base, map::CLINT.size, "clint", aclint.clone());
+    bus.map(map::PLIC.base, map::PLIC.size, "plic", plic.clone());
+    bus.map(map::UART0.base, map::UART0.size, "uart0", uart.clone());
+    let mut virtio = std::mem::take(&mut cfg.virtio).into_iter();
+    for slot in 0..map::VIRTIO_COUNT {
+        let dev: Arc<dyn MmioDevice> = match virtio.next() {
+            Some(make) => make(plic.line(map::virtio_irq(slot))?, ram.clone()),
+            None => Arc::new(EmptyVirtioSlot),
+        };
+        bus.map(map::virtio_base(slot), map::VIRTIO_SIZE, "virtio-mmio", dev);
+    }
+
+    Ok(Board {
+        kind: cfg.kind,
+        ram,
+        bus,
+        harts,
+        power,
+        clock,
+        aclint,
+        plic: Some(plic),
+        uart: Some(uart),
+        htif: None,
+        fdt: loaded.fdt,
+        boot: loaded.boot,
+        isa: cfg.isa,
+        mmio_in_ram: Vec::new(),
+        signature: None,
+    })
+}
+
+/// A virtio-mmio slot with no device behind it: the magic value, version 2 and device
+/// ID 0, which drivers take as "nothing here" (virtio 1.2, 4.2.2: "A device ID of 0x0
+/// indicates a placeholder device"; 4.2.3.1.1: the driver must ignore it). Other
+/// registers read 0 and writes are ignored.
+pub struct EmptyVirtioSlot;
+
+impl MmioDevice for EmptyVirtioSlot {
+    fn read(&self, _hart: usize, offset: u64, size: u8) -> u64 {
+        match (offset, size) {
+            (0x000, 4) => 0x7472_6976, // "virt"
+            (0x004, 4) => 2,
+            _ => 0,
+        }
+    }
+
+    fn write(&self, _hart: usize, _offset: u64, _size: u8, _value: u64) {}
+}
+
 fn write(ram: &GuestRam, addr: u64, data: &[u8]) -> Result<(), BootError> {
     // The layout was checked against RAM; this only guards against a logic error.
     ram.write_bytes(addr, data).ok_or(BootError::NoRoom {
@@ -287,7 +380,7 @@ fn write(ram: &GuestRam, addr: u64, data: &[u8]) -> Result<(), BootError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::boot::elf::tests::tiny_elf;
     use crate::config::{Bios, MachineKind};
@@ -586,5 +679,115 @@ mod tests {
             Some(&start.to_be_bytes()[..])
         );
         assert_eq!(start, 0x8020_0000 + (64 << 20));
+    }
+
+    #[test]
+    fn board_devices_answer_on_the_bus() {
+        use rivet_devices::irq::{MEIP, MSIP, SEIP};
+        use rivet_devices::output::SharedBuffer;
+        use rivet_devices::power::PowerEvent;
+        let s = Scratch::new("virt-board");
+        let mut c = config(64 << 20);
+        c.smp = 2;
+        c.bios = Bios::File(s.file("fw.bin", &[0x6f; 256]));
+        let out = SharedBuffer::new();
+        c.console = Box::new(out.clone());
+        let b = crate::build(c).unwrap();
+        let rd = |a: u64, n: u8| b.bus.read(0, a, n).unwrap();
+        let wr = |a: u64, n: u8, v: u64| b.bus.write(0, a, n, v).unwrap();
+
+        // Boot ROM: reset program, then fw_dynamic_info.
+        assert_eq!(rd(0x1000, 4), 0x0000_0297);
+        assert_eq!(rd(0x1028, 8), 0x4942_534f);
+        assert_eq!(b.boot.harts[1].pc, 0x8000_0000);
+        assert_eq!(b.ram.read(0x8000_0000, 1), Some(0x6f));
+
+        // UART: LSR says the transmitter is empty; a THR write reaches the console.
+        assert_eq!(rd(0x1000_0005, 1) & 0x60, 0x60);
+        wr(0x1000_0000, 1, u64::from(b'R'));
+        b.flush_console();
+        assert_eq!(out.contents(), b"R");
+
+        // UART -> PLIC source 10 -> hart 0 M-mode (context 0), hart 1 S-mode (context 3):
+        // the contexts the device tree's interrupts-extended lists.
+        wr(0x0c00_0000 + 4 * 10, 4, 1);
+        wr(0x0c00_2000, 4, 1 << 10);
+        wr(0x0c00_2000 + 3 * 0x80, 4, 1 << 10);
+        assert_eq!(b.harts[0].pending() & MEIP, 0);
+        wr(0x1000_0001, 1, 0x02); // IER.ETBEI: THR empty interrupt
+        assert_ne!(b.harts[0].pending() & MEIP, 0);
+        assert_ne!(b.harts[1].pending() & SEIP, 0);
+        assert_eq!(b.harts[1].pending() & MEIP, 0);
+        assert_eq!(rd(0x0c20_0004, 4), 10, "claim");
+
+        // CLINT: msip of hart 1.
+        wr(0x0200_0004, 4, 1);
+        assert_ne!(b.harts[1].pending() & MSIP, 0);
+        assert_eq!(b.harts[0].pending() & MSIP, 0);
+        let t0 = rd(0x0200_bff8, 8);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(rd(0x0200_bff8, 8) > t0);
+
+        // RTC: nanoseconds since the epoch, well past 2020.
+        let lo = rd(0x10_1000, 4);
+        let hi = rd(0x10_1004, 4);
+        assert!((hi << 32 | lo) > 1_577_836_800_000_000_000);
+
+        // Empty virtio slots: magic, version 2, device ID 0.
+        for slot in 0..8 {
+            let base = 0x1000_1000 + slot * 0x1000;
+            assert_eq!(rd(base, 4), 0x7472_6976);
+            assert_eq!(rd(base + 4, 4), 2);
+            assert_eq!(rd(base + 8, 4), 0);
+        }
+        assert!(b.bus.read(0, 0x1000_9000, 4).is_err());
+        assert!(b.bus.read(0, 0x3000_0000, 4).is_err());
+        assert!(b.is_mmio(0x1000_0000) && !b.is_mmio(0x8000_0000));
+
+        // SiFive test: poweroff.
+        assert!(b.power.is_running());
+        wr(0x10_0000, 4, 0x5555);
+        assert_eq!(b.power.event(), Some(PowerEvent::PowerOff));
+    }
+
+    #[test]
+    fn virtio_factories_fill_slots_in_order() {
+        use rivet_devices::irq::IrqLine;
+        struct Dev(Arc<dyn IrqLine>, u32);
+        impl MmioDevice for Dev {
+            fn read(&self, _: usize, _: u64, _: u8) -> u64 {
+                u64::from(self.1)
+            }
+            fn write(&self, _: usize, _: u64, _: u8, v: u64) {
+                self.0.set_level(v != 0);
+            }
+        }
+        let s = Scratch::new("virt-virtio");
+        let mut c = config(64 << 20);
+        c.bios = Bios::File(s.file("fw.bin", &[0; 16]));
+        for id in [2u32, 4] {
+            c.virtio.push(Box::new(move |irq, _ram| {
+                Arc::new(Dev(irq, id)) as Arc<dyn MmioDevice>
+            }));
+        }
+        let b = crate::build(c).unwrap();
+        assert_eq!(b.bus.read(0, 0x1000_1000, 4), Ok(2));
+        assert_eq!(b.bus.read(0, 0x1000_2000, 4), Ok(4));
+        assert_eq!(b.bus.read(0, 0x1000_3000, 4), Ok(0x7472_6976));
+        // The second device drives PLIC source 2.
+        b.bus.write(0, 0x0c00_0000 + 8, 4, 1).unwrap();
+        b.bus.write(0, 0x0c00_2000, 4, 1 << 2).unwrap();
+        b.bus.write(0, 0x1000_2000, 4, 1).unwrap();
+        assert_ne!(b.harts[0].pending() & rivet_devices::irq::MEIP, 0);
+        assert_eq!(b.bus.read(0, 0x0c20_0004, 4), Ok(2));
+
+        let mut c = config(64 << 20);
+        c.bios = Bios::File(s.file("fw.bin", &[0; 16]));
+        for _ in 0..9 {
+            c.virtio.push(Box::new(|_, _| {
+                Arc::new(EmptyVirtioSlot) as Arc<dyn MmioDevice>
+            }));
+        }
+        assert!(crate::build(c).is_err());
     }
 }
