@@ -177,10 +177,15 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
     // address, not its entry, so that fw_dynamic behaves as fw_jump does); `entry` is
     // where a hart starts when there is no firmware.
     let mut kernel = None;
+    let no_room = |size: usize| BootError::NoRoom {
+        what: "kernel",
+        size: size as u64,
+        ram_mib: r.size >> 20,
+    };
     if let (Some(path), Some(data)) = (cfg.kernel.as_deref(), k_data.as_deref()) {
         let (next, entry, span) = match detect(path, data)? {
             FileKind::Elf => {
-                let base = layout::kernel_start(r, fw_end, 0)?;
+                let base = layout::kernel_start(r, fw_end, 0).ok_or(no_room(data.len()))?;
                 let (elf, span) = place_elf(path, data, r, base, "kernel", &[])?;
                 let entry = elf.entry;
                 pending.push(Pending::Elf(path, elf));
@@ -188,13 +193,14 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
             }
             FileKind::Image => {
                 let hdr = image::parse(path, data)?;
-                let start = layout::kernel_start(r, fw_end, hdr.text_offset)?;
+                let start = layout::kernel_start(r, fw_end, hdr.text_offset)
+                    .ok_or(no_room(hdr.image_size as usize))?;
                 let span = r.check("kernel", start, hdr.image_size)?;
                 pending.push(Pending::Bytes(start, data));
                 (start, start, span)
             }
             FileKind::Raw => {
-                let start = layout::kernel_start(r, fw_end, 0)?;
+                let start = layout::kernel_start(r, fw_end, 0).ok_or(no_room(data.len()))?;
                 let span = r.check("kernel", start, data.len() as u64)?;
                 pending.push(Pending::Bytes(start, data));
                 (start, start, span)
@@ -645,6 +651,12 @@ pub(crate) mod tests {
         c.initrd = Some(s.file("initrd", &vec![0; 62 << 20]));
         let e = msg(&c);
         assert!(e.contains("No room for the initrd"), "{e}");
+        // A firmware that leaves no 2 MiB boundary for the kernel.
+        let mut small = config(4 << 20);
+        small.bios = Bios::File(s.file("big-fw.bin", &vec![0; 3 << 20]));
+        small.kernel = Some(s.file("k.bin", &[0x13; 5000]));
+        let e = msg(&small);
+        assert!(e.contains("No room for the kernel (5000 bytes) in 4 MiB"), "{e}");
         // A corrupt user device tree.
         c.initrd = None;
         c.dtb = Some(s.file("bad.dtb", b"\xd0\x0d\xfe\xed\0\0\0\x10"));

@@ -81,15 +81,11 @@ impl RamRange {
 
 /// Where a kernel that is not an ELF starts: the first 2 MiB boundary after the
 /// firmware, and no lower than the Image header's `text_offset` from the start of RAM
-/// (0 for M-mode kernels, 2 MiB for RV64 S-mode ones).
-pub fn kernel_start(ram: RamRange, firmware_end: u64, text_offset: u64) -> Result<u64, BootError> {
-    let after_fw = align_up(firmware_end, KERNEL_ALIGN);
-    let wanted = ram.base.checked_add(text_offset);
-    after_fw
-        .zip(wanted)
-        .and_then(|(a, b)| align_up(a.max(b), KERNEL_ALIGN))
-        .filter(|&s| s < ram.end())
-        .ok_or_else(|| ram.no_room("kernel", 0))
+/// (0 for M-mode kernels, 2 MiB for RV64 S-mode ones). `None` when that is past RAM.
+pub fn kernel_start(ram: RamRange, firmware_end: u64, text_offset: u64) -> Option<u64> {
+    let after_fw = align_up(firmware_end, KERNEL_ALIGN)?;
+    let wanted = ram.base.checked_add(text_offset)?;
+    align_up(after_fw.max(wanted), KERNEL_ALIGN).filter(|&s| s < ram.end())
 }
 
 /// Where a device tree of `size` bytes goes: the highest 2 MiB boundary from which it
@@ -172,8 +168,8 @@ mod tests {
         // an S-mode one from 2 MiB.
         assert_eq!(kernel_start(RAM, RAM.base, 0).unwrap(), RAM.base);
         assert_eq!(kernel_start(RAM, RAM.base, 0x20_0000).unwrap(), 0x8020_0000);
-        assert!(kernel_start(RAM, RAM.end(), 0).is_err());
-        assert!(kernel_start(RAM, u64::MAX - 5, 0).is_err());
+        assert_eq!(kernel_start(RAM, RAM.end(), 0), None);
+        assert_eq!(kernel_start(RAM, u64::MAX - 5, 0), None);
     }
 
     #[test]
