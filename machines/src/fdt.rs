@@ -361,7 +361,7 @@ mod tests {
 
     #[test]
     fn virt_tree_decompiles_cleanly() {
-        for harts in [1, 4] {
+        for harts in [1, 4, 512] {
             let blob = virt(&params(harts)).unwrap();
             if let Some((dts, warnings)) = dtc(&blob) {
                 assert!(warnings.is_empty(), "dtc warnings:\n{warnings}");

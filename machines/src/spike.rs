@@ -288,6 +288,23 @@ mod tests {
     }
 
     #[test]
+    fn large_trees_go_to_ram() {
+        let s = Scratch::new("spike-512");
+        let mut c = config(s.file("t.elf", &tiny_elf(0x8000_0000, &[0; 4], 0, ET_EXEC)));
+        c.smp = 512;
+        let b = crate::build(c).unwrap();
+        assert!(b.fdt.len() > map::ROM.size as usize);
+        let fdt = b.boot.layout.fdt.unwrap();
+        assert_eq!(fdt.start, 0x8000_0000 + (16 << 20) - (2 << 20));
+        assert!(b.boot.harts.iter().all(|h| h.a1 == fdt.start));
+        assert_eq!(b.boot.harts[511].a0, 511);
+        let mut blob = vec![0u8; b.fdt.len()];
+        b.ram.read_bytes(fdt.start, &mut blob).unwrap();
+        assert_eq!(blob, b.fdt);
+        assert!(Dtb::parse(&blob).unwrap().node("/cpus/cpu@1ff").is_some());
+    }
+
+    #[test]
     fn program_errors() {
         let s = Scratch::new("spike-errors");
         let mut elf = tiny_elf(0x8000_0000, &[0; 4], 0, ET_EXEC);

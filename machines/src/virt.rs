@@ -656,7 +656,10 @@ pub(crate) mod tests {
         small.bios = Bios::File(s.file("big-fw.bin", &vec![0; 3 << 20]));
         small.kernel = Some(s.file("k.bin", &[0x13; 5000]));
         let e = msg(&small);
-        assert!(e.contains("No room for the kernel (5000 bytes) in 4 MiB"), "{e}");
+        assert!(
+            e.contains("No room for the kernel (5000 bytes) in 4 MiB"),
+            "{e}"
+        );
         // A corrupt user device tree.
         c.initrd = None;
         c.dtb = Some(s.file("bad.dtb", b"\xd0\x0d\xfe\xed\0\0\0\x10"));
