@@ -125,3 +125,19 @@ pub struct BootState {
     pub reset_vector: u64,
     pub layout: BootLayout,
 }
+
+impl BootState {
+    /// Per-hart start state, in hart-id order.
+    pub fn iter(&self) -> std::slice::Iter<'_, HartBoot> {
+        self.harts.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a BootState {
+    type Item = &'a HartBoot;
+    type IntoIter = std::slice::Iter<'a, HartBoot>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.harts.iter()
+    }
+}

@@ -106,6 +106,13 @@ pub const DEFAULT_FIRMWARE_PATHS: [&str; 3] = [
     "/usr/share/opensbi/lp64/generic/firmware/fw_dynamic.bin",
 ];
 
+impl Default for MachineConfig {
+    /// [`MachineConfig::new`] for the virt board.
+    fn default() -> Self {
+        Self::new(MachineKind::Virt)
+    }
+}
+
 impl MachineConfig {
     /// A machine with QEMU's defaults: 128 MiB (virt) or 2 GiB (spike), one hart, the
     /// default firmware, console on stdout, a fresh RNG seed.
