@@ -45,7 +45,11 @@ impl Bus {
         assert!(size > 0, "empty MMIO window for {name}");
         let at = self.regions.partition_point(|r| r.base < base);
         if let Some(prev) = at.checked_sub(1).map(|i| &self.regions[i]) {
-            assert!(prev.base + prev.size <= base, "{name} overlaps {}", prev.name);
+            assert!(
+                prev.base + prev.size <= base,
+                "{name} overlaps {}",
+                prev.name
+            );
         }
         if let Some(next) = self.regions.get(at) {
             assert!(base + size <= next.base, "{name} overlaps {}", next.name);
@@ -75,9 +79,7 @@ impl Bus {
 
     pub fn read(&self, hart: usize, addr: u64, size: u8) -> Result<u64, Unmapped> {
         match self.find(addr) {
-            Some((r, off)) if off + u64::from(size) <= r.size => {
-                Ok(r.device.read(hart, off, size))
-            }
+            Some((r, off)) if off + u64::from(size) <= r.size => Ok(r.device.read(hart, off, size)),
             _ => Err(Unmapped(addr)),
         }
     }

@@ -1,0 +1,284 @@
+//! The ISA a board's harts implement, as the device tree advertises it.
+//!
+//! One [`IsaConfig`] feeds both the hart (which extensions decode, which CSRs exist) and
+//! the device tree (`riscv,isa`, `riscv,isa-extensions`, `mmu-type`), so a guest never
+//! sees an extension in the tree that the hart does not implement, or the reverse.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// One ISA extension Rivet can advertise.
+///
+/// The variants are listed in the canonical order of the unprivileged spec's ISA naming
+/// conventions (Unpriv spec ch. "ISA Extension Naming Conventions"): single letters in
+/// the order IMAFDQLCBKJTPVH, then `Z` extensions grouped by their second letter in that
+/// same order and alphabetically within a group, then `S` extensions alphabetically.
+/// `Ord` follows that order, so a sorted set prints canonically.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Ext {
+    I,
+    M,
+    A,
+    F,
+    D,
+    C,
+    H,
+    Zicbom,
+    Zicbop,
+    Zicboz,
+    Zicntr,
+    Zicond,
+    Zicsr,
+    Zifencei,
+    Zihintntl,
+    Zihintpause,
+    Zihpm,
+    Zawrs,
+    Zfa,
+    Zba,
+    Zbb,
+    Zbc,
+    Zbs,
+    Sstc,
+    Svadu,
+    Svnapot,
+    Svpbmt,
+}
+
+impl Ext {
+    /// Every extension, in canonical order.
+    pub const ALL: [Ext; 27] = [
+        Ext::I,
+        Ext::M,
+        Ext::A,
+        Ext::F,
+        Ext::D,
+        Ext::C,
+        Ext::H,
+        Ext::Zicbom,
+        Ext::Zicbop,
+        Ext::Zicboz,
+        Ext::Zicntr,
+        Ext::Zicond,
+        Ext::Zicsr,
+        Ext::Zifencei,
+        Ext::Zihintntl,
+        Ext::Zihintpause,
+        Ext::Zihpm,
+        Ext::Zawrs,
+        Ext::Zfa,
+        Ext::Zba,
+        Ext::Zbb,
+        Ext::Zbc,
+        Ext::Zbs,
+        Ext::Sstc,
+        Ext::Svadu,
+        Ext::Svnapot,
+        Ext::Svpbmt,
+    ];
+
+    /// The lower-case name used in ISA strings and `riscv,isa-extensions`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Ext::I => "i",
+            Ext::M => "m",
+            Ext::A => "a",
+            Ext::F => "f",
+            Ext::D => "d",
+            Ext::C => "c",
+            Ext::H => "h",
+            Ext::Zicbom => "zicbom",
+            Ext::Zicbop => "zicbop",
+            Ext::Zicboz => "zicboz",
+            Ext::Zicntr => "zicntr",
+            Ext::Zicond => "zicond",
+            Ext::Zicsr => "zicsr",
+            Ext::Zifencei => "zifencei",
+            Ext::Zihintntl => "zihintntl",
+            Ext::Zihintpause => "zihintpause",
+            Ext::Zihpm => "zihpm",
+            Ext::Zawrs => "zawrs",
+            Ext::Zfa => "zfa",
+            Ext::Zba => "zba",
+            Ext::Zbb => "zbb",
+            Ext::Zbc => "zbc",
+            Ext::Zbs => "zbs",
+            Ext::Sstc => "sstc",
+            Ext::Svadu => "svadu",
+            Ext::Svnapot => "svnapot",
+            Ext::Svpbmt => "svpbmt",
+        }
+    }
+
+    /// The extension named `name` (case-insensitive).
+    pub fn from_name(name: &str) -> Option<Ext> {
+        Ext::ALL
+            .into_iter()
+            .find(|e| e.name().eq_ignore_ascii_case(name))
+    }
+
+    fn is_single_letter(self) -> bool {
+        self.name().len() == 1
+    }
+}
+
+impl fmt::Display for Ext {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Virtual-memory schemes (Priv spec 12.1.11, `satp.MODE`), ordered by size. A hart
+/// that supports SvN also supports every smaller scheme (Priv spec 12.5-12.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MmuType {
+    Sv39,
+    Sv48,
+    Sv57,
+}
+
+impl MmuType {
+    /// The `mmu-type` device-tree string.
+    pub fn fdt_name(self) -> &'static str {
+        match self {
+            MmuType::Sv39 => "riscv,sv39",
+            MmuType::Sv48 => "riscv,sv48",
+            MmuType::Sv57 => "riscv,sv57",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IsaError {
+    #[error("Unknown ISA extension '{0}'")]
+    Unknown(String),
+    #[error("The base ISA extensions i, m, a, f, d, zicsr and zifencei cannot be removed")]
+    Required,
+}
+
+/// The extensions of every hart of a board (RV64 only), their parameters, and the
+/// virtual-memory scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsaConfig {
+    exts: BTreeSet<Ext>,
+    /// The largest `satp` mode the harts implement.
+    pub mmu: MmuType,
+    /// Cache-block size in bytes for Zicbom/Zicbop/Zicboz (Zicbom spec 2.1).
+    pub cache_block_size: u32,
+}
+
+impl Default for IsaConfig {
+    /// RV64GCH with the extensions Rivet's harts implement.
+    fn default() -> Self {
+        Self {
+            exts: Ext::ALL.into_iter().collect(),
+            mmu: MmuType::Sv57,
+            cache_block_size: 64,
+        }
+    }
+}
+
+/// Extensions a board cannot run without: the firmware and Linux assume RV64IMAFD.
+const REQUIRED: [Ext; 7] = [
+    Ext::I,
+    Ext::M,
+    Ext::A,
+    Ext::F,
+    Ext::D,
+    Ext::Zicsr,
+    Ext::Zifencei,
+];
+
+impl IsaConfig {
+    pub fn has(&self, ext: Ext) -> bool {
+        self.exts.contains(&ext)
+    }
+
+    /// Extensions in canonical order.
+    pub fn extensions(&self) -> impl Iterator<Item = Ext> + '_ {
+        self.exts.iter().copied()
+    }
+
+    /// Removes an optional extension (a `-cpu` style knob, or matching another machine).
+    pub fn disable(&mut self, ext: Ext) -> Result<(), IsaError> {
+        if REQUIRED.contains(&ext) {
+            return Err(IsaError::Required);
+        }
+        self.exts.remove(&ext);
+        Ok(())
+    }
+
+    pub fn enable(&mut self, ext: Ext) {
+        self.exts.insert(ext);
+    }
+
+    /// Removes the extensions named in a comma-separated list such as `"h,zfa"`.
+    pub fn disable_named(&mut self, list: &str) -> Result<(), IsaError> {
+        for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let ext = Ext::from_name(name).ok_or_else(|| IsaError::Unknown(name.into()))?;
+            self.disable(ext)?;
+        }
+        Ok(())
+    }
+
+    /// The legacy `riscv,isa` string, e.g. `rv64imafdch_zicbom_..._svpbmt`.
+    pub fn isa_string(&self) -> String {
+        let mut s = String::from("rv64");
+        for e in self.extensions().filter(|e| e.is_single_letter()) {
+            s.push_str(e.name());
+        }
+        for e in self.extensions().filter(|e| !e.is_single_letter()) {
+            s.push('_');
+            s.push_str(e.name());
+        }
+        s
+    }
+
+    /// The `misa` value: MXL = 2 (RV64) and a bit per single-letter extension, plus S
+    /// and U, which every Rivet hart implements (Priv spec 3.1.1).
+    pub fn misa(&self) -> u64 {
+        let mut misa = 2u64 << 62;
+        for e in self.extensions().filter(|e| e.is_single_letter()) {
+            misa |= 1 << (e.name().as_bytes()[0] - b'a');
+        }
+        misa | 1 << (b's' - b'a') | 1 << (b'u' - b'a')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_order_and_strings() {
+        let mut sorted = Ext::ALL.to_vec();
+        sorted.sort();
+        assert_eq!(sorted, Ext::ALL.to_vec(), "ALL must be in Ord order");
+        let isa = IsaConfig::default();
+        let s = isa.isa_string();
+        assert!(s.starts_with("rv64imafdch_zicbom_"), "{s}");
+        assert!(s.ends_with("_sstc_svadu_svnapot_svpbmt"), "{s}");
+        assert_eq!(Ext::from_name("ZiCond"), Some(Ext::Zicond));
+        assert_eq!(Ext::from_name("zzz"), None);
+    }
+
+    #[test]
+    fn misa_bits() {
+        let isa = IsaConfig::default();
+        // RV64 ACDFHIMSU.
+        assert_eq!(isa.misa(), 2 << 62 | 0x1411ad);
+    }
+
+    #[test]
+    fn disabling() {
+        let mut isa = IsaConfig::default();
+        isa.disable_named("h, zfa").unwrap();
+        assert!(!isa.has(Ext::H) && !isa.has(Ext::Zfa) && isa.has(Ext::C));
+        assert!(isa.isa_string().starts_with("rv64imafdc_"));
+        assert_eq!(isa.disable(Ext::M), Err(IsaError::Required));
+        assert_eq!(
+            isa.disable_named("foo"),
+            Err(IsaError::Unknown("foo".into()))
+        );
+    }
+}
