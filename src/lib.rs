@@ -4,5 +4,5 @@ pub mod cli;
 pub mod console;
 pub mod hart;
 pub mod interp;
-//pub mod launch;
-//pub mod runtime;
+pub mod launch;
+pub mod runtime;
