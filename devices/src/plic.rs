@@ -367,14 +367,14 @@ impl IrqLine for PlicLine {
 
 impl MmioDevice for Plic {
     fn read(&self, _hart: usize, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return 0;
         }
         u64::from(self.inner.read32(offset))
     }
 
     fn write(&self, _hart: usize, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return;
         }
         self.inner.write32(offset, value as u32)
