@@ -582,6 +582,27 @@ mod tests {
     }
 
     #[test]
+    fn uart_interrupt_reaches_the_hart_through_the_plic() {
+        use crate::uart16550::Uart16550;
+        let (p, harts) = plic(1);
+        let uart = Uart16550::new(p.line(10).unwrap(), Box::new(std::io::sink()));
+        prio(&p, 10, 1);
+        enable(&p, 1, 10);
+        uart.write(0, 1, 1, 1); // IER.ERBFI
+        assert_eq!(harts[0].pending(), 0);
+        uart.push_input(b"k");
+        assert_eq!(harts[0].pending(), SEIP);
+        assert_eq!(claim(&p, 1), 10);
+        assert_eq!(uart.read(0, 0, 1), u64::from(b'k'));
+        complete(&p, 1, 10);
+        assert_eq!(
+            harts[0].pending(),
+            0,
+            "the UART lowered its line before completion"
+        );
+    }
+
+    #[test]
     fn no_access_panics() {
         let (p, _) = plic(2);
         let probes = (0..0x3000)
