@@ -293,7 +293,9 @@ mod tests {
         assert_eq!(harts[0].mtimecmp(), u64::MAX);
         assert_eq!(a.read(0, 0xc000, 8), 0);
         assert!(Aclint::new(
-            vec![Arc::new(HartSignals::new()); MAX_HARTS + 1],
+            (0..=MAX_HARTS)
+                .map(|_| Arc::new(HartSignals::new()))
+                .collect(),
             Clock::new()
         )
         .is_err());

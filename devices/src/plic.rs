@@ -367,14 +367,14 @@ impl IrqLine for PlicLine {
 
 impl MmioDevice for Plic {
     fn read(&self, _hart: usize, offset: u64, size: u8) -> u64 {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return 0;
         }
         u64::from(self.inner.read32(offset))
     }
 
     fn write(&self, _hart: usize, offset: u64, size: u8, value: u64) {
-        if size != 4 || offset % 4 != 0 {
+        if size != 4 || !offset.is_multiple_of(4) {
             return;
         }
         self.inner.write32(offset, value as u32)
@@ -579,6 +579,27 @@ mod tests {
         assert_eq!(Plic::new(0, vec![]).err(), Some(PlicError::Sources(0)));
         assert!(Plic::new(1025, vec![]).is_err());
         assert!(Plic::new(1024, vec![]).is_ok());
+    }
+
+    #[test]
+    fn uart_interrupt_reaches_the_hart_through_the_plic() {
+        use crate::uart16550::Uart16550;
+        let (p, harts) = plic(1);
+        let uart = Uart16550::new(p.line(10).unwrap(), Box::new(std::io::sink()));
+        prio(&p, 10, 1);
+        enable(&p, 1, 10);
+        uart.write(0, 1, 1, 1); // IER.ERBFI
+        assert_eq!(harts[0].pending(), 0);
+        uart.push_input(b"k");
+        assert_eq!(harts[0].pending(), SEIP);
+        assert_eq!(claim(&p, 1), 10);
+        assert_eq!(uart.read(0, 0, 1), u64::from(b'k'));
+        complete(&p, 1, 10);
+        assert_eq!(
+            harts[0].pending(),
+            0,
+            "the UART lowered its line before completion"
+        );
     }
 
     #[test]
