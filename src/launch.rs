@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use rivet_devices::power::PowerEvent;
+use rivet_machines::isa::{Ext, IsaConfig};
 use rivet_machines::{Bios, MachineConfig, MachineKind};
 
 use crate::cli::{BootArgs, ImageCommand, MachineArg, RunArgs, ScenarioArg};
@@ -16,11 +17,16 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         Some("none") => Bios::None,
         Some(path) => Bios::File(PathBuf::from(path)),
     };
+    let kind = match a.machine {
+        MachineArg::Virt => MachineKind::Virt,
+        MachineArg::Spike => MachineKind::Spike,
+    };
+    let mut isa = IsaConfig::default();
+    // The hypervisor extension is not implemented yet: do not advertise it.
+    isa.disable(Ext::H).map_err(|e| e.to_string())?;
     let cfg = MachineConfig {
-        kind: match a.machine {
-            MachineArg::Virt => MachineKind::Virt,
-            MachineArg::Spike => MachineKind::Spike,
-        },
+        kind,
+        isa,
         memory: a.memory,
         smp: a.smp as usize,
         bios,
@@ -29,6 +35,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         append: a.append,
         dtb: a.dtb,
         console: Box::new(std::io::stdout()),
+        ..MachineConfig::new(kind)
     };
     if !a.drive.is_empty() {
         return Err("--drive: virtio block devices are not available yet".into());
@@ -39,7 +46,12 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
     }
     let _raw = crate::console::RawMode::enable();
-    let result = runtime::run(board, &RunOptions { stats: a.stats });
+    let trace = match a.trace.as_deref() {
+        None => false,
+        Some("insn") => true,
+        Some(other) => return Err(format!("--trace: unknown trace '{other}' (known: insn)")),
+    };
+    let result = runtime::run(board, &RunOptions { stats: a.stats, trace });
     drop(_raw);
     if a.stats {
         let secs = result.elapsed.as_secs_f64();

@@ -17,6 +17,7 @@ const SLICE_BLOCKS: u32 = 2048;
 #[derive(Debug, Default, Clone)]
 pub struct RunOptions {
     pub stats: bool,
+    pub trace: bool,
 }
 
 /// How a run ended, and what it did.
@@ -28,13 +29,15 @@ pub struct RunResult {
 }
 
 /// Runs `board` until the guest powers off, reboots or reports failure.
-pub fn run(board: Board, _opts: &RunOptions) -> RunResult {
+pub fn run(board: Board, opts: &RunOptions) -> RunResult {
     let start = Instant::now();
     let shared = Arc::new(Shared {
         ram: board.ram.clone(),
         bus: board.bus.clone(),
         clock: board.clock.clone(),
+        aclint: board.aclint.clone(),
         power: board.power.clone(),
+        mmio_in_ram: board.mmio_in_ram.clone(),
     });
     if let Some(uart) = board.uart.clone() {
         crate::console::spawn_input(board.power.clone(), move |b| uart.push_input(b));
@@ -48,11 +51,13 @@ pub fn run(board: Board, _opts: &RunOptions) -> RunResult {
         hart.x[10] = boot.a0;
         hart.x[11] = boot.a1;
         hart.x[12] = boot.a2;
+        hart.csr.misa = board.isa.misa();
         let retired = retired.clone();
+        let trace = opts.trace;
         let t = std::thread::Builder::new()
             .name(format!("hart{id}"))
             .spawn(move || {
-                run_hart(&mut hart);
+                run_hart(&mut hart, trace);
                 retired.fetch_add(hart.instret, Ordering::Relaxed);
             })
             .expect("spawning a hart thread");
@@ -70,6 +75,7 @@ pub fn run(board: Board, _opts: &RunOptions) -> RunResult {
     for t in threads {
         let _ = t.join();
     }
+    board.flush_console();
     RunResult {
         event,
         instructions: retired.load(Ordering::Relaxed),
@@ -77,8 +83,9 @@ pub fn run(board: Board, _opts: &RunOptions) -> RunResult {
     }
 }
 
-fn run_hart(h: &mut Hart) {
+fn run_hart(h: &mut Hart, trace: bool) {
     let mut interp = Interp::new();
+    interp.trace = trace;
     let power = h.shared.power.clone();
     while power.is_running() {
         interp.run(h, SLICE_BLOCKS);

@@ -197,7 +197,7 @@ impl Hart {
             }
             num::CYCLE | num::MCYCLE => self.cycle(),
             num::INSTRET | num::MINSTRET => self.instret,
-            num::TIME => self.shared.clock.mtime(),
+            num::TIME => self.shared.aclint.mtime(),
             num::HPMCOUNTER3..=num::HPMCOUNTER31 => 0,
             num::MHPMCOUNTER3..=num::MHPMCOUNTER31 => 0,
             num::MHPMEVENT3..=num::MHPMEVENT31 => 0,

@@ -142,7 +142,9 @@ impl Hart {
         }
         if self.shared.bus.find(paddr).is_none() {
             if let Some(host) = self.shared.ram.host_ptr(paddr, size) {
-                if let Some(host_page) = self.shared.ram.host_ptr(paddr & !0xfff, 0x1000) {
+                let page = paddr & !0xfff;
+                let host_page = self.shared.ram.host_ptr(page, 0x1000);
+                if let Some(host_page) = host_page.filter(|_| !self.shared.page_has_mmio(page)) {
                     let allow = self.pmp.page_perms(paddr, p);
                     self.tlb.fill_l1(regime, vaddr, &m, host_page, allow);
                 }

@@ -12,6 +12,7 @@ pub mod trap;
 use std::sync::Arc;
 
 use rivet_devices::bus::Bus;
+use rivet_devices::aclint::Aclint;
 use rivet_devices::clock::Clock;
 use rivet_devices::irq::HartSignals;
 use rivet_devices::power::PowerControl;
@@ -37,8 +38,23 @@ impl Priv {
 pub struct Shared {
     pub ram: Arc<GuestRam>,
     pub bus: Bus,
+    /// The host clock: ACLINT hands `mtimecmp` to harts in these ticks.
     pub clock: Clock,
+    /// The ACLINT owns the guest-visible `mtime` (the guest may write it).
+    pub aclint: Arc<Aclint>,
     pub power: Arc<PowerControl>,
+    /// Device windows that lie inside RAM (HTIF's tohost/fromhost): pages overlapping
+    /// them never get L1 entries.
+    pub mmio_in_ram: Vec<std::ops::Range<u64>>,
+}
+
+impl Shared {
+    /// Whether the 4 KiB page at `page` holds a device window.
+    pub fn page_has_mmio(&self, page: u64) -> bool {
+        self.mmio_in_ram
+            .iter()
+            .any(|r| r.start < page + 0x1000 && page < r.end)
+    }
 }
 
 /// LR reservation: address, size and the value LR read. SC succeeds by a host
@@ -55,7 +71,7 @@ pub struct Reservation {
 pub struct Timers {
     pub mtip: bool,
     pub stip: bool,
-    /// The earliest `mtime` at which a timer interrupt changes (u64::MAX: none armed).
+    /// The earliest clock tick at which a timer interrupt changes (u64::MAX: none).
     pub next_deadline: u64,
 }
 
@@ -123,17 +139,23 @@ impl Hart {
 
     /// Re-evaluates MTIP/STIP against `mtime` and computes the next deadline.
     pub fn update_timers(&mut self) {
+        // mtimecmp arrives in clock ticks; stimecmp is in guest mtime ticks.
         let now = self.shared.clock.mtime();
         let mtimecmp = self.signals.mtimecmp();
         self.timer.mtip = now >= mtimecmp;
-        let stce = self.csr.menvcfg & csr::menvcfg::STCE != 0;
-        self.timer.stip = stce && now >= self.csr.stimecmp;
         let mut next = u64::MAX;
         if !self.timer.mtip {
-            next = next.min(mtimecmp);
+            next = mtimecmp;
         }
-        if stce && !self.timer.stip {
-            next = next.min(self.csr.stimecmp);
+        let stce = self.csr.menvcfg & csr::menvcfg::STCE != 0;
+        self.timer.stip = false;
+        if stce {
+            let guest_now = self.shared.aclint.mtime();
+            self.timer.stip = guest_now >= self.csr.stimecmp;
+            if !self.timer.stip {
+                let wait = self.csr.stimecmp - guest_now;
+                next = next.min(now.saturating_add(wait));
+            }
         }
         self.timer.next_deadline = next;
     }
