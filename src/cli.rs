@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "rivet", version, about = "A full-system RISC-V (RV64GCH) emulator")]
+#[command(
+    name = "rivet",
+    version,
+    about = "A full-system RISC-V (RV64GCH) emulator"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -221,16 +225,43 @@ mod tests {
     #[test]
     fn qemu_command_lines_translate() {
         let got = translate_qemu(&s(&[
-            "rivet", "-M", "virt", "-m", "2G", "-smp", "cpus=2", "-bios", "fw.bin", "-kernel",
-            "Image", "-initrd", "i.gz", "-append", "console=ttyS0 quiet", "-nographic",
+            "rivet",
+            "-M",
+            "virt",
+            "-m",
+            "2G",
+            "-smp",
+            "cpus=2",
+            "-bios",
+            "fw.bin",
+            "-kernel",
+            "Image",
+            "-initrd",
+            "i.gz",
+            "-append",
+            "console=ttyS0 quiet",
+            "-nographic",
         ]))
         .unwrap()
         .unwrap();
         assert_eq!(
             got,
             s(&[
-                "rivet", "run", "--machine", "virt", "--memory", "2G", "--smp", "2", "--bios",
-                "fw.bin", "--kernel", "Image", "--initrd", "i.gz", "--append",
+                "rivet",
+                "run",
+                "--machine",
+                "virt",
+                "--memory",
+                "2G",
+                "--smp",
+                "2",
+                "--bios",
+                "fw.bin",
+                "--kernel",
+                "Image",
+                "--initrd",
+                "i.gz",
+                "--append",
                 "console=ttyS0 quiet"
             ])
         );

@@ -79,7 +79,10 @@ impl Interp {
         let pc = h.pc;
         let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
         if let Some(e) = &self.jump[slot] {
-            if e.pc == pc && e.generation == self.generation && e.prv == h.prv && e.satp == h.csr.satp
+            if e.pc == pc
+                && e.generation == self.generation
+                && e.prv == h.prv
+                && e.satp == h.csr.satp
             {
                 return Ok(e.block.clone());
             }
@@ -177,7 +180,11 @@ impl Interp {
         }
         macro_rules! branch {
             ($c:expr) => {{
-                return if $c { jump(pc.wrapping_add(imm)) } else { Ok(next) };
+                return if $c {
+                    jump(pc.wrapping_add(imm))
+                } else {
+                    Ok(next)
+                };
             }};
         }
         macro_rules! load {
@@ -252,7 +259,9 @@ impl Interp {
             Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
             // Harts see their own accesses in order and host atomics order the rest;
             // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
-            Op::Fence | Op::FenceTso => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
+            Op::Fence | Op::FenceTso => {
+                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst)
+            }
             Op::FenceI => {
                 self.flush_code();
                 return Ok(next);
@@ -270,8 +279,16 @@ impl Interp {
             // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
             // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
             Op::Csrrw | Op::Csrrwi => {
-                let v = if i.op == Op::Csrrw { rs1 } else { u64::from(i.rs1) };
-                let old = if rd != 0 { Some(h.csr_read(i.csr(), i.raw)?) } else { None };
+                let v = if i.op == Op::Csrrw {
+                    rs1
+                } else {
+                    u64::from(i.rs1)
+                };
+                let old = if rd != 0 {
+                    Some(h.csr_read(i.csr(), i.raw)?)
+                } else {
+                    None
+                };
                 h.csr_write(i.csr(), v, i.raw)?;
                 if let Some(old) = old {
                     w!(old);
@@ -279,10 +296,18 @@ impl Interp {
                 return Ok(next);
             }
             Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
-                let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) { rs1 } else { u64::from(i.rs1) };
+                let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) {
+                    rs1
+                } else {
+                    u64::from(i.rs1)
+                };
                 let old = h.csr_read(i.csr(), i.raw)?;
                 if i.rs1 != 0 {
-                    let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) { old | src } else { old & !src };
+                    let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
+                        old | src
+                    } else {
+                        old & !src
+                    };
                     h.csr_write(i.csr(), v, i.raw)?;
                 }
                 w!(old);
@@ -300,9 +325,15 @@ impl Interp {
             Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
             Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
             Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Divuw => w!(sext32!((rs1 as u32).checked_div(rs2 as u32).unwrap_or(u32::MAX))),
+            Op::Divuw => w!(sext32!((rs1 as u32)
+                .checked_div(rs2 as u32)
+                .unwrap_or(u32::MAX))),
             Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Remuw => w!(sext32!(if rs2 as u32 == 0 { rs1 as u32 } else { rs1 as u32 % rs2 as u32 })),
+            Op::Remuw => w!(sext32!(if rs2 as u32 == 0 {
+                rs1 as u32
+            } else {
+                rs1 as u32 % rs2 as u32
+            })),
 
             // A
             Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
@@ -379,7 +410,9 @@ impl Interp {
             Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
             Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
             // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
-            Op::CboClean | Op::CboFlush | Op::CboInval => h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?,
+            Op::CboClean | Op::CboFlush | Op::CboInval => {
+                h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
+            }
             Op::CboZero => h.cbo_zero(rs1, i.raw)?,
             // Zawrs: no reservation-set wake-up source is modelled beyond the
             // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
@@ -472,7 +505,7 @@ impl Interp {
             FBits(u64),
             XBits(u64),
         }
-        use fp::IntKind::{L, Lu, W, Wu};
+        use fp::IntKind::{Lu, Wu, L, W};
         let r = match i.op {
             Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
             Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
@@ -702,7 +735,10 @@ mod tests {
     fn bit_manipulation_helpers() {
         assert_eq!(orc_b(0x0001_0000_ff00_0010), 0x00ff_0000_ffff_00ff);
         assert_eq!(clmul(3, 3), 5);
-        assert_eq!((clmul(u64::MAX, u64::MAX) >> 64) as u64, 0x5555_5555_5555_5555);
+        assert_eq!(
+            (clmul(u64::MAX, u64::MAX) >> 64) as u64,
+            0x5555_5555_5555_5555
+        );
         assert_eq!(div(i64::MIN, -1), i64::MIN);
         assert_eq!(rem(i64::MIN, -1), 0);
         assert_eq!(div(7, 0), -1);

@@ -51,7 +51,13 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         Some("insn") => true,
         Some(other) => return Err(format!("--trace: unknown trace '{other}' (known: insn)")),
     };
-    let result = runtime::run(board, &RunOptions { stats: a.stats, trace });
+    let result = runtime::run(
+        board,
+        &RunOptions {
+            stats: a.stats,
+            trace,
+        },
+    );
     drop(_raw);
     if a.stats {
         let secs = result.elapsed.as_secs_f64();

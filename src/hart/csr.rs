@@ -192,9 +192,7 @@ impl Hart {
             num::FFLAGS => u64::from(c.fflags),
             num::FRM => u64::from(c.frm),
             num::FCSR => u64::from(c.frm) << 5 | u64::from(c.fflags),
-            num::CYCLE..=num::HPMCOUNTER31 if !self.counter_allowed(csr) => {
-                return Err(illegal)
-            }
+            num::CYCLE..=num::HPMCOUNTER31 if !self.counter_allowed(csr) => return Err(illegal),
             num::CYCLE | num::MCYCLE => self.cycle(),
             num::INSTRET | num::MINSTRET => self.instret,
             num::TIME => self.shared.aclint.mtime(),

@@ -157,7 +157,10 @@ impl Hart {
     /// Loads `size` (1, 2, 4, 8) bytes, zero-extended.
     #[inline]
     pub fn load(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {
-        if let Some(p) = self.tlb.probe(self.data_regime(), vaddr, u64::from(size), Access::Read) {
+        if let Some(p) = self
+            .tlb
+            .probe(self.data_regime(), vaddr, u64::from(size), Access::Read)
+        {
             // SAFETY: an L1 hit means the whole access lies in one RAM page whose host
             // mapping lives as long as the machine.
             return Ok(unsafe { read_host(p, size) });
@@ -190,7 +193,10 @@ impl Hart {
     /// Stores the low `size` bytes of `value`.
     #[inline]
     pub fn store(&mut self, vaddr: u64, size: u8, value: u64) -> Result<(), Exception> {
-        if let Some(p) = self.tlb.probe(self.data_regime(), vaddr, u64::from(size), Access::Write) {
+        if let Some(p) = self
+            .tlb
+            .probe(self.data_regime(), vaddr, u64::from(size), Access::Write)
+        {
             // SAFETY: as in load.
             unsafe { write_host(p, size, value) };
             return Ok(());
@@ -324,7 +330,12 @@ impl Hart {
         let ok = unsafe {
             if size == 4 {
                 (*(host as *const AtomicU32))
-                    .compare_exchange(r.value as u32, src as u32, Ordering::SeqCst, Ordering::SeqCst)
+                    .compare_exchange(
+                        r.value as u32,
+                        src as u32,
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                    )
                     .is_ok()
             } else {
                 (*(host as *const AtomicU64))
@@ -369,7 +380,8 @@ impl Hart {
         }
         let block = vaddr & !63;
         for i in 0..8 {
-            self.store(block + 8 * i, 8, 0).map_err(|e| Exception::new(e.cause, vaddr))?;
+            self.store(block + 8 * i, 8, 0)
+                .map_err(|e| Exception::new(e.cause, vaddr))?;
         }
         Ok(())
     }

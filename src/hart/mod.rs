@@ -11,8 +11,8 @@ pub mod trap;
 
 use std::sync::Arc;
 
-use rivet_devices::bus::Bus;
 use rivet_devices::aclint::Aclint;
+use rivet_devices::bus::Bus;
 use rivet_devices::clock::Clock;
 use rivet_devices::irq::HartSignals;
 use rivet_devices::power::PowerControl;

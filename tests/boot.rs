@@ -1,0 +1,60 @@
+//! Boots the reference Debian guest (OpenSBI fw_dynamic + Debian kernel + busybox
+//! initramfs) on Rivet's virt machine and checks its marker and exit status.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{guest, rivet, run_with_timeout};
+
+fn boot(smp: &str, append: &str) {
+    let Some(g) = guest("boot") else { return };
+    let mut cmd = rivet();
+    cmd.args(["run", "--machine", "virt", "--memory", "2G", "--smp", smp])
+        .arg("--bios")
+        .arg(&g.firmware)
+        .arg("--kernel")
+        .arg(&g.kernel)
+        .arg("--initrd")
+        .arg(&g.initrd)
+        .args(["--append", append]);
+    let o = run_with_timeout(cmd, Duration::from_secs(600));
+    let tail: String = o
+        .stdout
+        .chars()
+        .rev()
+        .take(3000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert!(
+        o.stdout.contains("RIVET-BOOT-OK"),
+        "no boot marker (status {:?}); console tail:\n{tail}\nstderr:\n{}",
+        o.status,
+        o.stderr
+    );
+    assert_eq!(
+        o.status,
+        Some(0),
+        "guest powered off but rivet exited with {:?}",
+        o.status
+    );
+    if smp != "1" {
+        let want = format!("Brought up 1 node, {smp} CPUs");
+        assert!(
+            o.stdout.contains(&want),
+            "secondary harts did not start:\n{tail}"
+        );
+    }
+}
+
+#[test]
+fn debian_boots_quiet() {
+    boot("1", "console=ttyS0 quiet");
+}
+
+#[test]
+fn debian_boots_verbose_with_two_harts() {
+    boot("2", "console=ttyS0");
+}

@@ -1,0 +1,127 @@
+//! Bad host input: a one-line message naming the file or option at fault, exit status
+//! 2, never a panic or a backtrace.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{rivet, run_with_timeout};
+
+fn expect_usage_error(args: &[&str], must_mention: &str) {
+    let mut cmd = rivet();
+    cmd.args(args);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(
+        o.status,
+        Some(2),
+        "{args:?}: status {:?}, stderr: {}",
+        o.status,
+        o.stderr
+    );
+    let err = o.stderr.trim_end();
+    assert_eq!(err.lines().count(), 1, "{args:?}: not one line:\n{err}");
+    assert!(err.starts_with("rivet: "), "{args:?}: {err}");
+    assert!(
+        err.contains(must_mention),
+        "{args:?}: '{err}' does not name '{must_mention}'"
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{err}"
+    );
+}
+
+fn temp(name: &str, data: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("rivet-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+#[test]
+fn missing_kernel_is_named() {
+    expect_usage_error(
+        &["run", "--bios", "none", "--kernel", "/nonexistent/Image"],
+        "/nonexistent/Image",
+    );
+}
+
+#[test]
+fn corrupt_kernel_is_named() {
+    let elf = temp("corrupt.elf", b"\x7fELF\x02\x01\x01garbage");
+    let p = elf.to_str().unwrap();
+    expect_usage_error(&["run", "--bios", "none", "--kernel", p], "corrupt.elf");
+}
+
+#[test]
+fn unreadable_initrd_is_named() {
+    let k = temp("k.bin", &[0x13, 0, 0, 0]);
+    expect_usage_error(
+        &[
+            "run",
+            "--bios",
+            "none",
+            "--kernel",
+            k.to_str().unwrap(),
+            "--initrd",
+            "/nonexistent/initrd",
+        ],
+        "/nonexistent/initrd",
+    );
+}
+
+#[test]
+fn memory_too_small() {
+    let k = temp("big.bin", &vec![0u8; 3 << 20]);
+    expect_usage_error(
+        &[
+            "run",
+            "--bios",
+            "none",
+            "--kernel",
+            k.to_str().unwrap(),
+            "--memory",
+            "2M",
+        ],
+        "memory",
+    );
+}
+
+#[test]
+fn bad_memory_size() {
+    expect_usage_error(&["run", "--memory", "lots"], "lots");
+}
+
+#[test]
+fn unknown_options() {
+    expect_usage_error(&["run", "--frobnicate"], "--frobnicate");
+    expect_usage_error(&["-M", "virt", "-usb"], "-usb");
+}
+
+#[test]
+fn bare_metal_program_exit_status() {
+    // A raw program that writes FAIL(7) to the SiFive test device: rivet exits with 7.
+    // lui t0, 0x100 ; lui t1, 0x70 ; addi t1, t1, 0x333 ; add t1,t1,... (0x73333)
+    let words: [u32; 5] = [
+        0x001002b7, // lui   t0, 0x100        -> 0x100000
+        0x00073337, // lui   t1, 0x73         -> 0x73000
+        0x33330313, // addi  t1, t1, 0x333    -> 0x73333
+        0x0062a023, // sw    t1, 0(t0)
+        0x0000006f, // j     .
+    ];
+    let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+    let k = temp("fail7.bin", &bytes);
+    let mut cmd = rivet();
+    cmd.args([
+        "run",
+        "--bios",
+        "none",
+        "--memory",
+        "64M",
+        "--kernel",
+        k.to_str().unwrap(),
+    ]);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(o.status, Some(7), "stderr: {}", o.stderr);
+}
