@@ -20,6 +20,8 @@ pub enum Error {
         #[source]
         source: Box<ureq::Error>,
     },
+    #[error("{url} is not on the mirror")]
+    NotFound { url: String },
     #[error("Reading {url} failed")]
     Transfer {
         url: String,

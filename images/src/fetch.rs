@@ -49,9 +49,14 @@ impl Fetcher {
     /// Opens a URL for reading; the length when known.
     fn open(&self, url: &str, expected_size: Option<u64>) -> Result<(Box<dyn Read>, Option<u64>)> {
         if let Some(path) = url.strip_prefix("file://") {
-            let f = File::open(path).map_err(|e| Error::Transfer {
-                url: url.to_string(),
-                source: e,
+            let f = File::open(path).map_err(|e| match e.kind() {
+                io::ErrorKind::NotFound => Error::NotFound {
+                    url: url.to_string(),
+                },
+                _ => Error::Transfer {
+                    url: url.to_string(),
+                    source: e,
+                },
             })?;
             let len = f.metadata().ok().map(|m| m.len());
             return Ok((Box::new(f), len));
@@ -69,9 +74,14 @@ impl Fetcher {
             .timeout_recv_body(Some(body_timeout))
             .build()
             .call()
-            .map_err(|e| Error::Http {
-                url: url.to_string(),
-                source: Box::new(e),
+            .map_err(|e| match e {
+                ureq::Error::StatusCode(404 | 410) => Error::NotFound {
+                    url: url.to_string(),
+                },
+                e => Error::Http {
+                    url: url.to_string(),
+                    source: Box::new(e),
+                },
             })?;
         let len = resp.body().content_length();
         Ok((Box::new(resp.into_body().into_reader()), len))
@@ -265,7 +275,7 @@ mod tests {
         assert!(matches!(f.get("ftp://x/y", None), Err(Error::BadUrl(_))));
         assert!(matches!(
             f.get(&format!("file://{}/none", d.display()), None),
-            Err(Error::Transfer { .. })
+            Err(Error::NotFound { .. })
         ));
         assert_eq!(
             join("http://m/debian/", "/dists/sid"),

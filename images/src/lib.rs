@@ -269,6 +269,10 @@ impl Builder {
                 self.say(&format!("Fetching {url}"));
                 let (data, hash) = match self.fetcher.get(&url, Some(entry.size)) {
                     Ok(x) => x,
+                    Err(e @ Error::NotFound { .. }) => {
+                        tried.push(e.to_string());
+                        continue;
+                    }
                     Err(Error::Http { source, .. })
                         if matches!(*source, ureq::Error::StatusCode(_)) =>
                     {
