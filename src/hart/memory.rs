@@ -319,13 +319,16 @@ impl Hart {
     /// SC: 0 on success, 1 on failure. Succeeds iff this hart's reservation covers the
     /// address and memory still holds the value LR read (checked atomically).
     pub fn store_conditional(&mut self, vaddr: u64, size: u8, src: u64) -> Result<u64, Exception> {
-        let host = self.atomic_ptr(vaddr, size, false)?;
+        // An SC without a matching reservation fails without accessing memory, so it
+        // raises no exception (as QEMU; Unpriv spec "Zalrsc" lets an SC fail for any
+        // reason, and a failed SC performs no store).
         let Some(r) = self.reservation.take() else {
             return Ok(1);
         };
         if r.addr != vaddr || r.size != size {
             return Ok(1);
         }
+        let host = self.atomic_ptr(vaddr, size, false)?;
         // SAFETY: aligned host pointer into RAM, see atomic_ptr.
         let ok = unsafe {
             if size == 4 {
