@@ -733,7 +733,7 @@ mod tests {
 
     #[test]
     fn bit_manipulation_helpers() {
-        assert_eq!(orc_b(0x0001_0000_ff00_0010), 0x00ff_0000_ffff_00ff);
+        assert_eq!(orc_b(0x0001_0000_ff00_0010), 0x00ff_0000_ff00_00ff);
         assert_eq!(clmul(3, 3), 5);
         assert_eq!(
             (clmul(u64::MAX, u64::MAX) >> 64) as u64,
