@@ -315,3 +315,8 @@ group_tests! {
     streams_csr => Group::Csr,
     streams_cbo => Group::CacheHint,
 }
+
+#[test]
+fn priv_traps() {
+    check_program("priv_traps", "traps.c", &[]);
+}
