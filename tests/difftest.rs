@@ -88,9 +88,15 @@ fn toolchain(test: &str) -> Option<Toolchain> {
 /// Runs the program under test (Rivet, or QEMU again in self-check mode).
 fn run_other(tc: &Toolchain, elf: &std::path::Path, cfg: &Config) -> (&'static str, RunResult) {
     if cfg.selfcheck {
-        ("QEMU (second run)", runner::run(tc.qemu_command(elf), runner::timeout()))
+        (
+            "QEMU (second run)",
+            runner::run(tc.qemu_command(elf), runner::timeout()),
+        )
     } else {
-        ("Rivet", runner::run(runner::rivet_command(elf), runner::timeout()))
+        (
+            "Rivet",
+            runner::run(runner::rivet_command(elf), runner::timeout()),
+        )
     }
 }
 
@@ -134,7 +140,11 @@ fn describe_stream(
     got: Option<&Vec<&str>>,
 ) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "--- stream {} (memory seed {:#x}):", stream.index, stream.mem_seed);
+    let _ = writeln!(
+        s,
+        "--- stream {} (memory seed {:#x}):",
+        stream.index, stream.mem_seed
+    );
     let _ = write!(s, "{}", stream.listing());
     let Some(got) = got else {
         let _ = writeln!(s, "  {other} printed no dump for this stream");
@@ -147,7 +157,10 @@ fn describe_stream(
         match g.iter().find(|(gk, _)| gk == k) {
             Some((_, gv)) if gv == v => {}
             Some((_, gv)) => {
-                let init = stream.initial(k).map(|i| format!("   (initial {i})")).unwrap_or_default();
+                let init = stream
+                    .initial(k)
+                    .map(|i| format!("   (initial {i})"))
+                    .unwrap_or_default();
                 let _ = writeln!(s, "    {k}: QEMU {v}  {other} {gv}{init}");
             }
             None => {
@@ -223,13 +236,20 @@ fn check_group(g: Group) {
             }
             bad += 1;
             if bad <= MAX_REPORTED_STREAMS {
-                rep.push_str(&describe_stream(other, &prog.streams[*n], lines, act.get(n)));
+                rep.push_str(&describe_stream(
+                    other,
+                    &prog.streams[*n],
+                    lines,
+                    act.get(n),
+                ));
             }
         }
         let _ = writeln!(rep, "  {bad} of {} streams differ", exp.len());
         if bad == 0 {
             // Same dumps, different framing (exit status, DONE/END, extra text).
-            rep.push_str(&runner::compare_lines(&reference.stdout, &got.stdout).unwrap_or_default());
+            rep.push_str(
+                &runner::compare_lines(&reference.stdout, &got.stdout).unwrap_or_default(),
+            );
         }
         failures.push(rep);
     }
@@ -262,7 +282,8 @@ fn check_program(name: &str, file: &str, defines: &[&str]) {
     let Some(tc) = toolchain(name) else { return };
     let cfg = config();
     let path = runner::programs_dir().join(file);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+    let text =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
     let elf = tc.build(name, &[(file.to_string(), text)], false, defines);
     let reference = tc.qemu_reference(&elf, runner::timeout(), !cfg.selfcheck);
     if let Err(e) = completeness(&reference, None) {
@@ -284,7 +305,10 @@ fn check_program(name: &str, file: &str, defines: &[&str]) {
             elf.display()
         );
     }
-    eprintln!("difftest {name}: {} lines equal", reference.stdout.lines().count());
+    eprintln!(
+        "difftest {name}: {} lines equal",
+        reference.stdout.lines().count()
+    );
 }
 
 macro_rules! group_tests {
@@ -319,4 +343,29 @@ group_tests! {
 #[test]
 fn priv_traps() {
     check_program("priv_traps", "traps.c", &[]);
+}
+
+#[test]
+fn priv_sv39() {
+    check_program("priv_sv39", "vm.c", &["MODE=8"]);
+}
+
+#[test]
+fn priv_sv48() {
+    check_program("priv_sv48", "vm.c", &["MODE=9"]);
+}
+
+#[test]
+fn priv_sv57() {
+    check_program("priv_sv57", "vm.c", &["MODE=10"]);
+}
+
+#[test]
+fn priv_pmp() {
+    check_program("priv_pmp", "pmp.c", &[]);
+}
+
+#[test]
+fn priv_timer() {
+    check_program("priv_timer", "timer.c", &[]);
 }

@@ -33,12 +33,26 @@ pub fn fli(double: bool, rd: u32, idx: u32) -> u32 {
 
 /// fminm/fmaxm: funct5 00101, funct3 010 (min) / 011 (max).
 pub fn fminmaxm(double: bool, max: bool, rd: u32, rs1: u32, rs2: u32) -> u32 {
-    r_type(OP_FP, rd, if max { 3 } else { 2 }, rs1, rs2, 0x14 | fmt(double))
+    r_type(
+        OP_FP,
+        rd,
+        if max { 3 } else { 2 },
+        rs1,
+        rs2,
+        0x14 | fmt(double),
+    )
 }
 
 /// fround/froundnx: funct5 01000, rs2 = 00100 (fround) / 00101 (froundnx).
 pub fn fround(double: bool, nx: bool, rd: u32, rs1: u32, rm: u32) -> u32 {
-    r_type(OP_FP, rd, rm, rs1, if nx { 5 } else { 4 }, 0x20 | fmt(double))
+    r_type(
+        OP_FP,
+        rd,
+        rm,
+        rs1,
+        if nx { 5 } else { 4 },
+        0x20 | fmt(double),
+    )
 }
 
 /// fcvtmod.w.d rd, rs1, rtz: funct7 1100001, rs2 = 01000, rm must be RTZ (001).
@@ -48,7 +62,14 @@ pub fn fcvtmod_w_d(rd: u32, rs1: u32) -> u32 {
 
 /// fleq/fltq: funct5 10100, funct3 100 (fleq) / 101 (fltq).
 pub fn fleq_fltq(double: bool, lt: bool, rd: u32, rs1: u32, rs2: u32) -> u32 {
-    r_type(OP_FP, rd, if lt { 5 } else { 4 }, rs1, rs2, 0x50 | fmt(double))
+    r_type(
+        OP_FP,
+        rd,
+        if lt { 5 } else { 4 },
+        rs1,
+        rs2,
+        0x50 | fmt(double),
+    )
 }
 
 /// fadd.{s,d} with an arbitrary rm field, used to emit the reserved rounding

@@ -437,7 +437,9 @@ impl Gen<'_> {
                 self.emit(f.to_string());
             }
             18 => {
-                let e = *self.rng.pick(&["ecall", "ebreak", ".word 0x00000000 # illegal", "unimp"]);
+                let e = *self
+                    .rng
+                    .pick(&["ecall", "ebreak", ".word 0x00000000 # illegal", "unimp"]);
                 self.emit(e.to_string());
             }
             _ => {
@@ -566,12 +568,22 @@ impl Gen<'_> {
     fn gen_fp(&mut self, double: bool) {
         let s = if double { "d" } else { "s" };
         let ix = if double { "d" } else { "w" };
-        let (size, ld, st) = if double { (8, "fld", "fsd") } else { (4, "flw", "fsw") };
+        let (size, ld, st) = if double {
+            (8, "fld", "fsd")
+        } else {
+            (4, "flw", "fsw")
+        };
         let base = self.base;
         let line = match self.rng.below(40) {
             0..=7 => {
                 let op = self.rng.pick(&["fadd", "fsub", "fmul", "fdiv"]);
-                format!("{op}.{s} f{}, f{}, f{}, {}", self.fr(), self.fr(), self.fr(), self.rm())
+                format!(
+                    "{op}.{s} f{}, f{}, f{}, {}",
+                    self.fr(),
+                    self.fr(),
+                    self.fr(),
+                    self.rm()
+                )
             }
             8..=9 => format!("fsqrt.{s} f{}, f{}, {}", self.fr(), self.fr(), self.rm()),
             10..=13 => {
@@ -600,7 +612,12 @@ impl Gen<'_> {
             21 => format!("fclass.{s} x{}, f{}", self.rd(), self.fr()),
             22..=24 => {
                 let op = self.rng.pick(&["w", "wu", "l", "lu"]);
-                format!("fcvt.{op}.{s} x{}, f{}, {}", self.rd(), self.fr(), self.rm())
+                format!(
+                    "fcvt.{op}.{s} x{}, f{}, {}",
+                    self.rd(),
+                    self.fr(),
+                    self.rm()
+                )
             }
             25..=26 => {
                 let op = self.rng.pick(&["w", "wu", "l", "lu"]);
@@ -608,7 +625,12 @@ impl Gen<'_> {
                 if double && (*op == "w" || *op == "wu") {
                     format!("fcvt.{s}.{op} f{}, x{}", self.fr(), self.rs())
                 } else {
-                    format!("fcvt.{s}.{op} f{}, x{}, {}", self.fr(), self.rs(), self.rm())
+                    format!(
+                        "fcvt.{s}.{op} f{}, x{}, {}",
+                        self.fr(),
+                        self.rs(),
+                        self.rm()
+                    )
                 }
             }
             27 => {
@@ -644,7 +666,11 @@ impl Gen<'_> {
             }
             36 => {
                 // frm = 0..4 mostly; 5..7 make dynamic-rm instructions illegal.
-                let v = if self.rng.chance(85) { self.rng.below(5) } else { 5 + self.rng.below(3) };
+                let v = if self.rng.chance(85) {
+                    self.rng.below(5)
+                } else {
+                    5 + self.rng.below(3)
+                };
                 format!("fsrmi x{}, {v}", self.rd())
             }
             37 => {
@@ -659,7 +685,13 @@ impl Gen<'_> {
                 // same registers exercise NaN-boxing.
                 let o = if double { "s" } else { "d" };
                 let op = self.rng.pick(&["fadd", "fmul"]);
-                format!("{op}.{o} f{}, f{}, f{}, {}", self.fr(), self.fr(), self.fr(), self.rm())
+                format!(
+                    "{op}.{o} f{}, f{}, f{}, {}",
+                    self.fr(),
+                    self.fr(),
+                    self.fr(),
+                    self.rm()
+                )
             }
         };
         self.emit(line);
@@ -715,15 +747,25 @@ impl Gen<'_> {
                 format!("c.add x{}, x{rs}", self.rd_nz())
             }
             10..=12 => {
-                let op = self.rng.pick(&["c.sub", "c.xor", "c.or", "c.and", "c.subw", "c.addw"]);
+                let op = self
+                    .rng
+                    .pick(&["c.sub", "c.xor", "c.or", "c.and", "c.subw", "c.addw"]);
                 format!("{op} x{}, x{}", self.rdc(), self.rsc())
             }
             13 => format!("c.lw x{}, {}(x{b})", self.rdc(), self.rng.below(32) * 4),
             14 => format!("c.ld x{}, {}(x{b})", self.rdc(), self.rng.below(32) * 8),
             15 => format!("c.sw x{}, {}(x{b})", self.rsc(), self.rng.below(32) * 4),
             16 => format!("c.sd x{}, {}(x{b})", self.rsc(), self.rng.below(32) * 8),
-            17 => format!("c.fld f{}, {}(x{b})", 8 + self.rng.below(8), self.rng.below(32) * 8),
-            18 => format!("c.fsd f{}, {}(x{b})", 8 + self.rng.below(8), self.rng.below(32) * 8),
+            17 => format!(
+                "c.fld f{}, {}(x{b})",
+                8 + self.rng.below(8),
+                self.rng.below(32) * 8
+            ),
+            18 => format!(
+                "c.fsd f{}, {}(x{b})",
+                8 + self.rng.below(8),
+                self.rng.below(32) * 8
+            ),
             19 => format!("c.lwsp x{}, {}(sp)", self.rd_nz(), self.rng.below(64) * 4),
             20 => format!("c.ldsp x{}, {}(sp)", self.rd_nz(), self.rng.below(64) * 8),
             21 => format!("c.swsp x{}, {}(sp)", self.rs(), self.rng.below(64) * 4),
@@ -753,7 +795,11 @@ impl Gen<'_> {
                 self.emit(format!("la x{t}, {l}"));
                 format!("{op} x{t}")
             }
-            29 => format!("c.addi4spn x{}, sp, {}", self.rdc(), 4 * self.rng.range(1, 255)),
+            29 => format!(
+                "c.addi4spn x{}, sp, {}",
+                self.rdc(),
+                4 * self.rng.range(1, 255)
+            ),
             30 => {
                 // Move sp and back: both must be exact 16-byte multiples.
                 let v = 16 * self.rng.range(1, 31);
@@ -782,7 +828,13 @@ impl Gen<'_> {
             format!("slli.uw x{rd}, x{}, {}", self.rs(), self.shamt(64))
         } else {
             let op = self.rng.pick(&[
-                "add.uw", "sh1add", "sh2add", "sh3add", "sh1add.uw", "sh2add.uw", "sh3add.uw",
+                "add.uw",
+                "sh1add",
+                "sh2add",
+                "sh3add",
+                "sh1add.uw",
+                "sh2add.uw",
+                "sh3add.uw",
             ]);
             format!("{op} x{rd}, x{}, x{}", self.rs(), self.rs())
         };
@@ -890,7 +942,13 @@ impl Gen<'_> {
             _ => {
                 let op = self.rng.pick(&["fmin", "fmax", "fadd"]);
                 if *op == "fadd" {
-                    format!("fadd.{s} f{}, f{}, f{}, {}", self.fr(), self.fr(), self.fr(), self.rm())
+                    format!(
+                        "fadd.{s} f{}, f{}, f{}, {}",
+                        self.fr(),
+                        self.fr(),
+                        self.fr(),
+                        self.rm()
+                    )
                 } else {
                     format!("{op}.{s} f{}, f{}, f{}", self.fr(), self.fr(), self.fr())
                 }
@@ -997,7 +1055,10 @@ impl Gen<'_> {
                 let op = self.rng.pick(&["prefetch.i", "prefetch.r", "prefetch.w"]);
                 format!("{op} {}(x{base})", 32 * self.rng.range(-60, 60))
             }
-            5 => (*self.rng.pick(&["wrs.nto", "wrs.sto", ".word 0x0100000f # pause"])).to_string(),
+            5 => (*self
+                .rng
+                .pick(&["wrs.nto", "wrs.sto", ".word 0x0100000f # pause"]))
+            .to_string(),
             6..=7 => {
                 let off = self.offset(8, false);
                 format!("sd x{}, {off}(x{base})", self.rs())
@@ -1051,7 +1112,12 @@ pub fn program(group: Group, seed: u64, count: usize, len: usize) -> Program {
             let _ = writeln!(asm, "\t.dword {v}");
         }
     }
-    Program { group, seed, asm, streams }
+    Program {
+        group,
+        seed,
+        asm,
+        streams,
+    }
 }
 
 /// Saves/restores the runtime's callee-saved state around all streams
@@ -1118,12 +1184,21 @@ fn stream(rng: &mut Rng, group: Group, index: usize, len: usize) -> Stream {
     }
     // fcsr: random flags; frm mostly valid, sometimes 5..7 (reserved) so that
     // dynamic-rm instructions raise illegal instruction (Unpriv 20.2).
-    let frm = if g.rng.chance(90) { g.rng.below(5) } else { 5 + g.rng.below(3) };
+    let frm = if g.rng.chance(90) {
+        g.rng.below(5)
+    } else {
+        5 + g.rng.below(3)
+    };
     let fcsr = (frm << 5) | g.rng.below(32);
     init.push(format!("{fcsr:#x}"));
     init.push(format!("{:#018x}", int_init(g.rng)));
     let body = std::mem::take(&mut g.out);
-    Stream { index, mem_seed, body, init }
+    Stream {
+        index,
+        mem_seed,
+        body,
+        init,
+    }
 }
 
 fn emit_stream(asm: &mut String, group: Group, s: &Stream) {
@@ -1240,20 +1315,27 @@ mod tests {
                     .collect();
                 assert!(!bases.is_empty());
                 for l in &s.body {
-                    let Some((op, args)) = l.split_once(' ') else { continue };
+                    let Some((op, args)) = l.split_once(' ') else {
+                        continue;
+                    };
                     let not_dest = op.starts_with('.')
                         || ["beq", "bne", "blt", "bge", "bltu", "bgeu"].contains(&op)
                         || op.starts_with("c.b")
                         || op.starts_with("prefetch")
                         || op.starts_with("cbo")
-                        || ["sb", "sh", "sw", "sd", "fsw", "fsd", "c.sw", "c.sd", "c.fsd"]
-                            .contains(&op)
+                        || [
+                            "sb", "sh", "sw", "sd", "fsw", "fsd", "c.sw", "c.sd", "c.fsd",
+                        ]
+                        .contains(&op)
                         || ["c.swsp", "c.sdsp", "c.fsdsp", "c.jr", "c.jalr"].contains(&op);
                     if not_dest {
                         continue;
                     }
                     let dest = args.split(',').next().unwrap_or("").trim();
-                    assert!(!bases.iter().any(|b| b == dest), "{g:?}: `{l}` writes the base");
+                    assert!(
+                        !bases.iter().any(|b| b == dest),
+                        "{g:?}: `{l}` writes the base"
+                    );
                 }
             }
         }

@@ -46,7 +46,11 @@ fn version_of(prog: &str) -> Result<String, Missing> {
     if !out.status.success() {
         return Err(Missing(format!("`{prog} --version` failed")));
     }
-    Ok(String::from_utf8_lossy(&out.stdout).lines().next().unwrap_or("").to_string())
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string())
 }
 
 impl Toolchain {
@@ -57,16 +61,30 @@ impl Toolchain {
             .unwrap_or_else(|_| "qemu-system-riscv64".to_string());
         let versions = format!("{}\n{}", version_of(&gcc)?, version_of(&qemu)?);
         let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-        let out_dir = tmp.parent().map(|p| p.join("difftest")).unwrap_or_else(|| tmp.join("difftest"));
+        let out_dir = tmp
+            .parent()
+            .map(|p| p.join("difftest"))
+            .unwrap_or_else(|| tmp.join("difftest"));
         std::fs::create_dir_all(&out_dir)
             .map_err(|e| Missing(format!("cannot create {}: {e}", out_dir.display())))?;
-        Ok(Toolchain { gcc, qemu, versions, out_dir })
+        Ok(Toolchain {
+            gcc,
+            qemu,
+            versions,
+            out_dir,
+        })
     }
 
     /// Compiles `sources` (name, text) with the runtime into an ELF; reuses a
     /// previous build with the same inputs. `stream` selects the random-stream
     /// runtime (stream.c, and the M-mode trap entry on sscratch).
-    pub fn build(&self, name: &str, sources: &[(String, String)], stream: bool, defines: &[&str]) -> PathBuf {
+    pub fn build(
+        &self,
+        name: &str,
+        sources: &[(String, String)],
+        stream: bool,
+        defines: &[&str],
+    ) -> PathBuf {
         let rt = runtime_dir();
         let mut rt_files: Vec<&str> = vec!["crt0.S", "rt.c"];
         if stream {
@@ -75,6 +93,7 @@ impl Toolchain {
         let mut key = Fnv::new();
         key.add(self.versions.as_bytes());
         key.add(MARCH.as_bytes());
+        key.add(QEMU_CPU.as_bytes());
         for f in ["link.ld", "rt.h", "crt0.S", "rt.c", "stream.c"] {
             key.add(f.as_bytes());
             key.add(&std::fs::read(rt.join(f)).unwrap_or_default());
@@ -135,7 +154,9 @@ impl Toolchain {
         }
         let tmp_elf = dir.join(format!("prog.elf.tmp{}", std::process::id()));
         cmd.arg("-o").arg(&tmp_elf);
-        let out = cmd.output().unwrap_or_else(|e| panic!("run {}: {e}", self.gcc));
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", self.gcc));
         if !out.status.success() {
             panic!(
                 "building {name} failed (sources kept in {}):\n{}",
@@ -149,10 +170,20 @@ impl Toolchain {
 
     pub fn qemu_command(&self, elf: &Path) -> Command {
         let mut c = Command::new(&self.qemu);
-        c.args(["-M", "virt", "-m", "256M", "-smp", "1", "-nographic", "-bios", "none"])
-            .arg("-kernel")
-            .arg(elf)
-            .args(["-cpu", QEMU_CPU]);
+        c.args([
+            "-M",
+            "virt",
+            "-m",
+            "256M",
+            "-smp",
+            "1",
+            "-nographic",
+            "-bios",
+            "none",
+        ])
+        .arg("-kernel")
+        .arg(elf)
+        .args(["-cpu", QEMU_CPU]);
         c
     }
 
@@ -182,7 +213,17 @@ impl Toolchain {
 
 pub fn rivet_command(elf: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rivet"));
-    c.args(["run", "--machine", "virt", "--memory", "256M", "--bios", "none", "--kernel"]).arg(elf);
+    c.args([
+        "run",
+        "--machine",
+        "virt",
+        "--memory",
+        "256M",
+        "--bios",
+        "none",
+        "--kernel",
+    ])
+    .arg(elf);
     c
 }
 
@@ -222,7 +263,10 @@ pub struct RunResult {
 impl RunResult {
     pub fn describe_exit(&self) -> String {
         if self.timed_out {
-            format!("killed after {:.1?} (timeout: a hang is a failure)", self.elapsed)
+            format!(
+                "killed after {:.1?} (timeout: a hang is a failure)",
+                self.elapsed
+            )
         } else {
             match self.status {
                 Some(c) => format!("exit status {c}"),
@@ -238,7 +282,11 @@ const MAX_OUTPUT: u64 = 64 << 20;
 /// Runs `cmd` with stdin closed, collecting stdout; kills it at `timeout`.
 pub fn run(mut cmd: Command, timeout: Duration) -> RunResult {
     let start = Instant::now();
-    let child = cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
     let mut child = match child {
         Ok(c) => c,
         Err(e) => {
@@ -288,7 +336,12 @@ pub fn run(mut cmd: Command, timeout: Duration) -> RunResult {
     if !ebuf.is_empty() && status != Some(0) {
         let _ = write!(stdout, "\n<stderr>\n{}", String::from_utf8_lossy(&ebuf));
     }
-    RunResult { stdout, status, timed_out, elapsed }
+    RunResult {
+        stdout,
+        status,
+        timed_out,
+        elapsed,
+    }
 }
 
 /// Lines of a stream program's output, grouped by stream number.
@@ -322,7 +375,9 @@ pub fn completeness(r: &RunResult, streams: Option<usize>) -> Result<(), String>
         }
         let m = by_stream(&r.stdout);
         for i in 0..n {
-            let has_hash = m.get(&i).is_some_and(|ls| ls.last().is_some_and(|l| l.contains(" mhash=")));
+            let has_hash = m
+                .get(&i)
+                .is_some_and(|ls| ls.last().is_some_and(|l| l.contains(" mhash=")));
             if !has_hash {
                 return Err(format!("stream {i} has no complete dump"));
             }
@@ -364,7 +419,10 @@ pub fn compare_lines(expected: &str, actual: &str) -> Option<String> {
 
 /// Timeout for one emulator run: RIVET_DIFFTEST_TIMEOUT seconds, default 120.
 pub fn timeout() -> Duration {
-    let secs = std::env::var("RIVET_DIFFTEST_TIMEOUT").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
+    let secs = std::env::var("RIVET_DIFFTEST_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(120);
     Duration::from_secs(secs)
 }
 
@@ -376,7 +434,10 @@ mod tests {
     fn compare_lines_reports_first_difference() {
         assert!(compare_lines("a\nb\nEND\n", "a\nb\nEND\n").is_none());
         let r = compare_lines("a\nb\nEND\n", "a\nc\nEND\n").unwrap_or_default();
-        assert!(r.contains("line 2") && r.contains("- b") && r.contains("+ c"), "{r}");
+        assert!(
+            r.contains("line 2") && r.contains("- b") && r.contains("+ c"),
+            "{r}"
+        );
         let r = compare_lines("a\nb\nEND\n", "a\n").unwrap_or_default();
         assert!(r.contains("<end of output>"), "{r}");
     }
@@ -391,7 +452,10 @@ mod tests {
         };
         assert!(completeness(&ok, Some(2)).is_ok());
         assert!(completeness(&ok, Some(3)).is_err());
-        let cut = RunResult { stdout: "S0 x1=0\n".to_string(), ..ok };
+        let cut = RunResult {
+            stdout: "S0 x1=0\n".to_string(),
+            ..ok
+        };
         assert!(completeness(&cut, Some(2)).is_err());
     }
 }

@@ -61,4 +61,13 @@ static inline u64 mstatus_bits(u64 m)
                 MSTATUS_MPP | MSTATUS_MPRV | MSTATUS_SUM | MSTATUS_MXR);
 }
 
+
+
+/* Load that yields `sentinel` when it faults (the handler skips it). */
+static inline u64 ld64_or(u64 a, u64 sentinel)
+{
+    u64 v = sentinel;
+    __asm__ volatile("ld %0, 0(%1)" : "+r"(v) : "r"(a) : "memory");
+    return v;
+}
 #endif

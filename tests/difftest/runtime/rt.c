@@ -153,6 +153,8 @@ u64 rt_trap_c(u64 *regs)
     if ((t.cause == 8 || t.cause == 9) && regs[17] == RT_EXIT_MAGIC)
         return 1;
     enum rt_trap_action a = rt_trap_hook ? rt_trap_hook(&t) : default_action(&t, 1);
+    if (a == RT_LEAVE)
+        return 1;
     if (a == RT_SKIP && !(t.cause >> 63))
         t.epc += rt_insn_len(t.epc);
     csr_write(mepc, t.epc);
