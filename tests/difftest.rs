@@ -339,3 +339,33 @@ group_tests! {
     streams_csr => Group::Csr,
     streams_cbo => Group::CacheHint,
 }
+
+#[test]
+fn priv_traps() {
+    check_program("priv_traps", "traps.c", &[]);
+}
+
+#[test]
+fn priv_sv39() {
+    check_program("priv_sv39", "vm.c", &["MODE=8"]);
+}
+
+#[test]
+fn priv_sv48() {
+    check_program("priv_sv48", "vm.c", &["MODE=9"]);
+}
+
+#[test]
+fn priv_sv57() {
+    check_program("priv_sv57", "vm.c", &["MODE=10"]);
+}
+
+#[test]
+fn priv_pmp() {
+    check_program("priv_pmp", "pmp.c", &[]);
+}
+
+#[test]
+fn priv_timer() {
+    check_program("priv_timer", "timer.c", &[]);
+}

@@ -508,6 +508,13 @@ impl Gen<'_> {
                     let (a, b) = (self.rs(), self.rs());
                     self.emit(format!("add x{rd}, x{a}, x{b}"));
                 }
+                // After a misaligned (trapping) LR no SC follows: QEMU checks
+                // SC alignment only when the reservation matches, so a
+                // misaligned SC without one fails there instead of trapping.
+                if mis {
+                    self.reserved.pop();
+                    return;
+                }
                 let ord = self.rng.pick(&ORD);
                 let (rd, src) = (self.rd(), self.rs());
                 self.emit(format!("sc.{w}{ord} x{rd}, x{src}, (x{t})"));

@@ -153,6 +153,8 @@ u64 rt_trap_c(u64 *regs)
     if ((t.cause == 8 || t.cause == 9) && regs[17] == RT_EXIT_MAGIC)
         return 1;
     enum rt_trap_action a = rt_trap_hook ? rt_trap_hook(&t) : default_action(&t, 1);
+    if (a == RT_LEAVE)
+        return 1;
     if (a == RT_SKIP && !(t.cause >> 63))
         t.epc += rt_insn_len(t.epc);
     csr_write(mepc, t.epc);
@@ -169,6 +171,13 @@ void rt_strap_c(u64 *regs)
     t.mstatus = csr_read(sstatus);
     t.from = (t.mstatus & MSTATUS_SPP) ? PRV_S : PRV_U;
     t.regs = regs;
+    if (t.cause == 8 && regs[17] == RT_EXIT_MAGIC) {
+        /* The lower-mode exit ecall was delegated here: pass it on to M, which
+         * resumes the M-mode caller of rt_run_in with the U-mode a0. */
+        register u64 a0 __asm__("a0") = regs[10];
+        register u64 a7 __asm__("a7") = RT_EXIT_MAGIC;
+        __asm__ volatile("ecall" ::"r"(a0), "r"(a7) : "memory");
+    }
     rt_puts("S");
     enum rt_trap_action a = rt_strap_hook ? rt_strap_hook(&t) : default_action(&t, 0);
     if (a == RT_SKIP && !(t.cause >> 63))

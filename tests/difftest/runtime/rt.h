@@ -67,6 +67,7 @@ struct rt_trap {
 enum rt_trap_action {
     RT_SKIP = 0,   /* mepc += length of the faulting instruction, mret */
     RT_RETURN = 1, /* mret to mepc unchanged (hook may have changed it) */
+    RT_LEAVE = 2,  /* abandon the lower mode: rt_run_in returns regs[a0] */
 };
 
 /* Hook called for every trap that is not the lower-mode exit ecall. NULL means:
