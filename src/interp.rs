@@ -112,9 +112,17 @@ impl Interp {
     /// machine stops. Interrupts are taken at block boundaries.
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
         for _ in 0..budget {
-            if let Some(irq) = h.pending_interrupt() {
-                h.waiting = false;
-                h.interrupt(irq);
+            if let Some(mut irq) = h.pending_interrupt() {
+                if irq == 7 || irq == 5 {
+                    // Timer state is sampled at slice boundaries; the handler may have
+                    // moved the comparator since, so confirm before taking it.
+                    h.update_timers();
+                }
+                if let Some(i) = h.pending_interrupt() {
+                    irq = i;
+                    h.waiting = false;
+                    h.interrupt(irq);
+                }
             }
             if h.waiting || !h.shared.power.is_running() {
                 return;

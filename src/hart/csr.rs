@@ -109,6 +109,10 @@ const M_INTERRUPTS: u64 = irq::MSIP | irq::MTIP | irq::MEIP;
 /// reserved codes 10 and 14 are read-only zero).
 const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff & !(1 << 11);
 
+/// xcounteren bits that exist: CY, TM, IR. No hpmcounters are implemented, so their
+/// enable bits are read-only zero (WARL; QEMU does the same without a PMU).
+const COUNTEREN_WRITABLE: u64 = 0x7;
+
 /// The architectural CSR state of one hart (what is not derived on read).
 #[derive(Debug, Clone, Default)]
 pub struct Csrs {
@@ -277,7 +281,7 @@ impl Hart {
             }
             num::SIE => c.mie = (c.mie & !c.mideleg) | (value & c.mideleg),
             num::STVEC => c.stvec = legal_tvec(c.stvec, value),
-            num::SCOUNTEREN => c.scounteren = value & 0xffff_ffff,
+            num::SCOUNTEREN => c.scounteren = value & COUNTEREN_WRITABLE,
             num::SENVCFG => c.senvcfg = value & menvcfg::S_WRITABLE,
             num::SSCRATCH => c.sscratch = value,
             num::SEPC => c.sepc = value & !1,
@@ -312,7 +316,7 @@ impl Hart {
             num::MIDELEG => c.mideleg = value & S_INTERRUPTS,
             num::MIE => c.mie = value & (S_INTERRUPTS | M_INTERRUPTS),
             num::MTVEC => c.mtvec = legal_tvec(c.mtvec, value),
-            num::MCOUNTEREN => c.mcounteren = value & 0xffff_ffff,
+            num::MCOUNTEREN => c.mcounteren = value & COUNTEREN_WRITABLE,
             num::MENVCFG => {
                 c.menvcfg = value & menvcfg::WRITABLE;
                 self.tlb_flush_all();

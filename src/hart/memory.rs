@@ -174,7 +174,10 @@ impl Hart {
             // transparent handling); a fault names the byte that faulted.
             let mut v = 0;
             for i in 0..u64::from(size) {
-                v |= self.load(vaddr.wrapping_add(i), 1)? << (8 * i);
+                let b = self
+                    .load(vaddr.wrapping_add(i), 1)
+                    .map_err(|e| split_fault(e, vaddr, i))?;
+                v |= b << (8 * i);
             }
             return Ok(v);
         }
@@ -209,7 +212,8 @@ impl Hart {
             // Check every byte's translation before writing any, so a faulting
             // misaligned store leaves memory unchanged.
             for i in 0..u64::from(size) {
-                self.translate(vaddr.wrapping_add(i), 1, Access::Write, self.data_priv())?;
+                self.translate(vaddr.wrapping_add(i), 1, Access::Write, self.data_priv())
+                    .map_err(|e| split_fault(e, vaddr, i))?;
             }
             for i in 0..u64::from(size) {
                 self.store(vaddr.wrapping_add(i), 1, value >> (8 * i))?;
@@ -416,6 +420,19 @@ impl Hart {
         let hi = self.fetch_phys_u16(pa2, v2)?;
         Ok(u32::from(lo) | u32::from(hi) << 16)
     }
+}
+
+/// The trap value of a fault on byte `i` of a misaligned access at `vaddr`: the
+/// access is translated page by page, so the fault names the start of the access in
+/// its first page and the start of the page otherwise (as QEMU reports it).
+fn split_fault(e: Exception, vaddr: u64, i: u64) -> Exception {
+    let at = vaddr.wrapping_add(i);
+    let tval = if at & !0xfff == vaddr & !0xfff {
+        vaddr
+    } else {
+        at & !0xfff
+    };
+    Exception::new(e.cause, tval)
 }
 
 /// # Safety

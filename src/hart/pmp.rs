@@ -9,8 +9,6 @@ pub const PMP_ENTRIES: usize = 16;
 /// read as zero and ignore writes.
 pub const PMP_MAX_ENTRIES: usize = 64;
 
-const CFG_R: u8 = 1 << 0;
-const CFG_W: u8 = 1 << 1;
 const CFG_A_SHIFT: u32 = 3;
 const CFG_A: u8 = 3 << CFG_A_SHIFT;
 const CFG_L: u8 = 1 << 7;
@@ -104,14 +102,10 @@ impl Pmp {
                 // Locked entries ignore writes to pmpcfg and pmpaddr until reset.
                 continue;
             }
-            let mut cfg = (value >> (8 * k)) as u8 & CFG_WRITABLE;
-            // R, W and X form a collective WARL field in which R=0, W=1 is reserved
-            // (Priv spec, "Physical Memory Protection CSRs"). Rivet stores such a write
-            // with W cleared: the legal value closest to the request that grants no more
-            // than was asked.
-            if cfg & CFG_R == 0 && cfg & CFG_W != 0 {
-                cfg &= !CFG_W;
-            }
+            let cfg = (value >> (8 * k)) as u8 & CFG_WRITABLE;
+            // R=0, W=1 is reserved without Smepmp (Priv spec, "Physical Memory
+            // Protection CSRs"); the field is WARL. Rivet keeps the written value, as
+            // QEMU does, so software reads back what it wrote.
             self.cfg[entry] = cfg;
         }
         Ok(())
@@ -393,9 +387,9 @@ mod tests {
     #[test]
     fn warl_rules_for_cfg() {
         let mut p = Pmp::new();
-        // W without R is reserved: stored with W cleared; bits 6:5 read as zero.
+        // W without R is reserved but kept as written (as QEMU); bits 6:5 read as zero.
         p.write_cfg(0, W | X | NAPOT | 0x60).unwrap();
-        assert_eq!(p.read_cfg(0), Ok(X | NAPOT));
+        assert_eq!(p.read_cfg(0), Ok(W | X | NAPOT));
         assert_eq!(p.read_cfg(1), Err(PmpError::OddCfg(1)));
         assert_eq!(p.write_cfg(3, 0), Err(PmpError::OddCfg(3)));
         assert_eq!(p.read_cfg(16), Err(PmpError::OutOfRange(16)));
