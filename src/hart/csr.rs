@@ -190,6 +190,10 @@ impl Hart {
         if (csr >> 8) & 3 > self.prv as u16 {
             return Err(illegal);
         }
+        if csr == num::MIP || csr == num::SIP {
+            // A comparator written since the last sample must show at once.
+            self.update_timers();
+        }
         let c = &self.csr;
         Ok(match csr {
             num::FFLAGS | num::FRM | num::FCSR if !self.fp_enabled() => return Err(illegal),
