@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{guest, rivet, run_with_timeout};
+use common::{guest, rivet, run_with_input, run_with_timeout};
 
 fn boot(smp: &str, append: &str) {
     let Some(g) = guest("boot") else { return };
@@ -57,4 +57,38 @@ fn debian_boots_quiet() {
 #[test]
 fn debian_boots_verbose_with_two_harts() {
     boot("2", "console=ttyS0");
+}
+
+#[test]
+fn shell_guest_runs_typed_commands() {
+    let Some(g) = guest("shell") else { return };
+    let mut cmd = rivet();
+    cmd.args(["run", "--memory", "2G"])
+        .arg("--bios")
+        .arg(&g.firmware)
+        .arg("--kernel")
+        .arg(&g.kernel)
+        .arg("--initrd")
+        .arg(&g.initrd)
+        .args(["--append", "console=ttyS0 quiet"]);
+    let o = run_with_input(
+        cmd,
+        Duration::from_secs(600),
+        vec![
+            ("RIVET-SHELL-READY", b"echo typed-$((6*7))\n"),
+            ("typed-42", b"echo arch=$(uname -m)\n"),
+            ("arch=riscv64", b"exit\n"),
+        ],
+    );
+    assert!(
+        o.stdout.contains("typed-42"),
+        "arithmetic typed at the shell did not run:\n{}",
+        o.stdout
+    );
+    assert!(
+        o.stdout.contains("arch=riscv64"),
+        "uname typed at the shell did not run:\n{}",
+        o.stdout
+    );
+    assert_eq!(o.status, Some(0), "stderr: {}", o.stderr);
 }

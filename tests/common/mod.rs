@@ -18,19 +18,56 @@ pub struct Outcome {
     pub stderr: String,
 }
 
-pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Outcome {
+pub fn run_with_timeout(cmd: Command, timeout: Duration) -> Outcome {
+    run_with_input(cmd, timeout, Vec::new())
+}
+
+/// Like [`run_with_timeout`], feeding `input` to stdin as (delay, bytes) steps: each
+/// step waits until the output so far contains its marker, or its delay passes.
+pub fn run_with_input(
+    mut cmd: Command,
+    timeout: Duration,
+    input: Vec<(&'static str, &'static [u8])>,
+) -> Outcome {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawning the command under test");
     let mut out = child.stdout.take().unwrap();
     let mut err = child.stderr.take().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<u8>::new()));
+    let seen_out = seen.clone();
     let t_out = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen_out.lock().unwrap().extend_from_slice(&buf[..n]);
+        }
+        let s = seen_out.lock().unwrap();
         String::from_utf8_lossy(&s).into_owned()
+    });
+    std::thread::spawn(move || {
+        use std::io::Write;
+        let start = Instant::now();
+        for (marker, bytes) in input {
+            while !String::from_utf8_lossy(&seen.lock().unwrap()).contains(marker) {
+                if start.elapsed() > timeout {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            if stdin.write_all(bytes).is_err() {
+                return;
+            }
+            let _ = stdin.flush();
+        }
+        // Keep stdin open until the guest is done, like a terminal would.
+        std::thread::sleep(timeout);
     });
     let t_err = std::thread::spawn(move || {
         let mut s = Vec::new();
