@@ -25,11 +25,13 @@ pub struct Block {
     pub insns: Vec<Insn>,
 }
 
+/// A jump-cache entry: valid while its generation is current and the L1 exec entry of
+/// `pc` still maps it to `host` (the L1 is what sfence.vma, satp writes and privilege
+/// changes already keep exact, so the jump cache needs no flush of its own for them).
 #[derive(Clone)]
 struct JumpEntry {
     pc: u64,
-    satp: u64,
-    prv: Priv,
+    host: usize,
     generation: u64,
     block: Rc<Block>,
 }
@@ -40,8 +42,6 @@ pub struct Interp {
     blocks: HashMap<u64, Rc<Block>>,
     /// Bumped to invalidate every jump-cache entry at once.
     generation: u64,
-    /// The TLB flush count the jump cache was built against.
-    tlb_epoch: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
     pub trace: bool,
 }
@@ -58,7 +58,6 @@ impl Interp {
             jump: vec![None; JUMP_CACHE],
             blocks: HashMap::new(),
             generation: 0,
-            tlb_epoch: 0,
             trace: false,
         }
     }
@@ -71,19 +70,11 @@ impl Interp {
 
     /// Finds or decodes the block at `h.pc`.
     fn block(&mut self, h: &mut Hart) -> Result<Rc<Block>, Exception> {
-        if h.tlb_epoch() != self.tlb_epoch {
-            // Translations changed: virtual PCs may now name other physical code.
-            self.tlb_epoch = h.tlb_epoch();
-            self.generation += 1;
-        }
         let pc = h.pc;
         let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
-        if let Some(e) = &self.jump[slot] {
-            if e.pc == pc
-                && e.generation == self.generation
-                && e.prv == h.prv
-                && e.satp == h.csr.satp
-            {
+        let host = h.fetch_host(pc);
+        if let (Some(e), Some(host)) = (&self.jump[slot], host) {
+            if e.pc == pc && e.host == host as usize && e.generation == self.generation {
                 return Ok(e.block.clone());
             }
         }
@@ -98,13 +89,15 @@ impl Interp {
                 b
             }
         };
-        self.jump[slot] = Some(JumpEntry {
-            pc,
-            satp: h.csr.satp,
-            prv: h.prv,
-            generation: self.generation,
-            block: block.clone(),
-        });
+        // The translation above filled the L1 exec entry when the page is cacheable.
+        if let Some(host) = h.fetch_host(pc) {
+            self.jump[slot] = Some(JumpEntry {
+                pc,
+                host: host as usize,
+                generation: self.generation,
+                block: block.clone(),
+            });
+        }
         Ok(block)
     }
 

@@ -63,6 +63,13 @@ impl GuestRam {
         })
     }
 
+    /// The guest physical address of a host pointer into RAM (the inverse of
+    /// [`GuestRam::host_ptr`]).
+    pub fn guest_addr(&self, host: *const u8) -> Option<u64> {
+        let off = (host as usize).checked_sub(self.map.as_ptr() as usize)? as u64;
+        (off < self.size).then(|| self.base + off)
+    }
+
     /// Copies guest bytes out; `None` when the range leaves RAM.
     pub fn read_bytes(&self, addr: u64, out: &mut [u8]) -> Option<()> {
         let p = self.host_ptr(addr, out.len() as u64)?;

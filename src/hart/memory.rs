@@ -393,8 +393,20 @@ impl Hart {
         Ok(())
     }
 
+    /// The host address of the instruction at `vaddr` when the L1 exec entry maps it.
+    #[inline]
+    pub fn fetch_host(&self, vaddr: u64) -> Option<*mut u8> {
+        self.tlb
+            .probe(self.regime_of(self.prv), vaddr & !1, 2, Access::Exec)
+    }
+
     /// Translates an instruction address to physical.
     pub fn translate_fetch(&mut self, vaddr: u64) -> Result<u64, Exception> {
+        if let Some(host) = self.fetch_host(vaddr) {
+            if let Some(pa) = self.shared.ram.guest_addr(host) {
+                return Ok(pa);
+            }
+        }
         let p = self.prv;
         Ok(self.translate(vaddr, 2, Access::Exec, p)?.0)
     }
