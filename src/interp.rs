@@ -23,6 +23,20 @@ const JUMP_CACHE: usize = 4096;
 
 pub struct Block {
     pub insns: Vec<Insn>,
+    /// Physical address and bytes the block was decoded from, to re-verify it after
+    /// a `fence.i` instead of decoding again.
+    paddr: u64,
+    bytes: Box<[u8]>,
+    /// The code generation in which the bytes were last known to match memory.
+    verified: std::cell::Cell<u64>,
+}
+
+impl Block {
+    /// Whether guest memory still holds the bytes this block was decoded from.
+    fn still_matches(&self, h: &Hart) -> bool {
+        let mut now = vec![0u8; self.bytes.len()];
+        h.shared.ram.read_bytes(self.paddr, &mut now).is_some() && *now == *self.bytes
+    }
 }
 
 /// A jump-cache entry: valid while its generation is current and the L1 exec entry of
@@ -63,8 +77,8 @@ impl Interp {
     }
 
     /// Drops every decoded block (`fence.i`, or code memory changed).
+    /// `fence.i`: every block must be checked against memory before its next use.
     pub fn flush_code(&mut self) {
-        self.blocks.clear();
         self.generation += 1;
     }
 
@@ -79,10 +93,17 @@ impl Interp {
             }
         }
         let paddr = h.translate_fetch(pc)?;
-        let block = match self.blocks.get(&paddr) {
+        let cached = self.blocks.get(&paddr).filter(|b| {
+            b.verified.get() == self.generation || {
+                let ok = b.still_matches(h);
+                b.verified.set(self.generation);
+                ok
+            }
+        });
+        let block = match cached {
             Some(b) => b.clone(),
             None => {
-                let b = Rc::new(decode_block(h, pc, paddr)?);
+                let b = Rc::new(decode_block(h, pc, paddr, self.generation)?);
                 if !b.insns.is_empty() {
                     self.blocks.insert(paddr, b.clone());
                 }
@@ -649,7 +670,7 @@ impl Hart {
 
 /// Decodes the block starting at virtual `pc` (physical `paddr`); it ends at a
 /// block-ending instruction, at MAX_BLOCK, or before an instruction that leaves the page.
-fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
+fn decode_block(h: &mut Hart, pc: u64, paddr: u64, generation: u64) -> Result<Block, Exception> {
     let mut insns = Vec::new();
     let page_end = (paddr | 0xfff) + 1;
     let mut p = paddr;
@@ -673,7 +694,15 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
             break;
         }
     }
-    Ok(Block { insns })
+    let mut bytes = vec![0u8; (p - paddr) as usize].into_boxed_slice();
+    // The parcels were just read from RAM, so this read succeeds.
+    let _ = h.shared.ram.read_bytes(paddr, &mut bytes);
+    Ok(Block {
+        insns,
+        paddr,
+        bytes,
+        verified: std::cell::Cell::new(generation),
+    })
 }
 
 fn div(a: i64, b: i64) -> i64 {
