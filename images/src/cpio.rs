@@ -122,7 +122,7 @@ impl<W: Write> Writer<W> {
 
 /// Appends zeros so that `base + buf.len()` is a multiple of 4.
 fn pad(buf: &mut Vec<u8>, base: u64) {
-    while (base + buf.len() as u64) % 4 != 0 {
+    while !(base + buf.len() as u64).is_multiple_of(4) {
         buf.push(0);
     }
 }

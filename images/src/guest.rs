@@ -157,6 +157,9 @@ fn elf_deps(data: &[u8], what: &str) -> Result<(Vec<String>, Option<String>)> {
     ))
 }
 
+/// A file name (or path) and its contents.
+pub type NamedFile = (String, Vec<u8>);
+
 /// The shared libraries `binary` needs, transitively: (soname, data), and the
 /// program interpreter's path and data. `libs` maps file names (sonames and
 /// other names) to contents, symlinks already followed.
@@ -164,7 +167,7 @@ pub fn library_closure(
     binary: &[u8],
     name: &str,
     libs: &BTreeMap<String, Vec<u8>>,
-) -> Result<(Vec<(String, Vec<u8>)>, Option<(String, Vec<u8>)>)> {
+) -> Result<(Vec<NamedFile>, Option<NamedFile>)> {
     let (needed, interp) = elf_deps(binary, name)?;
     let interp = match interp {
         Some(path) => {
@@ -290,6 +293,113 @@ mod tests {
         img[0x38..0x3c].copy_from_slice(b"RSC\x05");
         check_image(&img, "k").unwrap();
         assert!(check_image(&img[..0x3a], "k").is_err());
+    }
+
+    /// A minimal ELF64 relocatable object with `.modinfo` holding `modinfo`.
+    fn fake_module(modinfo: &[u8]) -> Vec<u8> {
+        let shstr = b"\0.modinfo\0.shstrtab\0";
+        let mut f = vec![0u8; 64];
+        f[..4].copy_from_slice(b"\x7fELF");
+        f[4] = 2; // ELFCLASS64
+        f[5] = 1; // little endian
+        f[6] = 1; // EV_CURRENT
+        f[16..18].copy_from_slice(&1u16.to_le_bytes()); // ET_REL
+        f[18..20].copy_from_slice(&243u16.to_le_bytes()); // EM_RISCV
+        f[20..24].copy_from_slice(&1u32.to_le_bytes());
+        f[52..54].copy_from_slice(&64u16.to_le_bytes()); // e_ehsize
+        f[58..60].copy_from_slice(&64u16.to_le_bytes()); // e_shentsize
+        f[60..62].copy_from_slice(&3u16.to_le_bytes()); // e_shnum
+        f[62..64].copy_from_slice(&2u16.to_le_bytes()); // e_shstrndx
+        let modinfo_off = f.len() as u64;
+        f.extend_from_slice(modinfo);
+        let shstr_off = f.len() as u64;
+        f.extend_from_slice(shstr);
+        while !f.len().is_multiple_of(8) {
+            f.push(0);
+        }
+        let shoff = f.len() as u64;
+        f[40..48].copy_from_slice(&shoff.to_le_bytes());
+        let mut sh = |name: u32, ty: u32, off: u64, size: u64| {
+            let mut h = [0u8; 64];
+            h[0..4].copy_from_slice(&name.to_le_bytes());
+            h[4..8].copy_from_slice(&ty.to_le_bytes());
+            h[24..32].copy_from_slice(&off.to_le_bytes());
+            h[32..40].copy_from_slice(&size.to_le_bytes());
+            h[48..56].copy_from_slice(&1u64.to_le_bytes());
+            f.extend_from_slice(&h);
+        };
+        sh(0, 0, 0, 0);
+        sh(1, 1, modinfo_off, modinfo.len() as u64); // PROGBITS
+        sh(10, 3, shstr_off, shstr.len() as u64); // STRTAB
+        f
+    }
+
+    #[test]
+    fn module_dependencies_from_modinfo() {
+        let ko = fake_module(b"license=GPL\0depends=irqbypass,foo-bar\0name=kvm\0");
+        assert_eq!(
+            module_depends(&ko, "kvm.ko").unwrap(),
+            ["irqbypass", "foo-bar"]
+        );
+        let ko = fake_module(b"license=GPL\0depends=\0name=kvm\0");
+        assert!(module_depends(&ko, "kvm.ko").unwrap().is_empty());
+        // .modinfo pointing past the end of the file.
+        let mut bad = fake_module(b"depends=x\0");
+        let n = bad.len();
+        bad[n - 128 + 24..n - 128 + 32].copy_from_slice(&u64::MAX.to_le_bytes());
+        assert!(module_depends(&bad, "kvm.ko").is_err());
+    }
+
+    /// The host's own `true` and its libraries stand in for a riscv64 binary.
+    #[test]
+    fn library_closure_of_a_host_binary() {
+        let Ok(bin) = std::fs::read("/usr/bin/true") else {
+            eprintln!("*** SKIPPED: no /usr/bin/true on this host ***");
+            return;
+        };
+        let (needed, interp) = elf_deps(&bin, "true").unwrap();
+        if needed.is_empty() {
+            eprintln!("*** SKIPPED: /usr/bin/true is statically linked ***");
+            return;
+        }
+        let dirs = [
+            "/lib64",
+            "/lib",
+            "/usr/lib",
+            "/lib/x86_64-linux-gnu",
+            "/usr/lib/x86_64-linux-gnu",
+            "/lib/aarch64-linux-gnu",
+            "/usr/lib/aarch64-linux-gnu",
+        ];
+        let mut libs = BTreeMap::new();
+        let mut names = needed.clone();
+        names.extend(
+            interp
+                .iter()
+                .map(|p| p.rsplit('/').next().unwrap_or(p).to_string()),
+        );
+        while let Some(n) = names.pop() {
+            if libs.contains_key(&n) {
+                continue;
+            }
+            let Some(data) = dirs
+                .iter()
+                .find_map(|d| std::fs::read(format!("{d}/{n}")).ok())
+            else {
+                continue;
+            };
+            names.extend(elf_deps(&data, &n).unwrap().0);
+            libs.insert(n, data);
+        }
+        let (got, got_interp) = library_closure(&bin, "true", &libs).unwrap();
+        assert!(
+            got.iter().any(|(n, _)| n == "libc.so.6"),
+            "{:?}",
+            got.iter().map(|g| &g.0).collect::<Vec<_>>()
+        );
+        assert_eq!(got_interp.map(|(p, _)| p), interp);
+        let e = library_closure(&bin, "true", &BTreeMap::new()).unwrap_err();
+        assert!(matches!(e, Error::MissingLibrary { .. }), "{e}");
     }
 
     #[test]

@@ -148,7 +148,20 @@ pub fn build(scenario: Scenario, opts: &BuildOptions) -> Result<Guest> {
 
 /// [`build`] with an explicit cache directory.
 pub fn build_in(scenario: Scenario, opts: &BuildOptions, cache: &Path) -> Result<Guest> {
-    let mirror = mirror::choose(opts.mirror.as_deref())?;
+    let mirror = match mirror::choose(opts.mirror.as_deref()) {
+        Ok(m) => m,
+        Err(e @ Error::NoMirror) => match last_built(cache, scenario) {
+            Some(g) => {
+                eprintln!(
+                    "Warning: {e}; using the cached {scenario} guest ({})",
+                    g.kernel_version
+                );
+                return finish(g, scenario, opts);
+            }
+            None => return Err(e),
+        },
+        Err(e) => return Err(e),
+    };
     let b = Builder {
         fetcher: Fetcher::new(opts.progress),
         mirror,
@@ -158,7 +171,7 @@ pub fn build_in(scenario: Scenario, opts: &BuildOptions, cache: &Path) -> Result
     };
     let guest = match b.resolution(scenario) {
         Ok(res) => b.guest(scenario, &res)?,
-        Err(e) if e.is_network() => match b.last_built(scenario)? {
+        Err(e) if e.is_network() => match last_built(cache, scenario) {
             Some(g) => {
                 eprintln!(
                     "Warning: {e}; using the cached {scenario} guest ({})",
@@ -170,10 +183,21 @@ pub fn build_in(scenario: Scenario, opts: &BuildOptions, cache: &Path) -> Result
         },
         Err(e) => return Err(e),
     };
+    finish(guest, scenario, opts)
+}
+
+fn finish(guest: Guest, scenario: Scenario, opts: &BuildOptions) -> Result<Guest> {
     match &opts.out {
         Some(out) => copy_out(&guest, scenario, out),
         None => Ok(guest),
     }
+}
+
+/// The guest of the last successful build of `scenario`, if still complete.
+fn last_built(cache: &Path, scenario: Scenario) -> Option<Guest> {
+    let guests = cache.join("guests");
+    let name = fs::read_to_string(guests.join(format!("{scenario}.last"))).ok()?;
+    load_guest(&guests.join(name.trim()), scenario)
 }
 
 struct Builder {
@@ -570,15 +594,6 @@ impl Builder {
         }
         files.insert("usr/bin/qemu-system-riscv64".into(), (0o755, qemu));
         Ok(files)
-    }
-
-    /// The guest of the last successful build of `scenario`, if still complete.
-    fn last_built(&self, scenario: Scenario) -> Result<Option<Guest>> {
-        let guests = self.cache.join("guests");
-        let Ok(name) = fs::read_to_string(guests.join(format!("{scenario}.last"))) else {
-            return Ok(None);
-        };
-        Ok(load_guest(&guests.join(name.trim()), scenario))
     }
 }
 

@@ -2,7 +2,7 @@
 //! unless RIVET_DEBIAN_MIRROR says otherwise) and boots them on QEMU, the
 //! side-by-side reference. Skips loudly without QEMU or a mirror.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -58,8 +58,16 @@ struct Run {
 }
 
 /// Boots `g` on QEMU and collects lines starting with `prefix` until `last`
-/// appears, then waits for QEMU to exit.
-fn boot(g: &Guest, append: &str, prefix: &str, last: &str, timeout: Duration) -> Run {
+/// appears, then waits for QEMU to exit. `input` is typed on the console once
+/// the first marker shows.
+fn boot(
+    g: &Guest,
+    append: &str,
+    prefix: &str,
+    last: &str,
+    timeout: Duration,
+    input: Option<&str>,
+) -> Run {
     let start = Instant::now();
     let mut child: Child = Command::new(QEMU)
         .args(["-M", "virt", "-m", "2G", "-smp", "1", "-nographic", "-bios"])
@@ -69,12 +77,17 @@ fn boot(g: &Guest, append: &str, prefix: &str, last: &str, timeout: Duration) ->
         .arg("-initrd")
         .arg(&g.initrd)
         .args(["-append", append])
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawning qemu");
     let stdout = child.stdout.take().expect("piped stdout");
+    let mut stdin = child.stdin.take();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
@@ -100,6 +113,10 @@ fn boot(g: &Guest, append: &str, prefix: &str, last: &str, timeout: Duration) ->
                     let m = line[pos..].trim().to_string();
                     seen_last = m.starts_with(last);
                     run.markers.push((m, start.elapsed()));
+                    if let (Some(mut w), Some(text)) = (stdin.take(), input) {
+                        let _ = w.write_all(text.as_bytes());
+                        let _ = w.flush();
+                    }
                 }
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -116,8 +133,8 @@ fn boot(g: &Guest, append: &str, prefix: &str, last: &str, timeout: Duration) ->
     }
     if !run.exited {
         let _ = child.kill();
-        let _ = child.wait();
     }
+    let _ = child.wait();
     run
 }
 
@@ -146,6 +163,7 @@ fn boot_guest_reaches_marker_on_qemu() {
             "RIVET-BOOT-OK",
             "RIVET-BOOT-OK",
             Duration::from_secs(300),
+            None,
         );
         let Some((marker, at)) = run.markers.first() else {
             panic!(
@@ -179,6 +197,7 @@ fn bench_guest_reports_timings_on_qemu() {
         "RIVET-BENCH",
         "RIVET-BENCH-DONE",
         Duration::from_secs(600),
+        None,
     );
     for (m, at) in &run.markers {
         eprintln!("{at:>8.2?}  {m}");
@@ -197,5 +216,73 @@ fn bench_guest_reports_timings_on_qemu() {
             .unwrap_or_else(|| panic!("bad timing line {m:?}"));
         assert!(ms < 600_000, "{m}");
     }
+    assert!(run.exited, "QEMU did not exit; console:\n{}", run.log);
+}
+
+#[test]
+fn shell_guest_runs_typed_commands_on_qemu() {
+    if !have_qemu() {
+        return skip(&format!(
+            "{QEMU} is not installed (apt-get install qemu-system-riscv)"
+        ));
+    }
+    let Some(g) = guest(Scenario::Shell) else {
+        return;
+    };
+    let input = "echo RIVET-SHELL-ECHO-$((6 * 7))\nexit\n";
+    let run = boot(
+        &g,
+        &g.append,
+        "RIVET-SHELL",
+        "RIVET-SHELL-ECHO-42",
+        Duration::from_secs(300),
+        Some(input),
+    );
+    let echoed: Vec<_> = run.markers.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        echoed.contains(&"RIVET-SHELL-ECHO-42"),
+        "console:\n{}",
+        run.log
+    );
+    assert!(
+        run.exited,
+        "QEMU did not exit after the shell ended; console:\n{}",
+        run.log
+    );
+}
+
+/// KVM inside the guest: needs the H extension, which QEMU's default rv64 CPU has.
+#[test]
+fn nested_guest_runs_kvm_on_qemu() {
+    if !have_qemu() {
+        return skip(&format!(
+            "{QEMU} is not installed (apt-get install qemu-system-riscv)"
+        ));
+    }
+    let Some(g) = guest(Scenario::Nested) else {
+        return;
+    };
+    let run = boot(
+        &g,
+        &g.append,
+        "RIVET-NESTED",
+        "RIVET-NESTED-DONE",
+        Duration::from_secs(600),
+        None,
+    );
+    for (m, at) in &run.markers {
+        eprintln!("{at:>8.2?}  {m}");
+    }
+    let names: Vec<_> = run.markers.iter().map(|(m, _)| m.as_str()).collect();
+    assert!(
+        names.iter().any(|m| m.starts_with("RIVET-NESTED-OK ")),
+        "console:\n{}",
+        run.log
+    );
+    assert!(
+        names.contains(&"RIVET-NESTED-DONE rc=0"),
+        "console:\n{}",
+        run.log
+    );
     assert!(run.exited, "QEMU did not exit; console:\n{}", run.log);
 }
