@@ -39,4 +39,4 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 cargo build --release --workspace --bins
-cargo test --release --workspace
+cargo test --release --workspace --no-fail-fast
