@@ -34,7 +34,7 @@ use runner::{completeness, RunResult, Toolchain};
 /// Streams per program: one QEMU launch covers this many.
 const STREAMS_PER_PROGRAM: usize = 100;
 /// Programs per group in the default run.
-const DEFAULT_PROGRAMS: usize = 3;
+const DEFAULT_PROGRAMS: usize = 20;
 /// Fixed base seed of the default run.
 const DEFAULT_SEED: u64 = 0x5249_5645_5400_0001;
 /// Failing streams described in full per program.
