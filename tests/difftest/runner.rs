@@ -187,6 +187,34 @@ impl Toolchain {
         c
     }
 
+    /// QEMU's output for `elf` with one guest instruction per translation block.
+    ///
+    /// QEMU's TCG optimises across the instructions of a block, and its result can
+    /// differ from what the same instructions give one at a time (seen with Zbb
+    /// sign-extension after `rorw`, and with Zfa accrued flags). The single-step run is
+    /// QEMU's own reference semantics: when Rivet disagrees with the normal run, it must
+    /// agree with this one. Cached next to the ELF like the normal run.
+    pub fn qemu_single_step(&self, elf: &Path, timeout: Duration) -> RunResult {
+        let cache = elf.with_extension("qemu1.out");
+        if let Ok(text) = std::fs::read_to_string(&cache) {
+            if let Some(stdout) = text.strip_prefix("exit 0\n") {
+                return RunResult {
+                    stdout: stdout.to_string(),
+                    status: Some(0),
+                    timed_out: false,
+                    elapsed: Duration::ZERO,
+                };
+            }
+        }
+        let mut cmd = self.qemu_command(elf);
+        cmd.args(["-accel", "tcg,one-insn-per-tb=on"]);
+        let r = run(cmd, timeout * 4);
+        if r.status == Some(0) && !r.timed_out {
+            let _ = std::fs::write(&cache, format!("exit 0\n{}", r.stdout));
+        }
+        r
+    }
+
     /// QEMU's output for `elf`, cached next to the ELF (the key is the ELF's
     /// directory, which already hashes QEMU's version).
     pub fn qemu_reference(&self, elf: &Path, timeout: Duration, use_cache: bool) -> RunResult {
