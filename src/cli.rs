@@ -61,7 +61,7 @@ pub struct RunArgs {
     /// Use this device tree blob instead of the generated one.
     #[arg(long)]
     pub dtb: Option<PathBuf>,
-    /// Write the generated device tree blob to FILE and continue.
+    /// Write the generated device tree blob to FILE and exit (QEMU's dumpdtb).
     #[arg(long, value_name = "FILE")]
     pub dump_dtb: Option<PathBuf>,
     /// A virtio block device: file=PATH,format=raw[,readonly=on].

@@ -44,6 +44,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
     if let Some(path) = &a.dump_dtb {
         std::fs::write(path, &board.fdt)
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
+        // As QEMU's `-machine dumpdtb=FILE`: write the tree and stop.
+        return Ok(PowerEvent::PowerOff);
     }
     let _raw = crate::console::RawMode::enable();
     let trace = match a.trace.as_deref() {

@@ -125,3 +125,37 @@ fn bare_metal_program_exit_status() {
     let o = run_with_timeout(cmd, Duration::from_secs(30));
     assert_eq!(o.status, Some(7), "stderr: {}", o.stderr);
 }
+
+#[test]
+fn dump_dtb_writes_a_tree_dtc_accepts() {
+    let k = temp("dtb-kernel.bin", &[0x6f, 0, 0, 0]); // j .
+    let out = std::env::temp_dir().join(format!("rivet-cli-{}/virt.dtb", std::process::id()));
+    let mut cmd = rivet();
+    cmd.args([
+        "run", "--bios", "none", "--smp", "4", "--memory", "1G", "--kernel",
+    ])
+    .arg(&k)
+    .args(["--append", "console=ttyS0"])
+    .arg("--dump-dtb")
+    .arg(&out);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(o.status, Some(0), "stderr: {}", o.stderr);
+    let dtc = std::process::Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts"])
+        .arg(&out)
+        .output();
+    let Ok(dtc) = dtc else {
+        eprintln!("SKIPPED: dtc (device-tree-compiler) missing: cannot check the dumped tree");
+        assert!(std::env::var_os("CI").is_none(), "CI must have dtc");
+        return;
+    };
+    let dts = String::from_utf8_lossy(&dtc.stdout);
+    let warnings = String::from_utf8_lossy(&dtc.stderr);
+    assert!(
+        dtc.status.success() && warnings.trim().is_empty(),
+        "dtc: {warnings}"
+    );
+    assert!(dts.contains("bootargs = \"console=ttyS0\""), "{dts}");
+    assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
+    assert!(dts.contains("riscv,isa-extensions"), "{dts}");
+}
