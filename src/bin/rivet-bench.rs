@@ -1,0 +1,388 @@
+//! `rivet-bench`: Rivet against QEMU, side by side in one run, on the same guests.
+//!
+//! Runs alternate (QEMU, Rivet, QEMU, Rivet, ...) so the noise of a shared machine hits
+//! both, every run has a timeout, and the table shows medians and the ratio
+//! Rivet time / QEMU time (below 1.0 means Rivet is faster).
+//!
+//! ```text
+//! cargo run --release --bin rivet-bench -- [--runs N] [--only NAME[,NAME]] [--qemu PATH]
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(about = "Rivet against QEMU, side by side, on the reference guests")]
+struct Args {
+    /// Runs of each engine per benchmark (medians are reported).
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Comma-separated benchmark names (default: all).
+    #[arg(long)]
+    only: Option<String>,
+    /// The rivet binary (default: the one next to this executable).
+    #[arg(long)]
+    rivet: Option<PathBuf>,
+    /// The QEMU binary.
+    #[arg(long, default_value = "qemu-system-riscv64")]
+    qemu: PathBuf,
+    /// Per-run timeout in seconds.
+    #[arg(long, default_value_t = 600)]
+    timeout: u64,
+}
+
+/// One run's outcome: wall time, and the guest's own timings when it prints them.
+struct Sample {
+    wall: Duration,
+    to_marker: Option<Duration>,
+    guest_ms: BTreeMap<String, f64>,
+}
+
+struct Guest {
+    firmware: PathBuf,
+    kernel: PathBuf,
+    initrd: PathBuf,
+}
+
+/// A benchmark: how to boot it on each engine and which marker ends it.
+struct Bench {
+    name: &'static str,
+    scenario: &'static str,
+    smp: u32,
+    append: &'static str,
+    marker: &'static str,
+}
+
+const BENCHES: &[Bench] = &[
+    Bench {
+        name: "boot",
+        scenario: "boot",
+        smp: 1,
+        append: "console=ttyS0 quiet",
+        marker: "RIVET-BOOT-OK",
+    },
+    Bench {
+        name: "boot-noquiet",
+        scenario: "boot",
+        smp: 1,
+        append: "console=ttyS0",
+        marker: "RIVET-BOOT-OK",
+    },
+    Bench {
+        name: "boot-smp2",
+        scenario: "boot",
+        smp: 2,
+        append: "console=ttyS0 quiet",
+        marker: "RIVET-BOOT-OK",
+    },
+    Bench {
+        name: "workloads",
+        scenario: "bench",
+        smp: 1,
+        append: "console=ttyS0 quiet",
+        marker: "RIVET-BENCH-DONE",
+    },
+];
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let rivet = args.rivet.clone().unwrap_or_else(|| {
+        std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("rivet")))
+            .unwrap_or_else(|| PathBuf::from("rivet"))
+    });
+    if !rivet.exists() {
+        eprintln!(
+            "rivet-bench: no rivet binary at {} (build with `cargo build --release`)",
+            rivet.display()
+        );
+        return ExitCode::from(2);
+    }
+    if Command::new(&args.qemu).arg("--version").output().is_err() {
+        eprintln!(
+            "rivet-bench: {} not found (install qemu-system-riscv)",
+            args.qemu.display()
+        );
+        return ExitCode::from(2);
+    }
+    let only: Option<Vec<&str>> = args.only.as_deref().map(|s| s.split(',').collect());
+    let timeout = Duration::from_secs(args.timeout);
+    let mut rows = Vec::new();
+    for b in BENCHES {
+        if only.as_ref().is_some_and(|o| !o.contains(&b.name)) {
+            continue;
+        }
+        let guest = match build_guest(&rivet, b.scenario) {
+            Ok(g) => g,
+            Err(e) => {
+                eprintln!("rivet-bench: {}: skipped: {e}", b.name);
+                continue;
+            }
+        };
+        let mut qemu = Vec::new();
+        let mut ours = Vec::new();
+        let mut failure = None;
+        for i in 0..args.runs {
+            eprintln!("rivet-bench: {} run {}/{}", b.name, i + 1, args.runs);
+            match run(qemu_command(&args.qemu, b, &guest), b.marker, timeout) {
+                Ok(s) => qemu.push(s),
+                Err(e) => failure = Some(format!("QEMU: {e}")),
+            }
+            match run(rivet_command(&rivet, b, &guest), b.marker, timeout) {
+                Ok(s) => ours.push(s),
+                Err(e) => failure = Some(format!("Rivet: {e}")),
+            }
+        }
+        rows.extend(table_rows(b.name, &qemu, &ours, failure));
+    }
+    print_table(&rows);
+    ExitCode::SUCCESS
+}
+
+fn build_guest(rivet: &Path, scenario: &str) -> Result<Guest, String> {
+    let out = Command::new(rivet)
+        .args(["image", "build", scenario])
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", rivet.display()))?;
+    if !out.status.success() {
+        return Err(format!("`rivet image build {scenario}` failed"));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k).map(|v| PathBuf::from(v.trim())))
+            .ok_or_else(|| format!("`rivet image build` printed no {k}line"))
+    };
+    Ok(Guest {
+        firmware: field("firmware ")?,
+        kernel: field("kernel ")?,
+        initrd: field("initrd ")?,
+    })
+}
+
+fn qemu_command(qemu: &Path, b: &Bench, g: &Guest) -> Command {
+    let mut c = Command::new(qemu);
+    c.args([
+        "-M",
+        "virt",
+        "-m",
+        "2G",
+        "-smp",
+        &b.smp.to_string(),
+        "-nographic",
+        "-bios",
+    ])
+    .arg(&g.firmware)
+    .arg("-kernel")
+    .arg(&g.kernel)
+    .arg("-initrd")
+    .arg(&g.initrd)
+    .args(["-append", b.append]);
+    c
+}
+
+fn rivet_command(rivet: &Path, b: &Bench, g: &Guest) -> Command {
+    let mut c = Command::new(rivet);
+    c.args([
+        "run",
+        "--machine",
+        "virt",
+        "--memory",
+        "2G",
+        "--smp",
+        &b.smp.to_string(),
+    ])
+    .arg("--bios")
+    .arg(&g.firmware)
+    .arg("--kernel")
+    .arg(&g.kernel)
+    .arg("--initrd")
+    .arg(&g.initrd)
+    .args(["--append", b.append]);
+    c
+}
+
+/// Runs one guest to completion, noting when `marker` first appears on the console.
+fn run(mut cmd: Command, marker: &str, timeout: Duration) -> Result<Sample, String> {
+    let start = Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start: {e}"))?;
+    let mut out = child.stdout.take().expect("piped stdout");
+    let marker = marker.to_string();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let mut seen = None;
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            text.extend_from_slice(&buf[..n]);
+            if seen.is_none() && String::from_utf8_lossy(&text).contains(&marker) {
+                seen = Some(start.elapsed());
+            }
+        }
+        (String::from_utf8_lossy(&text).into_owned(), seen)
+    });
+    let status = loop {
+        if let Some(st) = child.try_wait().map_err(|e| e.to_string())? {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("timed out after {} s", timeout.as_secs()));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let wall = start.elapsed();
+    let (text, to_marker) = reader
+        .join()
+        .map_err(|_| "reader thread failed".to_string())?;
+    if to_marker.is_none() {
+        return Err(format!("no marker (exit {status})"));
+    }
+    Ok(Sample {
+        wall,
+        to_marker,
+        guest_ms: parse_guest_timings(&text),
+    })
+}
+
+/// `RIVET-BENCH name=<n> ms=<t>` lines printed by the bench guest.
+fn parse_guest_timings(text: &str) -> BTreeMap<String, f64> {
+    text.lines()
+        .filter_map(|l| {
+            let rest = &l[l.find("RIVET-BENCH name=")? + "RIVET-BENCH name=".len()..];
+            let (name, ms) = rest.split_once(" ms=")?;
+            Some((name.trim().to_string(), ms.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let n = v.len();
+    Some(if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    })
+}
+
+struct Row {
+    name: String,
+    qemu: Option<f64>,
+    rivet: Option<f64>,
+    unit: &'static str,
+    runs: usize,
+    note: String,
+}
+
+fn table_rows(name: &str, qemu: &[Sample], ours: &[Sample], failure: Option<String>) -> Vec<Row> {
+    let note = failure.unwrap_or_default();
+    let runs = qemu.len().min(ours.len());
+    let secs = |v: &[Sample], f: fn(&Sample) -> Option<Duration>| {
+        median(v.iter().filter_map(f).map(|d| d.as_secs_f64()).collect())
+    };
+    let mut rows = vec![
+        Row {
+            name: format!("{name} (to marker)"),
+            qemu: secs(qemu, |s| s.to_marker),
+            rivet: secs(ours, |s| s.to_marker),
+            unit: "s",
+            runs,
+            note: note.clone(),
+        },
+        Row {
+            name: format!("{name} (whole run)"),
+            qemu: secs(qemu, |s| Some(s.wall)),
+            rivet: secs(ours, |s| Some(s.wall)),
+            unit: "s",
+            runs,
+            note,
+        },
+    ];
+    let names: std::collections::BTreeSet<&String> = qemu
+        .iter()
+        .chain(ours)
+        .flat_map(|s| s.guest_ms.keys())
+        .collect();
+    for w in names {
+        let ms = |v: &[Sample]| {
+            median(
+                v.iter()
+                    .filter_map(|s| s.guest_ms.get(w).copied())
+                    .collect(),
+            )
+        };
+        rows.push(Row {
+            name: format!("  {w} (guest-timed)"),
+            qemu: ms(qemu),
+            rivet: ms(ours),
+            unit: "ms",
+            runs,
+            note: String::new(),
+        });
+    }
+    rows
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "{:<34} {:>12} {:>12} {:>12}  {:>4}  note",
+        "benchmark", "QEMU", "Rivet", "Rivet/QEMU", "runs"
+    );
+    for r in rows {
+        let v = |x: Option<f64>| x.map_or("FAIL".to_string(), |x| format!("{x:.2} {}", r.unit));
+        let ratio = match (r.qemu, r.rivet) {
+            (Some(q), Some(o)) if q > 0.0 => format!("{:.2}x", o / q),
+            _ => "-".to_string(),
+        };
+        println!(
+            "{:<34} {:>12} {:>12} {:>12}  {:>4}  {}",
+            r.name,
+            v(r.qemu),
+            v(r.rivet),
+            ratio,
+            r.runs,
+            r.note
+        );
+    }
+    println!("(Rivet/QEMU is a time ratio: below 1.00x Rivet is faster.)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        assert_eq!(median(vec![]), None);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), Some(2.5));
+    }
+
+    #[test]
+    fn guest_timings_are_parsed() {
+        let t = "noise\r\nRIVET-BENCH name=md5sum-64m ms=990\r\n[ 1.0] x RIVET-BENCH name=gzip ms=12.5\nRIVET-BENCH name=bad ms=x\n";
+        let m = parse_guest_timings(t);
+        assert_eq!(m.get("md5sum-64m"), Some(&990.0));
+        assert_eq!(m.get("gzip"), Some(&12.5));
+        assert!(!m.contains_key("bad"));
+    }
+}
