@@ -258,52 +258,37 @@ impl Hart {
         let host = self.atomic_ptr(vaddr, size, false)?;
         // SAFETY: atomic_ptr returned a naturally aligned host pointer into guest RAM,
         // valid for `size` bytes; host atomics of that size may alias it.
-        let old = unsafe {
-            if size == 4 {
-                let a = &*(host as *const AtomicU32);
-                let s = src as u32;
-                let r = match op {
-                    AmoOp::Swap => a.swap(s, Ordering::SeqCst),
-                    AmoOp::Add => a.fetch_add(s, Ordering::SeqCst),
-                    AmoOp::Xor => a.fetch_xor(s, Ordering::SeqCst),
-                    AmoOp::And => a.fetch_and(s, Ordering::SeqCst),
-                    AmoOp::Or => a.fetch_or(s, Ordering::SeqCst),
-                    AmoOp::Min => a
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-                            Some((v as i32).min(s as i32) as u32)
-                        })
-                        .unwrap_or_else(|v| v),
-                    AmoOp::Max => a
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-                            Some((v as i32).max(s as i32) as u32)
-                        })
-                        .unwrap_or_else(|v| v),
-                    AmoOp::Minu => a.fetch_min(s, Ordering::SeqCst),
-                    AmoOp::Maxu => a.fetch_max(s, Ordering::SeqCst),
+        /// One AMO on a host atomic of the access width; `$s` is the signed type.
+        macro_rules! amo {
+            ($atomic:ty, $u:ty, $s:ty) => {{
+                // SAFETY: atomic_ptr returned a naturally aligned host pointer into guest
+                // RAM, valid for `size` bytes; host atomics of that size may alias it.
+                let a = unsafe { &*(host as *const $atomic) };
+                let v = src as $u;
+                let signed = |f: fn($s, $s) -> $s| {
+                    a.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |m| {
+                        Some(f(m as $s, v as $s) as $u)
+                    })
+                    .unwrap_or_else(|m| m)
                 };
-                u64::from(r)
-            } else {
-                let a = &*(host as *const AtomicU64);
-                match op {
-                    AmoOp::Swap => a.swap(src, Ordering::SeqCst),
-                    AmoOp::Add => a.fetch_add(src, Ordering::SeqCst),
-                    AmoOp::Xor => a.fetch_xor(src, Ordering::SeqCst),
-                    AmoOp::And => a.fetch_and(src, Ordering::SeqCst),
-                    AmoOp::Or => a.fetch_or(src, Ordering::SeqCst),
-                    AmoOp::Min => a
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-                            Some((v as i64).min(src as i64) as u64)
-                        })
-                        .unwrap_or_else(|v| v),
-                    AmoOp::Max => a
-                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
-                            Some((v as i64).max(src as i64) as u64)
-                        })
-                        .unwrap_or_else(|v| v),
-                    AmoOp::Minu => a.fetch_min(src, Ordering::SeqCst),
-                    AmoOp::Maxu => a.fetch_max(src, Ordering::SeqCst),
-                }
-            }
+                let old = match op {
+                    AmoOp::Swap => a.swap(v, Ordering::SeqCst),
+                    AmoOp::Add => a.fetch_add(v, Ordering::SeqCst),
+                    AmoOp::Xor => a.fetch_xor(v, Ordering::SeqCst),
+                    AmoOp::And => a.fetch_and(v, Ordering::SeqCst),
+                    AmoOp::Or => a.fetch_or(v, Ordering::SeqCst),
+                    AmoOp::Min => signed(<$s>::min),
+                    AmoOp::Max => signed(<$s>::max),
+                    AmoOp::Minu => a.fetch_min(v, Ordering::SeqCst),
+                    AmoOp::Maxu => a.fetch_max(v, Ordering::SeqCst),
+                };
+                old as u64
+            }};
+        }
+        let old = if size == 4 {
+            amo!(AtomicU32, u32, i32)
+        } else {
+            amo!(AtomicU64, u64, i64)
         };
         Ok(old)
     }
