@@ -73,6 +73,9 @@ pub struct RunArgs {
     /// Print execution statistics when the machine stops.
     #[arg(long)]
     pub stats: bool,
+    /// Exit when the guest reboots instead of resetting the machine.
+    #[arg(long)]
+    pub no_reboot: bool,
 }
 
 #[derive(Debug, Args)]
@@ -186,8 +189,9 @@ fn translate_qemu_options(args: &[String]) -> Result<Vec<String>, String> {
                 let v = value(a)?;
                 out.extend([format!("--{opt}"), v]);
             }
-            // Rivet's console is always stdio; these only say so.
-            "nographic" | "no-reboot" => {}
+            "no-reboot" => out.push("--no-reboot".into()),
+            // Rivet's console is always stdio.
+            "nographic" => {}
             "serial" | "display" | "monitor" => {
                 let v = value(a)?;
                 if !matches!(v.as_str(), "mon:stdio" | "stdio" | "none") {

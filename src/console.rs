@@ -2,7 +2,9 @@
 //! (Ctrl-A X quits, Ctrl-A Ctrl-A sends Ctrl-A; Ctrl-A C is reserved for a monitor).
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use rivet_devices::uart16550::Uart16550;
 
 use rivet_devices::power::{PowerControl, PowerEvent};
 
@@ -78,9 +80,19 @@ impl Escape {
     }
 }
 
-/// Starts the stdin reader thread; `deliver` hands bytes to the guest's UART and may
-/// block while the UART's FIFO is full.
-pub fn spawn_input(power: Arc<PowerControl>, deliver: impl Fn(&[u8]) + Send + 'static) {
+/// The machine that console input currently goes to: its UART and its power control
+/// (for Ctrl-A X). A reboot swaps in the new machine's.
+#[derive(Clone)]
+pub struct Target {
+    pub uart: Arc<Uart16550>,
+    pub power: Arc<PowerControl>,
+}
+
+/// Where the stdin thread delivers; `None` while no machine runs.
+pub type Slot = Arc<Mutex<Option<Target>>>;
+
+/// Starts the stdin reader thread, delivering to whatever `slot` holds.
+pub fn spawn_input(slot: Slot) {
     std::thread::Builder::new()
         .name("console-in".into())
         .spawn(move || {
@@ -97,18 +109,34 @@ pub fn spawn_input(power: Arc<PowerControl>, deliver: impl Fn(&[u8]) + Send + 's
                         Key::Guest(g) => out.push(g),
                         Key::Quit => {
                             eprintln!("\r\nrivet: terminated by Ctrl-A X");
-                            power.request(PowerEvent::PowerOff);
+                            if let Some(t) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref()
+                            {
+                                t.power.request(PowerEvent::PowerOff);
+                            }
                             return;
                         }
                         Key::None => {}
                     }
                 }
-                if !out.is_empty() {
-                    deliver(&out);
-                }
+                deliver(&slot, &out);
             }
         })
         .expect("spawning the console thread");
+}
+
+/// Feeds `bytes` to the current UART, waiting while its receive FIFO is full (the
+/// lock is not held while waiting, so a reboot can swap machines meanwhile).
+fn deliver(slot: &Slot, mut bytes: &[u8]) {
+    while !bytes.is_empty() {
+        let taken = match slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+            Some(t) if t.power.is_running() => t.uart.try_push_input(bytes),
+            _ => 0,
+        };
+        bytes = &bytes[taken..];
+        if !bytes.is_empty() {
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -24,23 +24,29 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
     let mut isa = IsaConfig::default();
     // The hypervisor extension is not implemented yet: do not advertise it.
     isa.disable(Ext::H).map_err(|e| e.to_string())?;
-    let cfg = MachineConfig {
-        kind,
-        isa,
-        memory: a.memory,
-        smp: a.smp as usize,
-        bios,
-        kernel: a.kernel,
-        initrd: a.initrd,
-        append: a.append,
-        dtb: a.dtb,
-        console: Box::new(std::io::stdout()),
-        ..MachineConfig::new(kind)
-    };
     if !a.drive.is_empty() {
         return Err("--drive: virtio block devices are not available yet".into());
     }
-    let board = rivet_machines::build(cfg).map_err(|e| error_chain(&e))?;
+    let trace = match a.trace.as_deref() {
+        None => false,
+        Some("insn") => true,
+        Some(other) => return Err(format!("--trace: unknown trace '{other}' (known: insn)")),
+    };
+    // A reboot builds the machine again from the same files, as QEMU resets it.
+    let config = || MachineConfig {
+        kind,
+        isa: isa.clone(),
+        memory: a.memory,
+        smp: a.smp as usize,
+        bios: bios.clone(),
+        kernel: a.kernel.clone(),
+        initrd: a.initrd.clone(),
+        append: a.append.clone(),
+        dtb: a.dtb.clone(),
+        console: Box::new(std::io::stdout()),
+        ..MachineConfig::new(kind)
+    };
+    let mut board = rivet_machines::build(config()).map_err(|e| error_chain(&e))?;
     if let Some(path) = &a.dump_dtb {
         std::fs::write(path, &board.fdt)
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
@@ -48,18 +54,26 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         return Ok(PowerEvent::PowerOff);
     }
     let _raw = crate::console::RawMode::enable();
-    let trace = match a.trace.as_deref() {
-        None => false,
-        Some("insn") => true,
-        Some(other) => return Err(format!("--trace: unknown trace '{other}' (known: insn)")),
+    let slot: crate::console::Slot = Default::default();
+    crate::console::spawn_input(slot.clone());
+    let result = loop {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) =
+            board.uart.clone().map(|uart| crate::console::Target {
+                uart,
+                power: board.power.clone(),
+            });
+        let result = runtime::run(
+            board,
+            &RunOptions {
+                stats: a.stats,
+                trace,
+            },
+        );
+        if result.event != PowerEvent::Reboot || a.no_reboot {
+            break result;
+        }
+        board = rivet_machines::build(config()).map_err(|e| error_chain(&e))?;
     };
-    let result = runtime::run(
-        board,
-        &RunOptions {
-            stats: a.stats,
-            trace,
-        },
-    );
     drop(_raw);
     if a.stats {
         let secs = result.elapsed.as_secs_f64();
@@ -112,6 +126,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         drive: Vec::new(),
         trace: None,
         stats: false,
+        no_reboot: false,
     })
 }
 

@@ -39,9 +39,6 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         power: board.power.clone(),
         mmio_in_ram: board.mmio_in_ram.clone(),
     });
-    if let Some(uart) = board.uart.clone() {
-        crate::console::spawn_input(board.power.clone(), move |b| uart.push_input(b));
-    }
     let retired = Arc::new(AtomicU64::new(0));
     let mut threads = Vec::new();
     for (id, boot) in board.boot.iter().enumerate() {
