@@ -392,8 +392,8 @@ impl Hart {
         if !matches!(mode, 0 | 8 | 9 | 10) {
             return;
         }
-        // ASIDLEN = 16; PPN is 44 bits.
-        let v = value & (0xf << 60 | 0xffff << 44 | ((1 << 44) - 1));
+        // MODE (4 bits), ASID (ASIDLEN = 16) and PPN (44 bits) fill all 64 bits.
+        let v = value;
         if v != self.csr.satp {
             self.csr.satp = v;
             self.satp_changed();
