@@ -73,6 +73,23 @@ pub struct RunArgs {
     /// Print execution statistics when the machine stops.
     #[arg(long)]
     pub stats: bool,
+    /// Execution engine: the interpreter alone, or the interpreter plus the Cranelift
+    /// compiler for hot blocks.
+    #[arg(long, value_enum, default_value = "interp")]
+    pub engine: EngineArg,
+    /// Run every compiled block that does not write memory a second time in the
+    /// interpreter, and stop at the first difference in architectural state.
+    #[arg(long)]
+    pub lockstep: bool,
+    /// Interpreted runs of a block before the JIT compiles it (1: compile everything).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jit_threshold: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Interp,
+    Jit,
 }
 
 #[derive(Debug, Args)]

@@ -6,16 +6,19 @@
 //! for every virtual mapping of its physical page. Caches are per hart: a hart only has
 //! to see code another agent wrote after its own `fence.i` (Unpriv spec "Zifencei").
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use rivet_jit::backend::BlockFn;
 use rivet_jit::frontend::{decode, Insn, Op};
 
 use crate::hart::csr::mstatus;
 use crate::hart::fp::{self, Prec};
 use crate::hart::memory::AmoOp;
 use crate::hart::trap::{cause, Exception};
-use crate::hart::{Hart, Priv};
+use crate::hart::{ArchState, Hart, Priv};
+use crate::jit::Tier1;
 
 /// Longest block, in instructions.
 const MAX_BLOCK: usize = 64;
@@ -23,6 +26,11 @@ const JUMP_CACHE: usize = 4096;
 
 pub struct Block {
     pub insns: Vec<Insn>,
+    /// Interpreted runs so far (tiering).
+    runs: Cell<u32>,
+    /// The block's compiled code, once tier 1 compiled it. Compiled code points into
+    /// `insns`; both go when the block is dropped (see [`Interp::flush_code`]).
+    compiled: Cell<Option<BlockFn>>,
 }
 
 #[derive(Clone)]
@@ -44,6 +52,10 @@ pub struct Interp {
     tlb_epoch: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
     pub trace: bool,
+    /// The compiler tier; `None` runs everything interpreted.
+    pub tier1: Option<Tier1>,
+    /// Cross-check compiled blocks against the interpreter (`--lockstep`).
+    pub lockstep: bool,
 }
 
 impl Default for Interp {
@@ -60,13 +72,23 @@ impl Interp {
             generation: 0,
             tlb_epoch: 0,
             trace: false,
+            tier1: None,
+            lockstep: false,
         }
     }
 
-    /// Drops every decoded block (`fence.i`, or code memory changed).
+    /// Drops every decoded block and all compiled code (`fence.i`, or code memory
+    /// changed). Must not run while compiled code runs (it runs between blocks).
     pub fn flush_code(&mut self) {
         self.blocks.clear();
+        self.jump.fill(None);
         self.generation += 1;
+        if let Some(t1) = &mut self.tier1 {
+            // SAFETY: the block map and the jump cache were the only holders of blocks
+            // (and so of compiled functions); both are empty, and no compiled code is
+            // running (flushes happen between blocks).
+            unsafe { t1.flush() };
+        }
     }
 
     /// Finds or decodes the block at `h.pc`.
@@ -130,7 +152,7 @@ impl Interp {
                 // An instruction that straddles a page boundary: run it alone.
                 match h.fetch_insn(h.pc).and_then(|raw| {
                     let insn = decode(raw);
-                    self.exec(h, &insn)
+                    exec(h, &insn)
                 }) {
                     Ok(next) => {
                         h.pc = next;
@@ -138,464 +160,605 @@ impl Interp {
                     }
                     Err(e) => h.raise(e),
                 }
-                continue;
+            } else {
+                self.run_block(h, &block);
             }
-            for insn in block.insns.iter() {
-                if self.trace {
-                    trace(h, insn);
-                }
-                match self.exec(h, insn) {
-                    Ok(next) => {
-                        h.pc = next;
-                        h.instret = h.instret.wrapping_add(1);
-                    }
-                    Err(e) => {
-                        h.raise(e);
-                        break;
-                    }
-                }
+            drop(block);
+            if h.code_flush_pending {
+                h.code_flush_pending = false;
+                self.flush_code();
             }
         }
     }
 
-    /// Executes one instruction at `h.pc`; returns the next PC.
+    /// Runs one block: compiled when tier 1 has compiled it (compiling it once it is
+    /// hot), else interpreted.
     #[inline]
-    fn exec(&mut self, h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
-        let pc = h.pc;
-        let next = pc.wrapping_add(u64::from(i.len));
-        let rs1 = h.x[usize::from(i.rs1)];
-        let rs2 = h.x[usize::from(i.rs2)];
-        let imm = i64::from(i.imm) as u64;
-        let rd = i.rd;
-        macro_rules! w {
-            ($v:expr) => {{
-                let v: u64 = $v;
-                h.set_x(rd, v);
-            }};
-        }
-        macro_rules! sext32 {
-            ($v:expr) => {
-                ($v as u32 as i32 as i64 as u64)
+    fn run_block(&mut self, h: &mut Hart, block: &Rc<Block>) {
+        if let Some(t1) = &mut self.tier1 {
+            let f = match block.compiled.get() {
+                Some(f) => Some(f),
+                None => {
+                    let runs = block.runs.get() + 1;
+                    block.runs.set(runs);
+                    if runs == t1.threshold {
+                        let f = t1.compile(&block.insns, h.pc);
+                        block.compiled.set(f);
+                        f
+                    } else {
+                        None
+                    }
+                }
             };
-        }
-        macro_rules! branch {
-            ($c:expr) => {{
-                return if $c {
-                    jump(pc.wrapping_add(imm))
+            if let Some(f) = f {
+                if self.lockstep {
+                    lockstep(t1, h, &block.insns, f);
                 } else {
-                    Ok(next)
-                };
-            }};
+                    t1.run(h, f);
+                }
+                return;
+            }
         }
-        macro_rules! load {
-            ($size:expr, $ext:expr) => {{
-                let v = h.load(rs1.wrapping_add(imm), $size)?;
-                let ext: fn(u64) -> u64 = $ext;
-                w!(ext(v));
-            }};
-        }
-        macro_rules! store {
-            ($size:expr) => {{
-                h.store(rs1.wrapping_add(imm), $size, rs2)?;
-            }};
-        }
-        match i.op {
-            Op::Lui => w!(imm),
-            Op::Auipc => w!(pc.wrapping_add(imm)),
-            Op::Jal => {
-                let t = pc.wrapping_add(imm);
-                w!(next);
-                return jump(t);
-            }
-            Op::Jalr => {
-                let t = rs1.wrapping_add(imm) & !1;
-                w!(next);
-                return jump(t);
-            }
-            Op::Beq => branch!(rs1 == rs2),
-            Op::Bne => branch!(rs1 != rs2),
-            Op::Blt => branch!((rs1 as i64) < (rs2 as i64)),
-            Op::Bge => branch!((rs1 as i64) >= (rs2 as i64)),
-            Op::Bltu => branch!(rs1 < rs2),
-            Op::Bgeu => branch!(rs1 >= rs2),
-            Op::Lb => load!(1, |v| v as i8 as i64 as u64),
-            Op::Lh => load!(2, |v| v as i16 as i64 as u64),
-            Op::Lw => load!(4, |v| v as i32 as i64 as u64),
-            Op::Ld => load!(8, |v| v),
-            Op::Lbu => load!(1, |v| v),
-            Op::Lhu => load!(2, |v| v),
-            Op::Lwu => load!(4, |v| v),
-            Op::Sb => store!(1),
-            Op::Sh => store!(2),
-            Op::Sw => store!(4),
-            Op::Sd => store!(8),
-            Op::Addi => w!(rs1.wrapping_add(imm)),
-            Op::Slti => w!(((rs1 as i64) < (imm as i64)) as u64),
-            Op::Sltiu => w!((rs1 < imm) as u64),
-            Op::Xori => w!(rs1 ^ imm),
-            Op::Ori => w!(rs1 | imm),
-            Op::Andi => w!(rs1 & imm),
-            Op::Slli => w!(rs1 << (imm & 63)),
-            Op::Srli => w!(rs1 >> (imm & 63)),
-            Op::Srai => w!(((rs1 as i64) >> (imm & 63)) as u64),
-            Op::Add => w!(rs1.wrapping_add(rs2)),
-            Op::Sub => w!(rs1.wrapping_sub(rs2)),
-            Op::Sll => w!(rs1 << (rs2 & 63)),
-            Op::Slt => w!(((rs1 as i64) < (rs2 as i64)) as u64),
-            Op::Sltu => w!((rs1 < rs2) as u64),
-            Op::Xor => w!(rs1 ^ rs2),
-            Op::Srl => w!(rs1 >> (rs2 & 63)),
-            Op::Sra => w!(((rs1 as i64) >> (rs2 & 63)) as u64),
-            Op::Or => w!(rs1 | rs2),
-            Op::And => w!(rs1 & rs2),
-            Op::Addiw => w!(sext32!(rs1.wrapping_add(imm))),
-            Op::Slliw => w!(sext32!((rs1 as u32) << (imm & 31))),
-            Op::Srliw => w!(sext32!((rs1 as u32) >> (imm & 31))),
-            Op::Sraiw => w!(((rs1 as i32) >> (imm & 31)) as i64 as u64),
-            Op::Addw => w!(sext32!(rs1.wrapping_add(rs2))),
-            Op::Subw => w!(sext32!(rs1.wrapping_sub(rs2))),
-            Op::Sllw => w!(sext32!((rs1 as u32) << (rs2 & 31))),
-            Op::Srlw => w!(sext32!((rs1 as u32) >> (rs2 & 31))),
-            Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
-            // Harts see their own accesses in order and host atomics order the rest;
-            // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
-            Op::Fence | Op::FenceTso => {
-                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst)
-            }
-            Op::FenceI => {
-                self.flush_code();
-                return Ok(next);
-            }
-            Op::Ecall => {
-                let c = match h.prv {
-                    Priv::U => cause::ECALL_U,
-                    Priv::S => cause::ECALL_S,
-                    Priv::M => cause::ECALL_M,
-                };
-                return Err(Exception::new(c, 0));
-            }
-            Op::Ebreak => return Err(Exception::new(cause::BREAKPOINT, pc)),
+        interpret(h, &block.insns, self.trace);
+    }
+}
 
-            // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
-            // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
-            Op::Csrrw | Op::Csrrwi => {
-                let v = if i.op == Op::Csrrw {
-                    rs1
+/// Interprets the instructions of one block, starting at `h.pc`.
+fn interpret(h: &mut Hart, insns: &[Insn], tracing: bool) {
+    for insn in insns {
+        if tracing {
+            trace(h, insn);
+        }
+        match exec(h, insn) {
+            Ok(next) => {
+                h.pc = next;
+                h.instret = h.instret.wrapping_add(1);
+            }
+            Err(e) => {
+                h.raise(e);
+                break;
+            }
+        }
+    }
+}
+
+/// Whether `--lockstep` can run a block twice from the same state: it must not change
+/// memory (a second run would see its own stores; devices would see accesses twice)
+/// and must not read the host clock (`time`).
+fn replayable(insns: &[Insn]) -> bool {
+    insns.iter().all(|i| {
+        let csr_time = matches!(
+            i.op,
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+        ) && matches!(i.csr(), 0xc01 | 0x14d);
+        let writes = matches!(
+            i.op,
+            Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd | Op::ScW | Op::ScD | Op::CboZero
+        ) || i.op.ext() == rivet_jit::frontend::Ext::A;
+        !csr_time && !writes
+    })
+}
+
+/// `--lockstep`: runs a compiled block and, for blocks that can run twice, the
+/// interpreter on the same starting state; stops the machine at the first difference
+/// in the architectural state (x, f, pc, instret, privilege, CSRs, reservation).
+/// Blocks that store or read the clock run compiled only (counted as unchecked).
+fn lockstep(t1: &mut Tier1, h: &mut Hart, insns: &[Insn], f: BlockFn) {
+    if !replayable(insns) {
+        t1.stats.unchecked += 1;
+        t1.run(h, f);
+        return;
+    }
+    t1.stats.checked += 1;
+    let start = h.arch_state();
+    interpret(h, insns, false);
+    let want = h.arch_state();
+    h.restore_arch_state(&start);
+    t1.run(h, f);
+    let got = h.arch_state();
+    if got != want {
+        eprintln!(
+            "rivet: lockstep mismatch in the block at {:#x} (hart {}):",
+            start.pc, h.hartid
+        );
+        let mut pc = start.pc;
+        for i in insns {
+            eprintln!(
+                "  {pc:016x}: {:08x}  {}",
+                i.raw,
+                rivet_jit::frontend::disasm::disasm(i, pc)
+            );
+            pc = pc.wrapping_add(u64::from(i.len));
+        }
+        eprintln!("  interpreter: {}", describe_diff(&want, &got, true));
+        eprintln!("  compiled:    {}", describe_diff(&want, &got, false));
+        h.shared
+            .power
+            .request(rivet_devices::power::PowerEvent::Fail(LOCKSTEP_FAIL));
+    }
+}
+
+/// The exit status a lockstep mismatch stops the machine with.
+pub const LOCKSTEP_FAIL: u32 = 0x1c;
+
+/// The fields where `a` and `b` differ, with `a`'s values (or `b`'s when `!first`).
+fn describe_diff(a: &ArchState, b: &ArchState, first: bool) -> String {
+    let s = if first { a } else { b };
+    let o = if first { b } else { a };
+    let mut out = Vec::new();
+    for r in 0..32 {
+        if s.x[r] != o.x[r] {
+            out.push(format!("x{r}={:#x}", s.x[r]));
+        }
+        if s.f[r] != o.f[r] {
+            out.push(format!("f{r}={:#x}", s.f[r]));
+        }
+    }
+    if s.pc != o.pc {
+        out.push(format!("pc={:#x}", s.pc));
+    }
+    if s.instret != o.instret {
+        out.push(format!("instret={}", s.instret));
+    }
+    if s.prv != o.prv {
+        out.push(format!("prv={:?}", s.prv));
+    }
+    if s.pmp != o.pmp {
+        out.push(format!("pmp={:?}", s.pmp));
+    }
+    if s.csr != o.csr {
+        out.push(format!("csr={:?}", s.csr));
+    }
+    if s.reservation != o.reservation || s.waiting != o.waiting || s.cycle_offset != o.cycle_offset
+    {
+        out.push(format!(
+            "reservation={:?} waiting={} cycle_offset={}",
+            s.reservation, s.waiting, s.cycle_offset
+        ));
+    }
+    if s.code_flush_pending != o.code_flush_pending {
+        out.push(format!("fence.i={}", s.code_flush_pending));
+    }
+    out.join(" ")
+}
+
+/// Executes one instruction at `h.pc`; returns the next PC. Compiled code reaches this
+/// through the JIT's `exec_one` helper for every instruction it does not inline.
+#[inline]
+pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
+    let pc = h.pc;
+    let next = pc.wrapping_add(u64::from(i.len));
+    let rs1 = h.x[usize::from(i.rs1)];
+    let rs2 = h.x[usize::from(i.rs2)];
+    let imm = i64::from(i.imm) as u64;
+    let rd = i.rd;
+    macro_rules! w {
+        ($v:expr) => {{
+            let v: u64 = $v;
+            h.set_x(rd, v);
+        }};
+    }
+    macro_rules! sext32 {
+        ($v:expr) => {
+            ($v as u32 as i32 as i64 as u64)
+        };
+    }
+    macro_rules! branch {
+        ($c:expr) => {{
+            return if $c {
+                jump(pc.wrapping_add(imm))
+            } else {
+                Ok(next)
+            };
+        }};
+    }
+    macro_rules! load {
+        ($size:expr, $ext:expr) => {{
+            let v = h.load(rs1.wrapping_add(imm), $size)?;
+            let ext: fn(u64) -> u64 = $ext;
+            w!(ext(v));
+        }};
+    }
+    macro_rules! store {
+        ($size:expr) => {{
+            h.store(rs1.wrapping_add(imm), $size, rs2)?;
+        }};
+    }
+    match i.op {
+        Op::Lui => w!(imm),
+        Op::Auipc => w!(pc.wrapping_add(imm)),
+        Op::Jal => {
+            let t = pc.wrapping_add(imm);
+            w!(next);
+            return jump(t);
+        }
+        Op::Jalr => {
+            let t = rs1.wrapping_add(imm) & !1;
+            w!(next);
+            return jump(t);
+        }
+        Op::Beq => branch!(rs1 == rs2),
+        Op::Bne => branch!(rs1 != rs2),
+        Op::Blt => branch!((rs1 as i64) < (rs2 as i64)),
+        Op::Bge => branch!((rs1 as i64) >= (rs2 as i64)),
+        Op::Bltu => branch!(rs1 < rs2),
+        Op::Bgeu => branch!(rs1 >= rs2),
+        Op::Lb => load!(1, |v| v as i8 as i64 as u64),
+        Op::Lh => load!(2, |v| v as i16 as i64 as u64),
+        Op::Lw => load!(4, |v| v as i32 as i64 as u64),
+        Op::Ld => load!(8, |v| v),
+        Op::Lbu => load!(1, |v| v),
+        Op::Lhu => load!(2, |v| v),
+        Op::Lwu => load!(4, |v| v),
+        Op::Sb => store!(1),
+        Op::Sh => store!(2),
+        Op::Sw => store!(4),
+        Op::Sd => store!(8),
+        Op::Addi => w!(rs1.wrapping_add(imm)),
+        Op::Slti => w!(((rs1 as i64) < (imm as i64)) as u64),
+        Op::Sltiu => w!((rs1 < imm) as u64),
+        Op::Xori => w!(rs1 ^ imm),
+        Op::Ori => w!(rs1 | imm),
+        Op::Andi => w!(rs1 & imm),
+        Op::Slli => w!(rs1 << (imm & 63)),
+        Op::Srli => w!(rs1 >> (imm & 63)),
+        Op::Srai => w!(((rs1 as i64) >> (imm & 63)) as u64),
+        Op::Add => w!(rs1.wrapping_add(rs2)),
+        Op::Sub => w!(rs1.wrapping_sub(rs2)),
+        Op::Sll => w!(rs1 << (rs2 & 63)),
+        Op::Slt => w!(((rs1 as i64) < (rs2 as i64)) as u64),
+        Op::Sltu => w!((rs1 < rs2) as u64),
+        Op::Xor => w!(rs1 ^ rs2),
+        Op::Srl => w!(rs1 >> (rs2 & 63)),
+        Op::Sra => w!(((rs1 as i64) >> (rs2 & 63)) as u64),
+        Op::Or => w!(rs1 | rs2),
+        Op::And => w!(rs1 & rs2),
+        Op::Addiw => w!(sext32!(rs1.wrapping_add(imm))),
+        Op::Slliw => w!(sext32!((rs1 as u32) << (imm & 31))),
+        Op::Srliw => w!(sext32!((rs1 as u32) >> (imm & 31))),
+        Op::Sraiw => w!(((rs1 as i32) >> (imm & 31)) as i64 as u64),
+        Op::Addw => w!(sext32!(rs1.wrapping_add(rs2))),
+        Op::Subw => w!(sext32!(rs1.wrapping_sub(rs2))),
+        Op::Sllw => w!(sext32!((rs1 as u32) << (rs2 & 31))),
+        Op::Srlw => w!(sext32!((rs1 as u32) >> (rs2 & 31))),
+        Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
+        // Harts see their own accesses in order and host atomics order the rest;
+        // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
+        Op::Fence | Op::FenceTso => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
+        Op::FenceI => {
+            // Ends the block; the engine drops its code caches after it.
+            h.code_flush_pending = true;
+            return Ok(next);
+        }
+        Op::Ecall => {
+            let c = match h.prv {
+                Priv::U => cause::ECALL_U,
+                Priv::S => cause::ECALL_S,
+                Priv::M => cause::ECALL_M,
+            };
+            return Err(Exception::new(c, 0));
+        }
+        Op::Ebreak => return Err(Exception::new(cause::BREAKPOINT, pc)),
+
+        // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
+        // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
+        Op::Csrrw | Op::Csrrwi => {
+            let v = if i.op == Op::Csrrw {
+                rs1
+            } else {
+                u64::from(i.rs1)
+            };
+            let old = if rd != 0 {
+                Some(h.csr_read(i.csr(), i.raw)?)
+            } else {
+                None
+            };
+            h.csr_write(i.csr(), v, i.raw)?;
+            if let Some(old) = old {
+                w!(old);
+            }
+            return Ok(next);
+        }
+        Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
+            let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) {
+                rs1
+            } else {
+                u64::from(i.rs1)
+            };
+            let old = h.csr_read(i.csr(), i.raw)?;
+            if i.rs1 != 0 {
+                let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
+                    old | src
                 } else {
-                    u64::from(i.rs1)
-                };
-                let old = if rd != 0 {
-                    Some(h.csr_read(i.csr(), i.raw)?)
-                } else {
-                    None
+                    old & !src
                 };
                 h.csr_write(i.csr(), v, i.raw)?;
-                if let Some(old) = old {
-                    w!(old);
-                }
+            }
+            w!(old);
+            return Ok(next);
+        }
+
+        // M
+        Op::Mul => w!(rs1.wrapping_mul(rs2)),
+        Op::Mulh => w!(((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
+        Op::Mulhsu => w!(((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
+        Op::Mulhu => w!(((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
+        Op::Div => w!(div(rs1 as i64, rs2 as i64) as u64),
+        Op::Divu => w!(rs1.checked_div(rs2).unwrap_or(u64::MAX)),
+        Op::Rem => w!(rem(rs1 as i64, rs2 as i64) as u64),
+        Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
+        Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
+        Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
+        Op::Divuw => w!(sext32!((rs1 as u32)
+            .checked_div(rs2 as u32)
+            .unwrap_or(u32::MAX))),
+        Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
+        Op::Remuw => w!(sext32!(if rs2 as u32 == 0 {
+            rs1 as u32
+        } else {
+            rs1 as u32 % rs2 as u32
+        })),
+
+        // A
+        Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
+        Op::LrD => w!(h.load_reserved(rs1, 8)?),
+        Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
+        Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
+        Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
+        Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
+        Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
+        Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
+        Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
+        Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
+        Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
+        Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
+        Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
+        Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
+        Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
+        Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
+        Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
+        Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
+        Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
+        Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
+        Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
+        Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
+
+        // Zba
+        Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
+        Op::Sh1add => w!(rs2.wrapping_add(rs1 << 1)),
+        Op::Sh2add => w!(rs2.wrapping_add(rs1 << 2)),
+        Op::Sh3add => w!(rs2.wrapping_add(rs1 << 3)),
+        Op::Sh1addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 1)),
+        Op::Sh2addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 2)),
+        Op::Sh3addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 3)),
+        Op::SlliUw => w!((rs1 & 0xffff_ffff) << (imm & 63)),
+        // Zbb
+        Op::Andn => w!(rs1 & !rs2),
+        Op::Orn => w!(rs1 | !rs2),
+        Op::Xnor => w!(!(rs1 ^ rs2)),
+        Op::Clz => w!(u64::from(rs1.leading_zeros())),
+        Op::Clzw => w!(u64::from((rs1 as u32).leading_zeros())),
+        Op::Ctz => w!(u64::from(rs1.trailing_zeros())),
+        Op::Ctzw => w!(u64::from((rs1 as u32).trailing_zeros())),
+        Op::Cpop => w!(u64::from(rs1.count_ones())),
+        Op::Cpopw => w!(u64::from((rs1 as u32).count_ones())),
+        Op::Max => w!((rs1 as i64).max(rs2 as i64) as u64),
+        Op::Maxu => w!(rs1.max(rs2)),
+        Op::Min => w!((rs1 as i64).min(rs2 as i64) as u64),
+        Op::Minu => w!(rs1.min(rs2)),
+        Op::SextB => w!(rs1 as i8 as i64 as u64),
+        Op::SextH => w!(rs1 as i16 as i64 as u64),
+        Op::ZextH => w!(rs1 & 0xffff),
+        Op::Rol => w!(rs1.rotate_left((rs2 & 63) as u32)),
+        Op::Ror => w!(rs1.rotate_right((rs2 & 63) as u32)),
+        Op::Rori => w!(rs1.rotate_right((imm & 63) as u32)),
+        Op::Rolw => w!(sext32!((rs1 as u32).rotate_left((rs2 & 31) as u32))),
+        Op::Rorw => w!(sext32!((rs1 as u32).rotate_right((rs2 & 31) as u32))),
+        Op::Roriw => w!(sext32!((rs1 as u32).rotate_right((imm & 31) as u32))),
+        Op::OrcB => w!(orc_b(rs1)),
+        Op::Rev8 => w!(rs1.swap_bytes()),
+        // Zbc
+        Op::Clmul => w!(clmul(rs1, rs2) as u64),
+        Op::Clmulh => w!((clmul(rs1, rs2) >> 64) as u64),
+        Op::Clmulr => w!((clmul(rs1, rs2) >> 63) as u64),
+        // Zbs
+        Op::Bclr => w!(rs1 & !(1 << (rs2 & 63))),
+        Op::Bclri => w!(rs1 & !(1 << (imm & 63))),
+        Op::Bext => w!((rs1 >> (rs2 & 63)) & 1),
+        Op::Bexti => w!((rs1 >> (imm & 63)) & 1),
+        Op::Binv => w!(rs1 ^ (1 << (rs2 & 63))),
+        Op::Binvi => w!(rs1 ^ (1 << (imm & 63))),
+        Op::Bset => w!(rs1 | (1 << (rs2 & 63))),
+        Op::Bseti => w!(rs1 | (1 << (imm & 63))),
+        // Zicond
+        Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
+        Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
+        // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
+        Op::CboClean | Op::CboFlush | Op::CboInval => {
+            h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
+        }
+        Op::CboZero => h.cbo_zero(rs1, i.raw)?,
+        // Zawrs: no reservation-set wake-up source is modelled beyond the
+        // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
+        Op::WrsNto | Op::WrsSto => {
+            if h.reservation.is_none() {
                 return Ok(next);
             }
-            Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
-                let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) {
-                    rs1
-                } else {
-                    u64::from(i.rs1)
-                };
-                let old = h.csr_read(i.csr(), i.raw)?;
-                if i.rs1 != 0 {
-                    let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
-                        old | src
-                    } else {
-                        old & !src
-                    };
-                    h.csr_write(i.csr(), v, i.raw)?;
-                }
-                w!(old);
-                return Ok(next);
+            if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
+                return Err(Exception::illegal(i.raw));
             }
-
-            // M
-            Op::Mul => w!(rs1.wrapping_mul(rs2)),
-            Op::Mulh => w!(((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
-            Op::Mulhsu => w!(((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
-            Op::Mulhu => w!(((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
-            Op::Div => w!(div(rs1 as i64, rs2 as i64) as u64),
-            Op::Divu => w!(rs1.checked_div(rs2).unwrap_or(u64::MAX)),
-            Op::Rem => w!(rem(rs1 as i64, rs2 as i64) as u64),
-            Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
-            Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
-            Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Divuw => w!(sext32!((rs1 as u32)
-                .checked_div(rs2 as u32)
-                .unwrap_or(u32::MAX))),
-            Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Remuw => w!(sext32!(if rs2 as u32 == 0 {
-                rs1 as u32
-            } else {
-                rs1 as u32 % rs2 as u32
-            })),
-
-            // A
-            Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
-            Op::LrD => w!(h.load_reserved(rs1, 8)?),
-            Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
-            Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
-            Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
-            Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
-            Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
-            Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
-            Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
-            Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
-            Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
-            Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
-            Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
-            Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
-            Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
-            Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
-            Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
-            Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
-            Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
-            Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
-            Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
-            Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
-
-            // Zba
-            Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
-            Op::Sh1add => w!(rs2.wrapping_add(rs1 << 1)),
-            Op::Sh2add => w!(rs2.wrapping_add(rs1 << 2)),
-            Op::Sh3add => w!(rs2.wrapping_add(rs1 << 3)),
-            Op::Sh1addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 1)),
-            Op::Sh2addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 2)),
-            Op::Sh3addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 3)),
-            Op::SlliUw => w!((rs1 & 0xffff_ffff) << (imm & 63)),
-            // Zbb
-            Op::Andn => w!(rs1 & !rs2),
-            Op::Orn => w!(rs1 | !rs2),
-            Op::Xnor => w!(!(rs1 ^ rs2)),
-            Op::Clz => w!(u64::from(rs1.leading_zeros())),
-            Op::Clzw => w!(u64::from((rs1 as u32).leading_zeros())),
-            Op::Ctz => w!(u64::from(rs1.trailing_zeros())),
-            Op::Ctzw => w!(u64::from((rs1 as u32).trailing_zeros())),
-            Op::Cpop => w!(u64::from(rs1.count_ones())),
-            Op::Cpopw => w!(u64::from((rs1 as u32).count_ones())),
-            Op::Max => w!((rs1 as i64).max(rs2 as i64) as u64),
-            Op::Maxu => w!(rs1.max(rs2)),
-            Op::Min => w!((rs1 as i64).min(rs2 as i64) as u64),
-            Op::Minu => w!(rs1.min(rs2)),
-            Op::SextB => w!(rs1 as i8 as i64 as u64),
-            Op::SextH => w!(rs1 as i16 as i64 as u64),
-            Op::ZextH => w!(rs1 & 0xffff),
-            Op::Rol => w!(rs1.rotate_left((rs2 & 63) as u32)),
-            Op::Ror => w!(rs1.rotate_right((rs2 & 63) as u32)),
-            Op::Rori => w!(rs1.rotate_right((imm & 63) as u32)),
-            Op::Rolw => w!(sext32!((rs1 as u32).rotate_left((rs2 & 31) as u32))),
-            Op::Rorw => w!(sext32!((rs1 as u32).rotate_right((rs2 & 31) as u32))),
-            Op::Roriw => w!(sext32!((rs1 as u32).rotate_right((imm & 31) as u32))),
-            Op::OrcB => w!(orc_b(rs1)),
-            Op::Rev8 => w!(rs1.swap_bytes()),
-            // Zbc
-            Op::Clmul => w!(clmul(rs1, rs2) as u64),
-            Op::Clmulh => w!((clmul(rs1, rs2) >> 64) as u64),
-            Op::Clmulr => w!((clmul(rs1, rs2) >> 63) as u64),
-            // Zbs
-            Op::Bclr => w!(rs1 & !(1 << (rs2 & 63))),
-            Op::Bclri => w!(rs1 & !(1 << (imm & 63))),
-            Op::Bext => w!((rs1 >> (rs2 & 63)) & 1),
-            Op::Bexti => w!((rs1 >> (imm & 63)) & 1),
-            Op::Binv => w!(rs1 ^ (1 << (rs2 & 63))),
-            Op::Binvi => w!(rs1 ^ (1 << (imm & 63))),
-            Op::Bset => w!(rs1 | (1 << (rs2 & 63))),
-            Op::Bseti => w!(rs1 | (1 << (imm & 63))),
-            // Zicond
-            Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
-            Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
-            // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
-            Op::CboClean | Op::CboFlush | Op::CboInval => {
-                h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
-            }
-            Op::CboZero => h.cbo_zero(rs1, i.raw)?,
-            // Zawrs: no reservation-set wake-up source is modelled beyond the
-            // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
-            Op::WrsNto | Op::WrsSto => {
-                if h.reservation.is_none() {
-                    return Ok(next);
-                }
-                if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
-                    return Err(Exception::illegal(i.raw));
-                }
-                std::hint::spin_loop();
-            }
-
-            // Privileged
-            Op::Mret => {
-                if h.prv != Priv::M {
-                    return Err(Exception::illegal(i.raw));
-                }
-                h.mret();
-                return Ok(h.pc);
-            }
-            Op::Sret => {
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                h.sret();
-                return Ok(h.pc);
-            }
-            Op::Wfi => {
-                // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                if !h.wfi_wakeup() {
-                    h.waiting = true;
-                }
-            }
-            Op::SfenceVma | Op::SinvalVma => {
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                let vaddr = (i.rs1 != 0).then_some(rs1);
-                let asid = (i.rs2 != 0).then_some(rs2 as u16);
-                h.sfence_vma(vaddr, asid);
-            }
-            Op::SfenceWInval | Op::SfenceInvalIr => {
-                if h.prv == Priv::U {
-                    return Err(Exception::illegal(i.raw));
-                }
-            }
-
-            // F and D loads/stores: plain bit moves; S values are NaN-boxed.
-            Op::Flw => {
-                h.fp_check(i.raw)?;
-                let v = h.load(rs1.wrapping_add(imm), 4)?;
-                h.set_f(rd, fp::box_s(v as u32));
-            }
-            Op::Fld => {
-                h.fp_check(i.raw)?;
-                let v = h.load(rs1.wrapping_add(imm), 8)?;
-                h.set_f(rd, v);
-            }
-            Op::Fsw => {
-                h.fp_check(i.raw)?;
-                h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
-            }
-            Op::Fsd => {
-                h.fp_check(i.raw)?;
-                h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
-            }
-            _ => return self.exec_fp(h, i, next),
+            std::hint::spin_loop();
         }
-        Ok(next)
+
+        // Privileged
+        Op::Mret => {
+            if h.prv != Priv::M {
+                return Err(Exception::illegal(i.raw));
+            }
+            h.mret();
+            return Ok(h.pc);
+        }
+        Op::Sret => {
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            h.sret();
+            return Ok(h.pc);
+        }
+        Op::Wfi => {
+            // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            if !h.wfi_wakeup() {
+                h.waiting = true;
+            }
+        }
+        Op::SfenceVma | Op::SinvalVma => {
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            let vaddr = (i.rs1 != 0).then_some(rs1);
+            let asid = (i.rs2 != 0).then_some(rs2 as u16);
+            h.sfence_vma(vaddr, asid);
+        }
+        Op::SfenceWInval | Op::SfenceInvalIr => {
+            if h.prv == Priv::U {
+                return Err(Exception::illegal(i.raw));
+            }
+        }
+
+        // F and D loads/stores: plain bit moves; S values are NaN-boxed.
+        Op::Flw => {
+            h.fp_check(i.raw)?;
+            let v = h.load(rs1.wrapping_add(imm), 4)?;
+            h.set_f(rd, fp::box_s(v as u32));
+        }
+        Op::Fld => {
+            h.fp_check(i.raw)?;
+            let v = h.load(rs1.wrapping_add(imm), 8)?;
+            h.set_f(rd, v);
+        }
+        Op::Fsw => {
+            h.fp_check(i.raw)?;
+            h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
+        }
+        Op::Fsd => {
+            h.fp_check(i.raw)?;
+            h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
+        }
+        _ => return exec_fp(h, i, next),
     }
+    Ok(next)
+}
 
-    /// F, D and Zfa computational instructions; anything else is illegal.
-    fn exec_fp(&mut self, h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
-        use Prec::{D, S};
-        h.fp_check(i.raw)?;
-        let a = h.f[usize::from(i.rs1)];
-        let b = h.f[usize::from(i.rs2)];
-        let c = h.f[usize::from(i.rs3)];
-        let x1 = h.x[usize::from(i.rs1)];
-        let illegal = Exception::illegal(i.raw);
-        let rm = || fp::resolve_rm(i.rm, h.csr.frm).ok_or(illegal);
-        // Results: to an f register, or to an x register, with accrued flags.
-        enum R {
-            F(fp::FpOut),
-            X(fp::FpOut),
-            FBits(u64),
-            XBits(u64),
-        }
-        use fp::IntKind::{Lu, Wu, L, W};
-        let r = match i.op {
-            Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
-            Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
-            Op::FmulS => R::F(fp::mul(S, a, b, rm()?)),
-            Op::FdivS => R::F(fp::div(S, a, b, rm()?)),
-            Op::FsqrtS => R::F(fp::sqrt(S, a, rm()?)),
-            Op::FaddD => R::F(fp::add(D, a, b, rm()?)),
-            Op::FsubD => R::F(fp::sub(D, a, b, rm()?)),
-            Op::FmulD => R::F(fp::mul(D, a, b, rm()?)),
-            Op::FdivD => R::F(fp::div(D, a, b, rm()?)),
-            Op::FsqrtD => R::F(fp::sqrt(D, a, rm()?)),
-            Op::FmaddS => R::F(fp::fma(S, a, b, c, rm()?, false, false)),
-            Op::FmsubS => R::F(fp::fma(S, a, b, c, rm()?, false, true)),
-            Op::FnmsubS => R::F(fp::fma(S, a, b, c, rm()?, true, false)),
-            Op::FnmaddS => R::F(fp::fma(S, a, b, c, rm()?, true, true)),
-            Op::FmaddD => R::F(fp::fma(D, a, b, c, rm()?, false, false)),
-            Op::FmsubD => R::F(fp::fma(D, a, b, c, rm()?, false, true)),
-            Op::FnmsubD => R::F(fp::fma(D, a, b, c, rm()?, true, false)),
-            Op::FnmaddD => R::F(fp::fma(D, a, b, c, rm()?, true, true)),
-            Op::FsgnjS => R::FBits(fp::sgnj(S, a, b)),
-            Op::FsgnjnS => R::FBits(fp::sgnjn(S, a, b)),
-            Op::FsgnjxS => R::FBits(fp::sgnjx(S, a, b)),
-            Op::FsgnjD => R::FBits(fp::sgnj(D, a, b)),
-            Op::FsgnjnD => R::FBits(fp::sgnjn(D, a, b)),
-            Op::FsgnjxD => R::FBits(fp::sgnjx(D, a, b)),
-            Op::FminS => R::F(fp::min(S, a, b)),
-            Op::FmaxS => R::F(fp::max(S, a, b)),
-            Op::FminD => R::F(fp::min(D, a, b)),
-            Op::FmaxD => R::F(fp::max(D, a, b)),
-            Op::FminmS => R::F(fp::minm(S, a, b)),
-            Op::FmaxmS => R::F(fp::maxm(S, a, b)),
-            Op::FminmD => R::F(fp::minm(D, a, b)),
-            Op::FmaxmD => R::F(fp::maxm(D, a, b)),
-            Op::FeqS => R::X(fp::eq(S, a, b)),
-            Op::FltS => R::X(fp::lt(S, a, b)),
-            Op::FleS => R::X(fp::le(S, a, b)),
-            Op::FeqD => R::X(fp::eq(D, a, b)),
-            Op::FltD => R::X(fp::lt(D, a, b)),
-            Op::FleD => R::X(fp::le(D, a, b)),
-            Op::FltqS => R::X(fp::ltq(S, a, b)),
-            Op::FleqS => R::X(fp::leq(S, a, b)),
-            Op::FltqD => R::X(fp::ltq(D, a, b)),
-            Op::FleqD => R::X(fp::leq(D, a, b)),
-            Op::FclassS => R::XBits(fp::classify(S, a)),
-            Op::FclassD => R::XBits(fp::classify(D, a)),
-            Op::FcvtWS => R::X(fp::to_int(S, a, rm()?, W)),
-            Op::FcvtWuS => R::X(fp::to_int(S, a, rm()?, Wu)),
-            Op::FcvtLS => R::X(fp::to_int(S, a, rm()?, L)),
-            Op::FcvtLuS => R::X(fp::to_int(S, a, rm()?, Lu)),
-            Op::FcvtWD => R::X(fp::to_int(D, a, rm()?, W)),
-            Op::FcvtWuD => R::X(fp::to_int(D, a, rm()?, Wu)),
-            Op::FcvtLD => R::X(fp::to_int(D, a, rm()?, L)),
-            Op::FcvtLuD => R::X(fp::to_int(D, a, rm()?, Lu)),
-            Op::FcvtSW => R::F(fp::from_int(S, x1, rm()?, W)),
-            Op::FcvtSWu => R::F(fp::from_int(S, x1, rm()?, Wu)),
-            Op::FcvtSL => R::F(fp::from_int(S, x1, rm()?, L)),
-            Op::FcvtSLu => R::F(fp::from_int(S, x1, rm()?, Lu)),
-            Op::FcvtDW => R::F(fp::from_int(D, x1, rm()?, W)),
-            Op::FcvtDWu => R::F(fp::from_int(D, x1, rm()?, Wu)),
-            Op::FcvtDL => R::F(fp::from_int(D, x1, rm()?, L)),
-            Op::FcvtDLu => R::F(fp::from_int(D, x1, rm()?, Lu)),
-            Op::FcvtSD => R::F(fp::cvt_s_d(a, rm()?)),
-            Op::FcvtDS => R::F(fp::cvt_d_s(a, rm()?)),
-            Op::FmvXW => R::XBits(a as u32 as i32 as i64 as u64),
-            Op::FmvWX => R::FBits(fp::box_s(x1 as u32)),
-            Op::FmvXD => R::XBits(a),
-            Op::FmvDX => R::FBits(x1),
-            Op::FliS => R::FBits(fp::fli(S, i.rs1)),
-            Op::FliD => R::FBits(fp::fli(D, i.rs1)),
-            Op::FroundS => R::F(fp::round(S, a, rm()?, false)),
-            Op::FroundnxS => R::F(fp::round(S, a, rm()?, true)),
-            Op::FroundD => R::F(fp::round(D, a, rm()?, false)),
-            Op::FroundnxD => R::F(fp::round(D, a, rm()?, true)),
-            Op::FcvtmodWD => R::X(fp::fcvtmod_w_d(a)),
-            _ => return Err(illegal),
-        };
-        match r {
-            R::F(o) => {
-                h.accrue(o.flags);
-                h.set_f(i.rd, o.bits);
-            }
-            R::X(o) => {
-                h.accrue(o.flags);
-                h.set_x(i.rd, o.bits);
-            }
-            R::FBits(v) => h.set_f(i.rd, v),
-            R::XBits(v) => h.set_x(i.rd, v),
-        }
-        Ok(next)
+/// F, D and Zfa computational instructions; anything else is illegal.
+fn exec_fp(h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
+    use Prec::{D, S};
+    h.fp_check(i.raw)?;
+    let a = h.f[usize::from(i.rs1)];
+    let b = h.f[usize::from(i.rs2)];
+    let c = h.f[usize::from(i.rs3)];
+    let x1 = h.x[usize::from(i.rs1)];
+    let illegal = Exception::illegal(i.raw);
+    let rm = || fp::resolve_rm(i.rm, h.csr.frm).ok_or(illegal);
+    // Results: to an f register, or to an x register, with accrued flags.
+    enum R {
+        F(fp::FpOut),
+        X(fp::FpOut),
+        FBits(u64),
+        XBits(u64),
     }
+    use fp::IntKind::{Lu, Wu, L, W};
+    let r = match i.op {
+        Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
+        Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
+        Op::FmulS => R::F(fp::mul(S, a, b, rm()?)),
+        Op::FdivS => R::F(fp::div(S, a, b, rm()?)),
+        Op::FsqrtS => R::F(fp::sqrt(S, a, rm()?)),
+        Op::FaddD => R::F(fp::add(D, a, b, rm()?)),
+        Op::FsubD => R::F(fp::sub(D, a, b, rm()?)),
+        Op::FmulD => R::F(fp::mul(D, a, b, rm()?)),
+        Op::FdivD => R::F(fp::div(D, a, b, rm()?)),
+        Op::FsqrtD => R::F(fp::sqrt(D, a, rm()?)),
+        Op::FmaddS => R::F(fp::fma(S, a, b, c, rm()?, false, false)),
+        Op::FmsubS => R::F(fp::fma(S, a, b, c, rm()?, false, true)),
+        Op::FnmsubS => R::F(fp::fma(S, a, b, c, rm()?, true, false)),
+        Op::FnmaddS => R::F(fp::fma(S, a, b, c, rm()?, true, true)),
+        Op::FmaddD => R::F(fp::fma(D, a, b, c, rm()?, false, false)),
+        Op::FmsubD => R::F(fp::fma(D, a, b, c, rm()?, false, true)),
+        Op::FnmsubD => R::F(fp::fma(D, a, b, c, rm()?, true, false)),
+        Op::FnmaddD => R::F(fp::fma(D, a, b, c, rm()?, true, true)),
+        Op::FsgnjS => R::FBits(fp::sgnj(S, a, b)),
+        Op::FsgnjnS => R::FBits(fp::sgnjn(S, a, b)),
+        Op::FsgnjxS => R::FBits(fp::sgnjx(S, a, b)),
+        Op::FsgnjD => R::FBits(fp::sgnj(D, a, b)),
+        Op::FsgnjnD => R::FBits(fp::sgnjn(D, a, b)),
+        Op::FsgnjxD => R::FBits(fp::sgnjx(D, a, b)),
+        Op::FminS => R::F(fp::min(S, a, b)),
+        Op::FmaxS => R::F(fp::max(S, a, b)),
+        Op::FminD => R::F(fp::min(D, a, b)),
+        Op::FmaxD => R::F(fp::max(D, a, b)),
+        Op::FminmS => R::F(fp::minm(S, a, b)),
+        Op::FmaxmS => R::F(fp::maxm(S, a, b)),
+        Op::FminmD => R::F(fp::minm(D, a, b)),
+        Op::FmaxmD => R::F(fp::maxm(D, a, b)),
+        Op::FeqS => R::X(fp::eq(S, a, b)),
+        Op::FltS => R::X(fp::lt(S, a, b)),
+        Op::FleS => R::X(fp::le(S, a, b)),
+        Op::FeqD => R::X(fp::eq(D, a, b)),
+        Op::FltD => R::X(fp::lt(D, a, b)),
+        Op::FleD => R::X(fp::le(D, a, b)),
+        Op::FltqS => R::X(fp::ltq(S, a, b)),
+        Op::FleqS => R::X(fp::leq(S, a, b)),
+        Op::FltqD => R::X(fp::ltq(D, a, b)),
+        Op::FleqD => R::X(fp::leq(D, a, b)),
+        Op::FclassS => R::XBits(fp::classify(S, a)),
+        Op::FclassD => R::XBits(fp::classify(D, a)),
+        Op::FcvtWS => R::X(fp::to_int(S, a, rm()?, W)),
+        Op::FcvtWuS => R::X(fp::to_int(S, a, rm()?, Wu)),
+        Op::FcvtLS => R::X(fp::to_int(S, a, rm()?, L)),
+        Op::FcvtLuS => R::X(fp::to_int(S, a, rm()?, Lu)),
+        Op::FcvtWD => R::X(fp::to_int(D, a, rm()?, W)),
+        Op::FcvtWuD => R::X(fp::to_int(D, a, rm()?, Wu)),
+        Op::FcvtLD => R::X(fp::to_int(D, a, rm()?, L)),
+        Op::FcvtLuD => R::X(fp::to_int(D, a, rm()?, Lu)),
+        Op::FcvtSW => R::F(fp::from_int(S, x1, rm()?, W)),
+        Op::FcvtSWu => R::F(fp::from_int(S, x1, rm()?, Wu)),
+        Op::FcvtSL => R::F(fp::from_int(S, x1, rm()?, L)),
+        Op::FcvtSLu => R::F(fp::from_int(S, x1, rm()?, Lu)),
+        Op::FcvtDW => R::F(fp::from_int(D, x1, rm()?, W)),
+        Op::FcvtDWu => R::F(fp::from_int(D, x1, rm()?, Wu)),
+        Op::FcvtDL => R::F(fp::from_int(D, x1, rm()?, L)),
+        Op::FcvtDLu => R::F(fp::from_int(D, x1, rm()?, Lu)),
+        Op::FcvtSD => R::F(fp::cvt_s_d(a, rm()?)),
+        Op::FcvtDS => R::F(fp::cvt_d_s(a, rm()?)),
+        Op::FmvXW => R::XBits(a as u32 as i32 as i64 as u64),
+        Op::FmvWX => R::FBits(fp::box_s(x1 as u32)),
+        Op::FmvXD => R::XBits(a),
+        Op::FmvDX => R::FBits(x1),
+        Op::FliS => R::FBits(fp::fli(S, i.rs1)),
+        Op::FliD => R::FBits(fp::fli(D, i.rs1)),
+        Op::FroundS => R::F(fp::round(S, a, rm()?, false)),
+        Op::FroundnxS => R::F(fp::round(S, a, rm()?, true)),
+        Op::FroundD => R::F(fp::round(D, a, rm()?, false)),
+        Op::FroundnxD => R::F(fp::round(D, a, rm()?, true)),
+        Op::FcvtmodWD => R::X(fp::fcvtmod_w_d(a)),
+        _ => return Err(illegal),
+    };
+    match r {
+        R::F(o) => {
+            h.accrue(o.flags);
+            h.set_f(i.rd, o.bits);
+        }
+        R::X(o) => {
+            h.accrue(o.flags);
+            h.set_x(i.rd, o.bits);
+        }
+        R::FBits(v) => h.set_f(i.rd, v),
+        R::XBits(v) => h.set_x(i.rd, v),
+    }
+    Ok(next)
 }
 
 #[cold]
@@ -672,7 +835,11 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
             break;
         }
     }
-    Ok(Block { insns })
+    Ok(Block {
+        insns,
+        runs: Cell::new(0),
+        compiled: Cell::new(None),
+    })
 }
 
 fn div(a: i64, b: i64) -> i64 {

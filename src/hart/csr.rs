@@ -110,7 +110,7 @@ const M_INTERRUPTS: u64 = irq::MSIP | irq::MTIP | irq::MEIP;
 const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff & !(1 << 11);
 
 /// The architectural CSR state of one hart (what is not derived on read).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Csrs {
     pub mstatus: u64,
     pub misa: u64,

@@ -140,13 +140,14 @@ impl Rig {
         }
     }
 
-    /// Compiles `insns` at pc 0x8000_0000 and runs them from `x`; returns exit code and
-    /// final state.
+    /// Compiles `insns` (for pc 0x4000_0000) and runs them at pc 0x8000_0000 from `x`:
+    /// compiled code must not depend on the virtual address it was compiled for.
+    /// Returns the exit code and the final state.
     fn run(&mut self, insns: &[Insn], x: &[(usize, u64)]) -> (u64, State) {
-        let f = self.compiler.compile(insns, 0x8000_0000).expect("compiles");
+        let f = self.compiler.compile(insns, 0x4000_0000).expect("compiles");
         let mut s = State {
             x: [0; 32],
-            pc: 0,
+            pc: 0x8000_0000,
             instret: 100,
             l1_data: self.table.as_ptr(),
             mem_value: 0,

@@ -24,6 +24,11 @@ pub(super) struct Tx<'a> {
     vars: [Option<Variable>; 32],
     dirty: u32,
     instret_base: Value,
+    /// The pc the block was entered at, and the pc `start` it was compiled for: a block
+    /// is keyed by physical address and may run at any virtual address that maps it, so
+    /// every pc compiled code produces is `pc0 + (pc - start)`.
+    pc0: Value,
+    start: u64,
     /// Instructions retired since `instret_base` was read.
     pub k: i64,
     sigs: [Option<ir::SigRef>; 8],
@@ -49,8 +54,11 @@ pub(super) fn translate(
     b.switch_to_block(entry);
     let hart = b.block_params(entry)[0];
     let instret_base = b.ins().load(I64, state_flags(), hart, layout.instret);
+    let pc0 = b.ins().load(I64, state_flags(), hart, layout.pc);
     let mut t = Tx {
         b,
+        pc0,
+        start,
         hart,
         layout,
         helpers,
@@ -72,7 +80,7 @@ pub(super) fn translate(
     }
     if !ended {
         // The block stops before a page boundary or at its length limit.
-        let next = t.b.ins().iconst(I64, pc as i64);
+        let next = t.pc_value(pc);
         t.exit(next);
     }
     t.b.seal_all_blocks();
@@ -80,6 +88,12 @@ pub(super) fn translate(
 }
 
 impl Tx<'_> {
+    /// The run-time value of the guest pc that is `pc` at compile time.
+    fn pc_value(&mut self, pc: u64) -> Value {
+        let delta = pc.wrapping_sub(self.start) as i64;
+        self.b.ins().iadd_imm_s(self.pc0, delta)
+    }
+
     /// The value of x register `r`.
     pub fn get(&mut self, r: u8) -> Value {
         if r == 0 {
@@ -135,7 +149,7 @@ impl Tx<'_> {
     /// (not yet retired), before a helper that may trap or read them.
     pub fn sync(&mut self, pc: u64) {
         self.write_back();
-        let pcv = self.b.ins().iconst(I64, pc as i64);
+        let pcv = self.pc_value(pc);
         self.b
             .ins()
             .store(state_flags(), pcv, self.hart, self.layout.pc);
@@ -202,7 +216,7 @@ impl Tx<'_> {
         // Registers in memory are now exact; exec_one may write rd (x or f).
         self.dirty = 0;
         let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
-        let pcv = self.b.ins().iconst(I64, pc as i64);
+        let pcv = self.pc_value(pc);
         let status = self.call(Helper::ExecOne, &[insn, pcv]);
         if last {
             // exec_one set pc and instret; nothing else is dirty.
@@ -311,8 +325,8 @@ impl Tx<'_> {
                 let a = self.get(rs1);
                 let b = self.get(rs2);
                 let c = self.b.ins().icmp($cc, a, b);
-                let taken = self.b.ins().iconst(I64, pc.wrapping_add(imm as u64) as i64);
-                let fall = self.b.ins().iconst(I64, next as i64);
+                let taken = self.pc_value(pc.wrapping_add(imm as u64));
+                let fall = self.pc_value(next);
                 let target = self.b.ins().select(c, taken, fall);
                 self.k += 1;
                 self.exit(target);
@@ -326,13 +340,13 @@ impl Tx<'_> {
                 self.set(rd, v);
             }
             Op::Auipc => {
-                let v = self.b.ins().iconst(I64, pc.wrapping_add(imm as u64) as i64);
+                let v = self.pc_value(pc.wrapping_add(imm as u64));
                 self.set(rd, v);
             }
             Op::Jal => {
-                let link = self.b.ins().iconst(I64, next as i64);
+                let link = self.pc_value(next);
                 self.set(rd, link);
-                let target = self.b.ins().iconst(I64, pc.wrapping_add(imm as u64) as i64);
+                let target = self.pc_value(pc.wrapping_add(imm as u64));
                 self.k += 1;
                 self.exit(target);
                 return true;
@@ -342,7 +356,7 @@ impl Tx<'_> {
                 let a = self.get(rs1);
                 let t = self.b.ins().iadd_imm_s(a, imm);
                 let target = self.b.ins().band_imm_s(t, !1);
-                let link = self.b.ins().iconst(I64, next as i64);
+                let link = self.pc_value(next);
                 self.set(rd, link);
                 self.k += 1;
                 self.exit(target);
