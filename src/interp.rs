@@ -31,6 +31,8 @@ pub struct Block {
     /// The block's compiled code, once tier 1 compiled it. Compiled code points into
     /// `insns`; both go when the block is dropped (see [`Interp::flush_code`]).
     compiled: Cell<Option<BlockFn>>,
+    /// The `fence.i` epoch at which the block's bytes were last known to be in memory.
+    epoch: Cell<u64>,
 }
 
 #[derive(Clone)]
@@ -56,7 +58,16 @@ pub struct Interp {
     pub tier1: Option<Tier1>,
     /// Cross-check compiled blocks against the interpreter (`--lockstep`).
     pub lockstep: bool,
+    /// Bumped by `fence.i`: blocks of an older epoch are compared with memory before
+    /// they run again.
+    code_epoch: u64,
+    /// Compiled blocks whose code changed; their host code stays allocated until the
+    /// next full flush.
+    dead_compiled: usize,
 }
+
+/// Changed compiled blocks tolerated before all compiled code is freed at once.
+const MAX_DEAD_COMPILED: usize = 4096;
 
 impl Default for Interp {
     fn default() -> Self {
@@ -74,12 +85,28 @@ impl Interp {
             trace: false,
             tier1: None,
             lockstep: false,
+            code_epoch: 0,
+            dead_compiled: 0,
         }
     }
 
-    /// Drops every decoded block and all compiled code (`fence.i`, or code memory
-    /// changed). Must not run while compiled code runs (it runs between blocks).
+    /// `fence.i` (Unpriv spec "Zifencei"): later fetches must see earlier stores. Blocks
+    /// stay cached, keyed by physical address; each is compared with memory when it is
+    /// next looked up, and only blocks whose bytes changed are decoded (and compiled)
+    /// again. Linux issues fence.i often (remote fences, module and kprobe patching)
+    /// while its code hardly changes.
+    pub fn fence_i(&mut self) {
+        self.code_epoch += 1;
+        self.generation += 1;
+        if self.dead_compiled > MAX_DEAD_COMPILED {
+            self.flush_code();
+        }
+    }
+
+    /// Drops every decoded block and frees all compiled code. Must not run while
+    /// compiled code runs (it runs between blocks).
     pub fn flush_code(&mut self) {
+        self.dead_compiled = 0;
         self.blocks.clear();
         self.jump.fill(None);
         self.generation += 1;
@@ -110,10 +137,26 @@ impl Interp {
             }
         }
         let paddr = h.translate_fetch(pc)?;
-        let block = match self.blocks.get(&paddr) {
-            Some(b) => b.clone(),
+        let cached = self.blocks.get(&paddr).cloned();
+        let cached = match cached {
+            Some(b) if b.epoch.get() != self.code_epoch => {
+                if still_in_memory(h, &b.insns, paddr) {
+                    b.epoch.set(self.code_epoch);
+                    Some(b)
+                } else {
+                    self.blocks.remove(&paddr);
+                    if b.compiled.get().is_some() {
+                        self.dead_compiled += 1;
+                    }
+                    None
+                }
+            }
+            other => other,
+        };
+        let block = match cached {
+            Some(b) => b,
             None => {
-                let b = Rc::new(decode_block(h, pc, paddr)?);
+                let b = Rc::new(decode_block(h, pc, paddr, self.code_epoch)?);
                 if !b.insns.is_empty() {
                     self.blocks.insert(paddr, b.clone());
                 }
@@ -166,7 +209,7 @@ impl Interp {
             drop(block);
             if h.code_flush_pending {
                 h.code_flush_pending = false;
-                self.flush_code();
+                self.fence_i();
             }
         }
     }
@@ -811,7 +854,23 @@ impl Hart {
 
 /// Decodes the block starting at virtual `pc` (physical `paddr`); it ends at a
 /// block-ending instruction, at MAX_BLOCK, or before an instruction that leaves the page.
-fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
+/// Whether the instructions of a block decoded from physical `paddr` are still there.
+fn still_in_memory(h: &Hart, insns: &[Insn], paddr: u64) -> bool {
+    let mut p = paddr;
+    for i in insns {
+        let now = match h.shared.ram.read(p, i.len) {
+            Some(v) => v as u32,
+            None => return false,
+        };
+        if now != i.raw {
+            return false;
+        }
+        p += u64::from(i.len);
+    }
+    true
+}
+
+fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, Exception> {
     let mut insns = Vec::new();
     let page_end = (paddr | 0xfff) + 1;
     let mut p = paddr;
@@ -839,6 +898,7 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64) -> Result<Block, Exception> {
         insns,
         runs: Cell::new(0),
         compiled: Cell::new(None),
+        epoch: Cell::new(epoch),
     })
 }
 

@@ -147,6 +147,10 @@ impl Hart {
     /// changed and changed back by re-executing the same block).
     pub fn restore_arch_state(&mut self, s: &ArchState) {
         let satp_changed = self.csr.satp != s.csr.satp;
+        // What L1 entries grant depends on MXR, MPRV/MPP and PMP (see
+        // `data_regime_changed`); privilege and SUM select tables.
+        let grants = csr::mstatus::MXR | csr::mstatus::MPRV | (3 << csr::mstatus::MPP_SHIFT);
+        let regime_changed = (self.csr.mstatus ^ s.csr.mstatus) & grants != 0 || self.pmp != s.pmp;
         self.x = s.x;
         self.f = s.f;
         self.pc = s.pc;
@@ -161,7 +165,9 @@ impl Hart {
         if satp_changed {
             self.satp_changed();
         }
-        self.data_regime_changed();
+        if regime_changed {
+            self.data_regime_changed();
+        }
     }
 
     pub fn new(hartid: u64, signals: Arc<HartSignals>, shared: Arc<Shared>) -> Self {

@@ -153,7 +153,11 @@ impl Compiler {
         for (k, v) in [
             ("use_colocated_libcalls", "false"),
             ("is_pic", "false"),
-            ("opt_level", "speed"),
+            ("opt_level", "none"),
+            // The translator's output is checked by tests and `--lockstep`; the IR
+            // verifier would cost a tenth of all compile time.
+            ("enable_verifier", "false"),
+            ("regalloc_algorithm", "single_pass"),
         ] {
             flags.set(k, v).map_err(Error::Settings)?;
         }
