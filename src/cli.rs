@@ -82,7 +82,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub lockstep: bool,
     /// Interpreted runs of a block before the JIT compiles it (1: compile everything).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = crate::jit::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u32).range(1..))]
     pub jit_threshold: u32,
 }
 

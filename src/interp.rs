@@ -283,18 +283,26 @@ fn replayable(insns: &[Insn]) -> bool {
 }
 
 /// `--lockstep`: runs a compiled block and, for blocks that can run twice, the
-/// interpreter on the same starting state; stops the machine at the first difference
-/// in the architectural state (x, f, pc, instret, privilege, CSRs, reservation).
-/// Blocks that store or read the clock run compiled only (counted as unchecked).
+/// interpreter on the same starting state first; stops the machine at the first
+/// difference in the architectural state (x, f, pc, instret, privilege, CSRs, PMP,
+/// reservation). Blocks that store or read the clock run compiled only, and blocks
+/// whose interpreted run touched a device keep that run; both count as unchecked.
 fn lockstep(t1: &mut Tier1, h: &mut Hart, insns: &[Insn], f: BlockFn) {
     if !replayable(insns) {
         t1.stats.unchecked += 1;
         t1.run(h, f);
         return;
     }
-    t1.stats.checked += 1;
     let start = h.arch_state();
+    let mmio = h.mmio_accesses;
     interpret(h, insns, false);
+    if h.mmio_accesses != mmio {
+        // A device saw the accesses (reads may have side effects): the block ran once,
+        // interpreted, and is not replayed.
+        t1.stats.unchecked += 1;
+        return;
+    }
+    t1.stats.checked += 1;
     let want = h.arch_state();
     h.restore_arch_state(&start);
     t1.run(h, f);

@@ -22,7 +22,7 @@ use crate::hart::tlb::{self, L1Entry};
 use crate::hart::Hart;
 
 /// Interpreted runs of a block before it is compiled.
-pub const DEFAULT_THRESHOLD: u32 = 50;
+pub const DEFAULT_THRESHOLD: u32 = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum JitError {

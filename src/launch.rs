@@ -91,7 +91,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             );
             if a.lockstep {
                 eprintln!(
-                    "rivet: lockstep: {} blocks checked, {} unchecked (they write memory)",
+                    "rivet: lockstep: {} blocks checked, {} unchecked (they write memory or \
+                     touch devices)",
                     j.checked, j.unchecked
                 );
             }

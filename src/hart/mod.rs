@@ -106,6 +106,9 @@ pub struct Hart {
     pub waiting: bool,
     /// Bumped whenever virtual-to-physical translations may have changed.
     pub tlb_epoch: u64,
+    /// Device (MMIO) loads and stores performed; `--lockstep` does not replay blocks
+    /// that touched a device.
+    pub mmio_accesses: u64,
 }
 
 /// The architectural state of a hart that one block can change, for `--lockstep`
@@ -194,6 +197,7 @@ impl Hart {
             shared,
             waiting: false,
             tlb_epoch: 0,
+            mmio_accesses: 0,
         }
     }
 
