@@ -58,12 +58,36 @@ pub struct Interp {
     pub tier1: Option<Tier1>,
     /// Cross-check compiled blocks against the interpreter (`--lockstep`).
     pub lockstep: bool,
+    /// Compiled blocks by virtual pc, probed before the jump cache.
+    fast: Vec<FastEntry>,
     /// Bumped by `fence.i`: blocks of an older epoch are compared with memory before
     /// they run again.
     code_epoch: u64,
     /// Compiled blocks whose code changed; their host code stays allocated until the
     /// next full flush.
     dead_compiled: usize,
+}
+
+/// One entry of the compact table of compiled blocks: 32 bytes, no pointer chasing.
+#[derive(Clone, Copy)]
+struct FastEntry {
+    pc: u64,
+    satp: u64,
+    /// [`fast_key`] of the generation and privilege the entry was made under.
+    key: u64,
+    f: Option<BlockFn>,
+}
+
+const EMPTY_FAST: FastEntry = FastEntry {
+    pc: 1,
+    satp: 0,
+    key: 0,
+    f: None,
+};
+
+#[inline]
+fn fast_key(generation: u64, prv: Priv) -> u64 {
+    generation << 2 | prv as u64
 }
 
 /// Changed compiled blocks tolerated before all compiled code is freed at once.
@@ -85,6 +109,7 @@ impl Interp {
             trace: false,
             tier1: None,
             lockstep: false,
+            fast: vec![EMPTY_FAST; JUMP_CACHE],
             code_epoch: 0,
             dead_compiled: 0,
         }
@@ -109,12 +134,30 @@ impl Interp {
         self.dead_compiled = 0;
         self.blocks.clear();
         self.jump.fill(None);
+        self.fast.fill(EMPTY_FAST);
         self.generation += 1;
         if let Some(t1) = &mut self.tier1 {
             // SAFETY: the block map and the jump cache were the only holders of blocks
             // (and so of compiled functions); both are empty, and no compiled code is
             // running (flushes happen between blocks).
             unsafe { t1.flush() };
+        }
+    }
+
+    /// The compiled code for `h.pc` when the compact table of compiled blocks has it
+    /// (filled when a compiled block runs; it follows the jump cache's validity rules
+    /// through the same generation).
+    #[inline]
+    fn compiled_at(&mut self, h: &Hart) -> Option<BlockFn> {
+        if h.tlb_epoch() != self.tlb_epoch {
+            return None;
+        }
+        let pc = h.pc;
+        let e = &self.fast[((pc >> 1) as usize) & (JUMP_CACHE - 1)];
+        if e.pc == pc && e.key == fast_key(self.generation, h.prv) && e.satp == h.csr.satp {
+            e.f
+        } else {
+            None
         }
     }
 
@@ -184,6 +227,17 @@ impl Interp {
             if h.waiting || !h.shared.power.is_running() {
                 return;
             }
+            if let Some(f) = self.compiled_at(h) {
+                // The common case once code is hot: no block lookup, no refcounts.
+                if let Some(t1) = &mut self.tier1 {
+                    t1.run(h, f);
+                }
+                if h.code_flush_pending {
+                    h.code_flush_pending = false;
+                    self.fence_i();
+                }
+                continue;
+            }
             let block = match self.block(h) {
                 Ok(b) => b,
                 Err(e) => {
@@ -237,6 +291,13 @@ impl Interp {
                 if self.lockstep {
                     lockstep(t1, h, &block.insns, f);
                 } else {
+                    let slot = ((h.pc >> 1) as usize) & (JUMP_CACHE - 1);
+                    self.fast[slot] = FastEntry {
+                        pc: h.pc,
+                        satp: h.csr.satp,
+                        key: fast_key(self.generation, h.prv),
+                        f: Some(f),
+                    };
                     t1.run(h, f);
                 }
                 return;

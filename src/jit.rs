@@ -21,6 +21,9 @@ use rivet_jit::frontend::Insn;
 use crate::hart::tlb::{self, L1Entry};
 use crate::hart::Hart;
 
+/// Iterations a self-looping block runs per call of its compiled code.
+pub const LOOP_ITERATIONS: u32 = 512;
+
 /// Interpreted runs of a block before it is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 200;
 
@@ -152,9 +155,13 @@ pub struct Tier1 {
 }
 
 impl Tier1 {
-    pub fn new(threshold: u32) -> Result<Self, JitError> {
+    /// `loops`: compile self-looping blocks as loops (off for `--lockstep`, which needs
+    /// one call to run a block exactly once).
+    pub fn new(threshold: u32, loops: bool) -> Result<Self, JitError> {
+        let mut compiler = Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?;
+        compiler.loop_iterations = if loops { LOOP_ITERATIONS } else { 0 };
         Ok(Self {
-            compiler: Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?,
+            compiler,
             threshold,
             stats: JitStats::default(),
         })

@@ -106,7 +106,7 @@ fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
     interp.trace = opts.trace;
     // Compiled code does not trace: `--trace` keeps every instruction interpreted.
     if opts.jit && !opts.trace {
-        match Tier1::new(opts.jit_threshold.max(1)) {
+        match Tier1::new(opts.jit_threshold.max(1), !opts.lockstep) {
             Ok(t) => interp.tier1 = Some(t),
             Err(e) => eprintln!(
                 "rivet: {}; hart {} runs interpreted",

@@ -144,6 +144,9 @@ pub struct Compiler {
     layout: StateLayout,
     helpers: Helpers,
     blocks: usize,
+    /// Iterations a self-looping block may run per call (0: never loop inside compiled
+    /// code, so one call runs the block exactly once).
+    pub loop_iterations: u32,
 }
 
 impl Compiler {
@@ -175,6 +178,7 @@ impl Compiler {
             layout,
             helpers,
             blocks: 0,
+            loop_iterations: 0,
         })
     }
 
@@ -211,6 +215,7 @@ impl Compiler {
             insns,
             pc,
             self.module.target_config(),
+            self.loop_iterations,
         );
         let id = self.module.declare_anonymous_function(&sig).map_err(err)?;
         self.module

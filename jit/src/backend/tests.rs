@@ -370,3 +370,47 @@ fn other_instructions_run_through_exec_one() {
     assert_eq!(s.pc, 0x8000_0010, "pc from the last exec_one");
     assert_eq!(s.instret, 104);
 }
+
+#[test]
+fn self_loops_iterate_inside_compiled_code_up_to_the_bound() {
+    let mut rig = Rig::new();
+    rig.compiler.loop_iterations = 512;
+    let body = [insn(Op::Addi, 1, 1, 0, -1), insn(Op::Bne, 0, 1, 0, -4)];
+    let (code, s) = rig.run(&body, &[(1, 1000)]);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.pc, s.instret), (488, 0x8000_0000, 100 + 1024));
+    let (_, s) = rig.run(&body, &[(1, 3)]);
+    assert_eq!((s.x[1], s.pc, s.instret), (0, 0x8000_0008, 106));
+}
+
+#[test]
+fn a_trap_in_a_later_loop_iteration_is_precise() {
+    let mut rig = Rig::new();
+    rig.compiler.loop_iterations = 512;
+    let body = [
+        insn(Op::Ld, 5, 2, 0, 0),
+        insn(Op::Addi, 2, 2, 0, 8),
+        insn(Op::Addi, 3, 3, 0, 1),
+        insn(Op::Bne, 0, 3, 4, -12),
+    ];
+    let (code, s) = rig.run(&body, &[(2, TRAP_ADDR - 16), (4, 100)]);
+    assert_eq!(code, EXIT_TRAP);
+    assert_eq!(
+        s.calls,
+        vec![
+            ("load", 0x8000_0000, 100, TRAP_ADDR - 16),
+            ("load", 0x8000_0000, 104, TRAP_ADDR - 8),
+            ("load", 0x8000_0000, 108, TRAP_ADDR),
+        ]
+    );
+    assert_eq!(
+        (s.x[2], s.x[3]),
+        (TRAP_ADDR, 2),
+        "registers of two full iterations"
+    );
+    assert_eq!(
+        s.x[5],
+        (TRAP_ADDR - 8) ^ 0xffff_ffff_ffff_ff80,
+        "last loaded value"
+    );
+}

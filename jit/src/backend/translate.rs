@@ -32,6 +32,27 @@ pub(super) struct Tx<'a> {
     /// Instructions retired since `instret_base` was read.
     pub k: i64,
     sigs: [Option<ir::SigRef>; 8],
+    /// For a block whose last branch targets its own start: the loop header and the
+    /// iteration counter (see [`Tx::enter_loop`]).
+    looping: Option<(ir::Block, Variable, u32)>,
+}
+
+/// Whether the block ends with a conditional branch back to its own first instruction.
+fn is_self_loop(insns: &[Insn], start: u64) -> bool {
+    let Some(last) = insns.last() else {
+        return false;
+    };
+    let len: u64 = insns[..insns.len() - 1]
+        .iter()
+        .map(|i| u64::from(i.len))
+        .sum();
+    matches!(
+        last.op,
+        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu
+    ) && start
+        .wrapping_add(len)
+        .wrapping_add(i64::from(last.imm) as u64)
+        == start
 }
 
 /// Flags for the hart state: always valid and aligned, never trapping.
@@ -39,6 +60,8 @@ pub(super) fn state_flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
+// One call site (`Compiler::compile`), which owns every argument separately.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
@@ -47,6 +70,7 @@ pub(super) fn translate(
     insns: &[Insn],
     start: u64,
     config: cranelift_codegen::isa::TargetFrontendConfig,
+    loop_iterations: u32,
 ) {
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
@@ -67,7 +91,11 @@ pub(super) fn translate(
         instret_base,
         k: 0,
         sigs: [None; 8],
+        looping: None,
     };
+    if loop_iterations > 0 && is_self_loop(insns, start) {
+        t.enter_loop(insns, loop_iterations);
+    }
     let mut pc = start;
     let mut ended = false;
     for (n, i) in insns.iter().enumerate() {
@@ -88,6 +116,60 @@ pub(super) fn translate(
 }
 
 impl Tx<'_> {
+    /// Compiles a self-looping block as a loop of at most `max` iterations, so a hot
+    /// loop does not return to the dispatcher on every iteration (the bound keeps
+    /// interrupts and stop requests, checked between blocks, timely).
+    ///
+    /// Every register the body touches is loaded before the loop header, so each
+    /// variable is defined on entry and the header's block parameters are complete;
+    /// every register it writes counts as dirty from the start, so a slow path in a
+    /// later iteration writes back what earlier iterations changed.
+    fn enter_loop(&mut self, insns: &[Insn], max: u32) {
+        for i in insns {
+            for r in [i.rs1, i.rs2, i.rd] {
+                if r != 0 {
+                    self.get(r);
+                }
+            }
+            if i.rd != 0 {
+                self.dirty |= 1 << (i.rd & 31);
+            }
+        }
+        let iter = self.b.declare_var(I64);
+        let zero = self.b.ins().iconst(I64, 0);
+        self.b.def_var(iter, zero);
+        let header = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        self.instret_base = self
+            .b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.instret);
+        self.k = 0;
+        self.looping = Some((header, iter, max));
+    }
+
+    /// The loop's back edge after the branch at the end of the body was taken.
+    fn back_edge(&mut self, header: ir::Block, iter: Variable, max: u32) {
+        let n = self.b.use_var(iter);
+        let n = self.b.ins().iadd_imm_s(n, 1);
+        self.b.def_var(iter, n);
+        let again = self.b.create_block();
+        let stop = self.b.create_block();
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, n, i64::from(max));
+        self.b.ins().brif(more, again, &[], stop, &[]);
+        self.b.switch_to_block(stop);
+        let start = self.pc_value(self.start);
+        self.exit(start);
+        self.b.switch_to_block(again);
+        // The header reloads instret: keep memory exact across iterations.
+        self.store_instret();
+        self.b.ins().jump(header, &[]);
+    }
+
     /// The run-time value of the guest pc that is `pc` at compile time.
     fn pc_value(&mut self, pc: u64) -> Value {
         let delta = pc.wrapping_sub(self.start) as i64;
@@ -325,10 +407,21 @@ impl Tx<'_> {
                 let a = self.get(rs1);
                 let b = self.get(rs2);
                 let c = self.b.ins().icmp($cc, a, b);
+                self.k += 1;
+                if let (true, Some((header, iter, max))) = (last, self.looping) {
+                    let back = self.b.create_block();
+                    let out = self.b.create_block();
+                    self.b.ins().brif(c, back, &[], out, &[]);
+                    self.b.switch_to_block(out);
+                    let fall = self.pc_value(next);
+                    self.exit(fall);
+                    self.b.switch_to_block(back);
+                    self.back_edge(header, iter, max);
+                    return true;
+                }
                 let taken = self.pc_value(pc.wrapping_add(imm as u64));
                 let fall = self.pc_value(next);
                 let target = self.b.ins().select(c, taken, fall);
-                self.k += 1;
                 self.exit(target);
                 return true;
             }};
