@@ -73,9 +73,9 @@ pub struct RunArgs {
     /// Print execution statistics when the machine stops.
     #[arg(long)]
     pub stats: bool,
-    /// Execution engine: the interpreter alone, or the interpreter plus the Cranelift
-    /// compiler for hot blocks.
-    #[arg(long, value_enum, default_value = "interp")]
+    /// Execution engine: the interpreter plus the Cranelift compiler for hot blocks
+    /// (`jit`), or the interpreter alone (`interp`).
+    #[arg(long, value_enum, default_value = "jit")]
     pub engine: EngineArg,
     /// Run every compiled block that does not write memory a second time in the
     /// interpreter, and stop at the first difference in architectural state.

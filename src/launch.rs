@@ -140,7 +140,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         drive: Vec::new(),
         trace: None,
         stats: false,
-        engine: EngineArg::Interp,
+        engine: EngineArg::Jit,
         lockstep: false,
         jit_threshold: crate::jit::DEFAULT_THRESHOLD,
     })

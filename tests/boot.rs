@@ -62,8 +62,8 @@ fn debian_boots_quiet() {
 }
 
 #[test]
-fn debian_boots_verbose_with_two_harts() {
-    boot("2", "console=ttyS0", &[]);
+fn debian_boots_verbose_with_two_harts_interpreted() {
+    boot("2", "console=ttyS0", &["--engine", "interp"]);
 }
 
 #[test]
