@@ -76,6 +76,23 @@ pub struct RunArgs {
     /// Exit when the guest reboots instead of resetting the machine.
     #[arg(long)]
     pub no_reboot: bool,
+    /// Execution engine: the interpreter plus the Cranelift compiler for hot blocks
+    /// (`jit`), or the interpreter alone (`interp`).
+    #[arg(long, value_enum, default_value = "jit")]
+    pub engine: EngineArg,
+    /// Run every compiled block that does not write memory a second time in the
+    /// interpreter, and stop at the first difference in architectural state.
+    #[arg(long)]
+    pub lockstep: bool,
+    /// Interpreted runs of a block before the JIT compiles it (1: compile everything).
+    #[arg(long, default_value_t = crate::jit::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u32).range(1..))]
+    pub jit_threshold: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EngineArg {
+    Interp,
+    Jit,
 }
 
 #[derive(Debug, Args)]

@@ -1,21 +1,24 @@
 //! The interpreter (tier 0): runs blocks of decoded instructions.
 //!
 //! Blocks are decoded once and cached by the physical address of their first
-//! instruction; a jump cache maps (virtual PC, privilege, satp) to a block so the common
+//! instruction; a jump cache maps a virtual PC to a block so the common
 //! path neither translates nor hashes. Blocks never cross a page, so a block is valid
 //! for every virtual mapping of its physical page. Caches are per hart: a hart only has
 //! to see code another agent wrote after its own `fence.i` (Unpriv spec "Zifencei").
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use rivet_jit::backend::{BlockFn, LinkCell, Links};
 use rivet_jit::frontend::{decode, Insn, Op};
 
 use crate::hart::csr::mstatus;
 use crate::hart::fp::{self, Prec};
 use crate::hart::memory::AmoOp;
 use crate::hart::trap::{cause, Exception};
-use crate::hart::{Hart, Priv};
+use crate::hart::{ArchState, Hart, Priv};
+use crate::jit::Tier1;
 
 /// Longest block, in instructions.
 const MAX_BLOCK: usize = 64;
@@ -23,20 +26,15 @@ const JUMP_CACHE: usize = 4096;
 
 pub struct Block {
     pub insns: Vec<Insn>,
-    /// Physical address and bytes the block was decoded from, to re-verify it after
-    /// a `fence.i` instead of decoding again.
-    paddr: u64,
-    bytes: Box<[u8]>,
-    /// The code generation in which the bytes were last known to match memory.
-    verified: std::cell::Cell<u64>,
-}
-
-impl Block {
-    /// Whether guest memory still holds the bytes this block was decoded from.
-    fn still_matches(&self, h: &Hart) -> bool {
-        let mut now = vec![0u8; self.bytes.len()];
-        h.shared.ram.read_bytes(self.paddr, &mut now).is_some() && *now == *self.bytes
-    }
+    /// Interpreted runs so far (tiering).
+    runs: Cell<u32>,
+    /// The block's compiled code, once tier 1 compiled it. Compiled code points into
+    /// `insns`; both go when the block is dropped (see [`Interp::flush_code`]).
+    compiled: Cell<Option<BlockFn>>,
+    /// The `fence.i` epoch at which the block's bytes were last known to be in memory.
+    epoch: Cell<u64>,
+    /// Where the compiled code's exits to fixed successors look for them (chaining).
+    links: Box<Links>,
 }
 
 /// A jump-cache entry: valid while its generation is current and the L1 exec entry of
@@ -50,15 +48,79 @@ struct JumpEntry {
     block: Rc<Block>,
 }
 
+/// How block lookups were satisfied, for `--stats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DispatchStats {
+    /// Compiled blocks found in the compact table.
+    pub fast: u64,
+    /// Blocks found in the jump cache.
+    pub jump: u64,
+    /// Blocks found by physical address after a jump-cache miss.
+    pub map: u64,
+    /// Blocks decoded.
+    pub decoded: u64,
+    /// `fence.i` executions.
+    pub fence_i: u64,
+}
+
+impl DispatchStats {
+    pub fn add(&mut self, o: &DispatchStats) {
+        self.fast += o.fast;
+        self.jump += o.jump;
+        self.map += o.map;
+        self.decoded += o.decoded;
+        self.fence_i += o.fence_i;
+    }
+}
+
 /// Per-hart decoded-code caches.
 pub struct Interp {
+    pub stats: DispatchStats,
     jump: Vec<Option<JumpEntry>>,
     blocks: HashMap<u64, Rc<Block>>,
     /// Bumped to invalidate every jump-cache entry at once.
     generation: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
     pub trace: bool,
+    /// The compiler tier; `None` runs everything interpreted.
+    pub tier1: Option<Tier1>,
+    /// Cross-check compiled blocks against the interpreter (`--lockstep`).
+    pub lockstep: bool,
+    /// Compiled blocks by virtual pc, probed before the jump cache.
+    fast: Vec<FastEntry>,
+    /// Bumped by `fence.i`: blocks of an older epoch are compared with memory before
+    /// they run again.
+    code_epoch: u64,
+    /// Compiled blocks whose code changed; their host code stays allocated until the
+    /// next full flush.
+    dead_compiled: usize,
+    /// The link cell of the exit the last compiled run left through, and the pc it
+    /// left to: linked to the code found there by the next dispatch.
+    pending_link: Option<(*const LinkCell, u64)>,
 }
+
+/// One entry of the compact table of compiled blocks: 32 bytes, no pointer chasing.
+/// Valid under the same rules as a [`JumpEntry`].
+#[derive(Clone, Copy)]
+struct FastEntry {
+    pc: u64,
+    host: usize,
+    generation: u64,
+    /// The `fence.i` epoch the block was last verified in.
+    epoch: u64,
+    f: Option<BlockFn>,
+}
+
+const EMPTY_FAST: FastEntry = FastEntry {
+    pc: 1,
+    host: 0,
+    generation: 0,
+    epoch: 0,
+    f: None,
+};
+
+/// Changed compiled blocks tolerated before all compiled code is freed at once.
+const MAX_DEAD_COMPILED: usize = 4096;
 
 impl Default for Interp {
     fn default() -> Self {
@@ -69,17 +131,69 @@ impl Default for Interp {
 impl Interp {
     pub fn new() -> Self {
         Self {
+            stats: DispatchStats::default(),
             jump: vec![None; JUMP_CACHE],
             blocks: HashMap::new(),
             generation: 0,
             trace: false,
+            tier1: None,
+            lockstep: false,
+            fast: vec![EMPTY_FAST; JUMP_CACHE],
+            code_epoch: 0,
+            dead_compiled: 0,
+            pending_link: None,
         }
     }
 
-    /// Drops every decoded block (`fence.i`, or code memory changed).
-    /// `fence.i`: every block must be checked against memory before its next use.
+    /// `fence.i` (Unpriv spec "Zifencei"): later fetches must see earlier stores. Blocks
+    /// stay cached, keyed by physical address; each is compared with memory when it is
+    /// next looked up, and only blocks whose bytes changed are decoded (and compiled)
+    /// again. Linux issues fence.i often (remote fences, module and kprobe patching)
+    /// while its code hardly changes.
+    pub fn fence_i(&mut self, h: &mut Hart) {
+        self.stats.fence_i += 1;
+        self.code_epoch += 1;
+        // Chained exits would skip the check: unlink them all.
+        h.link_epoch += 1;
+        self.pending_link = None;
+        if self.dead_compiled > MAX_DEAD_COMPILED {
+            self.flush_code();
+        }
+    }
+
+    /// Drops every decoded block and frees all compiled code. Must not run while
+    /// compiled code runs (it runs between blocks).
     pub fn flush_code(&mut self) {
+        self.pending_link = None;
+        self.dead_compiled = 0;
+        self.blocks.clear();
+        self.jump.fill(None);
+        self.fast.fill(EMPTY_FAST);
         self.generation += 1;
+        if let Some(t1) = &mut self.tier1 {
+            // SAFETY: the block map and the jump cache were the only holders of blocks
+            // (and so of compiled functions); both are empty, and no compiled code is
+            // running (flushes happen between blocks).
+            unsafe { t1.flush() };
+        }
+    }
+
+    /// The compiled code for `h.pc` when the compact table of compiled blocks has it
+    /// (filled when a compiled block runs; it follows the jump cache's validity rules
+    /// through the same generation).
+    #[inline]
+    fn compiled_at(&mut self, h: &Hart) -> Option<BlockFn> {
+        let pc = h.pc;
+        let e = &self.fast[((pc >> 1) as usize) & (JUMP_CACHE - 1)];
+        if e.pc == pc
+            && e.generation == self.generation
+            && e.epoch == self.code_epoch
+            && h.fetch_host(pc).map(|p| p as usize) == Some(e.host)
+        {
+            e.f
+        } else {
+            None
+        }
     }
 
     /// Finds or decodes the block at `h.pc`.
@@ -89,21 +203,41 @@ impl Interp {
         let host = h.fetch_host(pc);
         if let (Some(e), Some(host)) = (&self.jump[slot], host) {
             if e.pc == pc && e.host == host as usize && e.generation == self.generation {
-                return Ok(e.block.clone());
+                let b = &e.block;
+                // SAFETY: `host` maps the page holding the whole block (blocks never
+                // cross a page) in guest RAM, which lives as long as the hart.
+                if b.epoch.get() == self.code_epoch || unsafe { matches_host(&b.insns, host) } {
+                    b.epoch.set(self.code_epoch);
+                    self.stats.jump += 1;
+                    return Ok(b.clone());
+                }
             }
         }
         let paddr = h.translate_fetch(pc)?;
-        let cached = self.blocks.get(&paddr).filter(|b| {
-            b.verified.get() == self.generation || {
-                let ok = b.still_matches(h);
-                b.verified.set(self.generation);
-                ok
+        let cached = self.blocks.get(&paddr).cloned();
+        let cached = match cached {
+            Some(b) if b.epoch.get() != self.code_epoch => {
+                if still_in_memory(h, &b.insns, paddr) {
+                    b.epoch.set(self.code_epoch);
+                    Some(b)
+                } else {
+                    self.blocks.remove(&paddr);
+                    if b.compiled.get().is_some() {
+                        self.dead_compiled += 1;
+                    }
+                    None
+                }
             }
-        });
+            other => other,
+        };
         let block = match cached {
-            Some(b) => b.clone(),
+            Some(b) => {
+                self.stats.map += 1;
+                b
+            }
             None => {
-                let b = Rc::new(decode_block(h, pc, paddr, self.generation)?);
+                self.stats.decoded += 1;
+                let b = Rc::new(decode_block(h, pc, paddr, self.code_epoch)?);
                 if !b.insns.is_empty() {
                     self.blocks.insert(paddr, b.clone());
                 }
@@ -125,8 +259,12 @@ impl Interp {
     /// Runs up to `budget` blocks, stopping early when the hart waits (WFI) or the
     /// machine stops. Interrupts are taken at block boundaries.
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
-        for _ in 0..budget {
+        let mut left = u64::from(budget);
+        while left > 0 {
+            left -= 1;
+            let mut link = self.pending_link.take();
             if let Some(mut irq) = h.pending_interrupt() {
+                link = None;
                 if irq == 7 || irq == 5 {
                     // Timer state is sampled at slice boundaries; the handler may have
                     // moved the comparator since, so confirm before taking it.
@@ -141,6 +279,17 @@ impl Interp {
             if h.waiting || !h.shared.power.is_running() {
                 return;
             }
+            if let Some(f) = self.compiled_at(h) {
+                // The common case once code is hot: no block lookup, no refcounts.
+                self.stats.fast += 1;
+                link_exit(link, h, f);
+                left = left.saturating_sub(self.run_compiled(h, f) - 1);
+                if h.code_flush_pending {
+                    h.code_flush_pending = false;
+                    self.fence_i(h);
+                }
+                continue;
+            }
             let block = match self.block(h) {
                 Ok(b) => b,
                 Err(e) => {
@@ -152,7 +301,7 @@ impl Interp {
                 // An instruction that straddles a page boundary: run it alone.
                 match h.fetch_insn(h.pc).and_then(|raw| {
                     let insn = decode(raw);
-                    self.exec(h, &insn)
+                    exec(h, &insn)
                 }) {
                     Ok(next) => {
                         h.pc = next;
@@ -160,464 +309,660 @@ impl Interp {
                     }
                     Err(e) => h.raise(e),
                 }
-                continue;
+            } else {
+                let ran = self.run_block(h, &block, link);
+                left = left.saturating_sub(ran - 1);
             }
-            for insn in block.insns.iter() {
-                if self.trace {
-                    trace(h, insn);
-                }
-                match self.exec(h, insn) {
-                    Ok(next) => {
-                        h.pc = next;
-                        h.instret = h.instret.wrapping_add(1);
-                    }
-                    Err(e) => {
-                        h.raise(e);
-                        break;
-                    }
-                }
+            drop(block);
+            if h.code_flush_pending {
+                h.code_flush_pending = false;
+                self.fence_i(h);
             }
         }
     }
 
-    /// Executes one instruction at `h.pc`; returns the next PC.
+    /// Runs compiled code and the blocks it chains to; returns how many blocks ran.
     #[inline]
-    fn exec(&mut self, h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
-        let pc = h.pc;
-        let next = pc.wrapping_add(u64::from(i.len));
-        let rs1 = h.x[usize::from(i.rs1)];
-        let rs2 = h.x[usize::from(i.rs2)];
-        let imm = i64::from(i.imm) as u64;
-        let rd = i.rd;
-        macro_rules! w {
-            ($v:expr) => {{
-                let v: u64 = $v;
-                h.set_x(rd, v);
-            }};
+    fn run_compiled(&mut self, h: &mut Hart, f: BlockFn) -> u64 {
+        let Some(t1) = &mut self.tier1 else {
+            return 1;
+        };
+        let ran = t1.run(h, f);
+        if h.last_exit != 0 {
+            self.pending_link = Some((h.last_exit as *const LinkCell, h.pc));
         }
-        macro_rules! sext32 {
-            ($v:expr) => {
-                ($v as u32 as i32 as i64 as u64)
-            };
-        }
-        macro_rules! branch {
-            ($c:expr) => {{
-                return if $c {
-                    jump(pc.wrapping_add(imm))
-                } else {
-                    Ok(next)
-                };
-            }};
-        }
-        macro_rules! load {
-            ($size:expr, $ext:expr) => {{
-                let v = h.load(rs1.wrapping_add(imm), $size)?;
-                let ext: fn(u64) -> u64 = $ext;
-                w!(ext(v));
-            }};
-        }
-        macro_rules! store {
-            ($size:expr) => {{
-                h.store(rs1.wrapping_add(imm), $size, rs2)?;
-            }};
-        }
-        match i.op {
-            Op::Lui => w!(imm),
-            Op::Auipc => w!(pc.wrapping_add(imm)),
-            Op::Jal => {
-                let t = pc.wrapping_add(imm);
-                w!(next);
-                return jump(t);
-            }
-            Op::Jalr => {
-                let t = rs1.wrapping_add(imm) & !1;
-                w!(next);
-                return jump(t);
-            }
-            Op::Beq => branch!(rs1 == rs2),
-            Op::Bne => branch!(rs1 != rs2),
-            Op::Blt => branch!((rs1 as i64) < (rs2 as i64)),
-            Op::Bge => branch!((rs1 as i64) >= (rs2 as i64)),
-            Op::Bltu => branch!(rs1 < rs2),
-            Op::Bgeu => branch!(rs1 >= rs2),
-            Op::Lb => load!(1, |v| v as i8 as i64 as u64),
-            Op::Lh => load!(2, |v| v as i16 as i64 as u64),
-            Op::Lw => load!(4, |v| v as i32 as i64 as u64),
-            Op::Ld => load!(8, |v| v),
-            Op::Lbu => load!(1, |v| v),
-            Op::Lhu => load!(2, |v| v),
-            Op::Lwu => load!(4, |v| v),
-            Op::Sb => store!(1),
-            Op::Sh => store!(2),
-            Op::Sw => store!(4),
-            Op::Sd => store!(8),
-            Op::Addi => w!(rs1.wrapping_add(imm)),
-            Op::Slti => w!(((rs1 as i64) < (imm as i64)) as u64),
-            Op::Sltiu => w!((rs1 < imm) as u64),
-            Op::Xori => w!(rs1 ^ imm),
-            Op::Ori => w!(rs1 | imm),
-            Op::Andi => w!(rs1 & imm),
-            Op::Slli => w!(rs1 << (imm & 63)),
-            Op::Srli => w!(rs1 >> (imm & 63)),
-            Op::Srai => w!(((rs1 as i64) >> (imm & 63)) as u64),
-            Op::Add => w!(rs1.wrapping_add(rs2)),
-            Op::Sub => w!(rs1.wrapping_sub(rs2)),
-            Op::Sll => w!(rs1 << (rs2 & 63)),
-            Op::Slt => w!(((rs1 as i64) < (rs2 as i64)) as u64),
-            Op::Sltu => w!((rs1 < rs2) as u64),
-            Op::Xor => w!(rs1 ^ rs2),
-            Op::Srl => w!(rs1 >> (rs2 & 63)),
-            Op::Sra => w!(((rs1 as i64) >> (rs2 & 63)) as u64),
-            Op::Or => w!(rs1 | rs2),
-            Op::And => w!(rs1 & rs2),
-            Op::Addiw => w!(sext32!(rs1.wrapping_add(imm))),
-            Op::Slliw => w!(sext32!((rs1 as u32) << (imm & 31))),
-            Op::Srliw => w!(sext32!((rs1 as u32) >> (imm & 31))),
-            Op::Sraiw => w!(((rs1 as i32) >> (imm & 31)) as i64 as u64),
-            Op::Addw => w!(sext32!(rs1.wrapping_add(rs2))),
-            Op::Subw => w!(sext32!(rs1.wrapping_sub(rs2))),
-            Op::Sllw => w!(sext32!((rs1 as u32) << (rs2 & 31))),
-            Op::Srlw => w!(sext32!((rs1 as u32) >> (rs2 & 31))),
-            Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
-            // Harts see their own accesses in order and host atomics order the rest;
-            // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
-            Op::Fence | Op::FenceTso => {
-                std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst)
-            }
-            Op::FenceI => {
-                self.flush_code();
-                return Ok(next);
-            }
-            Op::Ecall => {
-                let c = match h.prv {
-                    Priv::U => cause::ECALL_U,
-                    Priv::S => cause::ECALL_S,
-                    Priv::M => cause::ECALL_M,
-                };
-                return Err(Exception::new(c, 0));
-            }
-            Op::Ebreak => return Err(Exception::new(cause::BREAKPOINT, pc)),
+        ran
+    }
 
-            // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
-            // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
-            Op::Csrrw | Op::Csrrwi => {
-                let v = if i.op == Op::Csrrw {
-                    rs1
+    /// Runs one block: compiled when tier 1 has compiled it (compiling it once it is
+    /// hot), else interpreted; returns how many blocks ran (chaining). `link` is the
+    /// exit the previous compiled run left through.
+    #[inline]
+    fn run_block(
+        &mut self,
+        h: &mut Hart,
+        block: &Rc<Block>,
+        link: Option<(*const LinkCell, u64)>,
+    ) -> u64 {
+        if let Some(t1) = &mut self.tier1 {
+            let f = match block.compiled.get() {
+                Some(f) => Some(f),
+                None => {
+                    let runs = block.runs.get() + 1;
+                    block.runs.set(runs);
+                    if runs == t1.threshold {
+                        let f = t1.compile(&block.insns, h.pc, &block.links);
+                        block.compiled.set(f);
+                        f
+                    } else {
+                        None
+                    }
+                }
+            };
+            if let Some(f) = f {
+                if self.lockstep {
+                    lockstep(t1, h, &block.insns, f);
+                    return 1;
+                }
+                if let Some(host) = h.fetch_host(h.pc) {
+                    // The page is mapped whole (one L1 entry): chaining within it is
+                    // sound.
+                    link_exit(link, h, f);
+                    let slot = ((h.pc >> 1) as usize) & (JUMP_CACHE - 1);
+                    self.fast[slot] = FastEntry {
+                        pc: h.pc,
+                        host: host as usize,
+                        generation: self.generation,
+                        epoch: self.code_epoch,
+                        f: Some(f),
+                    };
+                }
+                return self.run_compiled(h, f);
+            }
+        }
+        interpret(h, &block.insns, self.trace);
+        1
+    }
+}
+
+/// Links the exit `link` (from the dispatch before) to `f` when it led to `h.pc`, where
+/// `f` was just found valid for the current code epoch.
+#[inline]
+fn link_exit(link: Option<(*const LinkCell, u64)>, h: &Hart, f: BlockFn) {
+    if let Some((cell, pc)) = link {
+        if pc == h.pc {
+            // SAFETY: the cell belongs to a block of the block map (only a `fence.i` or
+            // a flush removes blocks, and both drop the pending link), and this thread
+            // is its only user.
+            unsafe { (*cell).link(f, h.link_epoch) };
+        }
+    }
+}
+
+/// Interprets the instructions of one block, starting at `h.pc`.
+fn interpret(h: &mut Hart, insns: &[Insn], tracing: bool) {
+    for insn in insns {
+        if tracing {
+            trace(h, insn);
+        }
+        match exec(h, insn) {
+            Ok(next) => {
+                h.pc = next;
+                h.instret = h.instret.wrapping_add(1);
+            }
+            Err(e) => {
+                h.raise(e);
+                break;
+            }
+        }
+    }
+}
+
+/// Whether `--lockstep` can run a block twice from the same state: it must not change
+/// memory (a second run would see its own stores; devices would see accesses twice)
+/// and must not read the host clock (`time`).
+fn replayable(insns: &[Insn]) -> bool {
+    insns.iter().all(|i| {
+        let csr_time = matches!(
+            i.op,
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+        ) && matches!(i.csr(), 0xc01 | 0x14d);
+        let writes = matches!(
+            i.op,
+            Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd | Op::ScW | Op::ScD | Op::CboZero
+        ) || i.op.ext() == rivet_jit::frontend::Ext::A;
+        !csr_time && !writes
+    })
+}
+
+/// `--lockstep`: runs a compiled block and, for blocks that can run twice, the
+/// interpreter on the same starting state first; stops the machine at the first
+/// difference in the architectural state (x, f, pc, instret, privilege, CSRs, PMP,
+/// reservation). Blocks that store or read the clock run compiled only, and blocks
+/// whose interpreted run touched a device keep that run; both count as unchecked.
+fn lockstep(t1: &mut Tier1, h: &mut Hart, insns: &[Insn], f: BlockFn) {
+    if !replayable(insns) {
+        t1.stats.unchecked += 1;
+        t1.run(h, f);
+        return;
+    }
+    let start = h.arch_state();
+    let mmio = h.mmio_accesses;
+    interpret(h, insns, false);
+    if h.mmio_accesses != mmio {
+        // A device saw the accesses (reads may have side effects): the block ran once,
+        // interpreted, and is not replayed.
+        t1.stats.unchecked += 1;
+        return;
+    }
+    t1.stats.checked += 1;
+    let want = h.arch_state();
+    h.restore_arch_state(&start);
+    t1.run(h, f);
+    let got = h.arch_state();
+    if got != want {
+        eprintln!(
+            "rivet: lockstep mismatch in the block at {:#x} (hart {}):",
+            start.pc, h.hartid
+        );
+        let mut pc = start.pc;
+        for i in insns {
+            eprintln!(
+                "  {pc:016x}: {:08x}  {}",
+                i.raw,
+                rivet_jit::frontend::disasm::disasm(i, pc)
+            );
+            pc = pc.wrapping_add(u64::from(i.len));
+        }
+        eprintln!("  interpreter: {}", describe_diff(&want, &got, true));
+        eprintln!("  compiled:    {}", describe_diff(&want, &got, false));
+        h.shared
+            .power
+            .request(rivet_devices::power::PowerEvent::Fail(LOCKSTEP_FAIL));
+    }
+}
+
+/// The exit status a lockstep mismatch stops the machine with.
+pub const LOCKSTEP_FAIL: u32 = 0x1c;
+
+/// The fields where `a` and `b` differ, with `a`'s values (or `b`'s when `!first`).
+fn describe_diff(a: &ArchState, b: &ArchState, first: bool) -> String {
+    let s = if first { a } else { b };
+    let o = if first { b } else { a };
+    let mut out = Vec::new();
+    for r in 0..32 {
+        if s.x[r] != o.x[r] {
+            out.push(format!("x{r}={:#x}", s.x[r]));
+        }
+        if s.f[r] != o.f[r] {
+            out.push(format!("f{r}={:#x}", s.f[r]));
+        }
+    }
+    if s.pc != o.pc {
+        out.push(format!("pc={:#x}", s.pc));
+    }
+    if s.instret != o.instret {
+        out.push(format!("instret={}", s.instret));
+    }
+    if s.prv != o.prv {
+        out.push(format!("prv={:?}", s.prv));
+    }
+    if s.pmp != o.pmp {
+        out.push(format!("pmp={:?}", s.pmp));
+    }
+    if s.csr != o.csr {
+        out.push(format!("csr={:?}", s.csr));
+    }
+    if s.reservation != o.reservation || s.waiting != o.waiting || s.cycle_offset != o.cycle_offset
+    {
+        out.push(format!(
+            "reservation={:?} waiting={} cycle_offset={}",
+            s.reservation, s.waiting, s.cycle_offset
+        ));
+    }
+    if s.code_flush_pending != o.code_flush_pending {
+        out.push(format!("fence.i={}", s.code_flush_pending));
+    }
+    out.join(" ")
+}
+
+/// Executes one instruction at `h.pc`; returns the next PC. Compiled code reaches this
+/// through the JIT's `exec_one` helper for every instruction it does not inline.
+#[inline]
+pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
+    let pc = h.pc;
+    let next = pc.wrapping_add(u64::from(i.len));
+    let rs1 = h.x[usize::from(i.rs1)];
+    let rs2 = h.x[usize::from(i.rs2)];
+    let imm = i64::from(i.imm) as u64;
+    let rd = i.rd;
+    macro_rules! w {
+        ($v:expr) => {{
+            let v: u64 = $v;
+            h.set_x(rd, v);
+        }};
+    }
+    macro_rules! sext32 {
+        ($v:expr) => {
+            ($v as u32 as i32 as i64 as u64)
+        };
+    }
+    macro_rules! branch {
+        ($c:expr) => {{
+            return if $c {
+                jump(pc.wrapping_add(imm))
+            } else {
+                Ok(next)
+            };
+        }};
+    }
+    macro_rules! load {
+        ($size:expr, $ext:expr) => {{
+            let v = h.load(rs1.wrapping_add(imm), $size)?;
+            let ext: fn(u64) -> u64 = $ext;
+            w!(ext(v));
+        }};
+    }
+    macro_rules! store {
+        ($size:expr) => {{
+            h.store(rs1.wrapping_add(imm), $size, rs2)?;
+        }};
+    }
+    match i.op {
+        Op::Lui => w!(imm),
+        Op::Auipc => w!(pc.wrapping_add(imm)),
+        Op::Jal => {
+            let t = pc.wrapping_add(imm);
+            w!(next);
+            return jump(t);
+        }
+        Op::Jalr => {
+            let t = rs1.wrapping_add(imm) & !1;
+            w!(next);
+            return jump(t);
+        }
+        Op::Beq => branch!(rs1 == rs2),
+        Op::Bne => branch!(rs1 != rs2),
+        Op::Blt => branch!((rs1 as i64) < (rs2 as i64)),
+        Op::Bge => branch!((rs1 as i64) >= (rs2 as i64)),
+        Op::Bltu => branch!(rs1 < rs2),
+        Op::Bgeu => branch!(rs1 >= rs2),
+        Op::Lb => load!(1, |v| v as i8 as i64 as u64),
+        Op::Lh => load!(2, |v| v as i16 as i64 as u64),
+        Op::Lw => load!(4, |v| v as i32 as i64 as u64),
+        Op::Ld => load!(8, |v| v),
+        Op::Lbu => load!(1, |v| v),
+        Op::Lhu => load!(2, |v| v),
+        Op::Lwu => load!(4, |v| v),
+        Op::Sb => store!(1),
+        Op::Sh => store!(2),
+        Op::Sw => store!(4),
+        Op::Sd => store!(8),
+        Op::Addi => w!(rs1.wrapping_add(imm)),
+        Op::Slti => w!(((rs1 as i64) < (imm as i64)) as u64),
+        Op::Sltiu => w!((rs1 < imm) as u64),
+        Op::Xori => w!(rs1 ^ imm),
+        Op::Ori => w!(rs1 | imm),
+        Op::Andi => w!(rs1 & imm),
+        Op::Slli => w!(rs1 << (imm & 63)),
+        Op::Srli => w!(rs1 >> (imm & 63)),
+        Op::Srai => w!(((rs1 as i64) >> (imm & 63)) as u64),
+        Op::Add => w!(rs1.wrapping_add(rs2)),
+        Op::Sub => w!(rs1.wrapping_sub(rs2)),
+        Op::Sll => w!(rs1 << (rs2 & 63)),
+        Op::Slt => w!(((rs1 as i64) < (rs2 as i64)) as u64),
+        Op::Sltu => w!((rs1 < rs2) as u64),
+        Op::Xor => w!(rs1 ^ rs2),
+        Op::Srl => w!(rs1 >> (rs2 & 63)),
+        Op::Sra => w!(((rs1 as i64) >> (rs2 & 63)) as u64),
+        Op::Or => w!(rs1 | rs2),
+        Op::And => w!(rs1 & rs2),
+        Op::Addiw => w!(sext32!(rs1.wrapping_add(imm))),
+        Op::Slliw => w!(sext32!((rs1 as u32) << (imm & 31))),
+        Op::Srliw => w!(sext32!((rs1 as u32) >> (imm & 31))),
+        Op::Sraiw => w!(((rs1 as i32) >> (imm & 31)) as i64 as u64),
+        Op::Addw => w!(sext32!(rs1.wrapping_add(rs2))),
+        Op::Subw => w!(sext32!(rs1.wrapping_sub(rs2))),
+        Op::Sllw => w!(sext32!((rs1 as u32) << (rs2 & 31))),
+        Op::Srlw => w!(sext32!((rs1 as u32) >> (rs2 & 31))),
+        Op::Sraw => w!(((rs1 as i32) >> (rs2 & 31)) as i64 as u64),
+        // Harts see their own accesses in order and host atomics order the rest;
+        // a host fence gives FENCE/FENCE.TSO their ordering across host threads.
+        Op::Fence | Op::FenceTso => std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst),
+        Op::FenceI => {
+            // Ends the block; the engine drops its code caches after it.
+            h.code_flush_pending = true;
+            return Ok(next);
+        }
+        Op::Ecall => {
+            let c = match h.prv {
+                Priv::U => cause::ECALL_U,
+                Priv::S => cause::ECALL_S,
+                Priv::M => cause::ECALL_M,
+            };
+            return Err(Exception::new(c, 0));
+        }
+        Op::Ebreak => return Err(Exception::new(cause::BREAKPOINT, pc)),
+
+        // Zicsr (Unpriv spec ch. "Zicsr"): csrrw with rd = x0 does not read;
+        // csrrs/csrrc with rs1 = x0 (or uimm 0) do not write.
+        Op::Csrrw | Op::Csrrwi => {
+            let v = if i.op == Op::Csrrw {
+                rs1
+            } else {
+                u64::from(i.rs1)
+            };
+            let old = if rd != 0 {
+                Some(h.csr_read(i.csr(), i.raw)?)
+            } else {
+                None
+            };
+            h.csr_write(i.csr(), v, i.raw)?;
+            if let Some(old) = old {
+                w!(old);
+            }
+            return Ok(next);
+        }
+        Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
+            let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) {
+                rs1
+            } else {
+                u64::from(i.rs1)
+            };
+            let old = h.csr_read(i.csr(), i.raw)?;
+            if i.rs1 != 0 {
+                let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
+                    old | src
                 } else {
-                    u64::from(i.rs1)
-                };
-                let old = if rd != 0 {
-                    Some(h.csr_read(i.csr(), i.raw)?)
-                } else {
-                    None
+                    old & !src
                 };
                 h.csr_write(i.csr(), v, i.raw)?;
-                if let Some(old) = old {
-                    w!(old);
-                }
+            }
+            w!(old);
+            return Ok(next);
+        }
+
+        // M
+        Op::Mul => w!(rs1.wrapping_mul(rs2)),
+        Op::Mulh => w!(((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
+        Op::Mulhsu => w!(((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
+        Op::Mulhu => w!(((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
+        Op::Div => w!(div(rs1 as i64, rs2 as i64) as u64),
+        Op::Divu => w!(rs1.checked_div(rs2).unwrap_or(u64::MAX)),
+        Op::Rem => w!(rem(rs1 as i64, rs2 as i64) as u64),
+        Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
+        Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
+        Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
+        Op::Divuw => w!(sext32!((rs1 as u32)
+            .checked_div(rs2 as u32)
+            .unwrap_or(u32::MAX))),
+        Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
+        Op::Remuw => w!(sext32!(if rs2 as u32 == 0 {
+            rs1 as u32
+        } else {
+            rs1 as u32 % rs2 as u32
+        })),
+
+        // A
+        Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
+        Op::LrD => w!(h.load_reserved(rs1, 8)?),
+        Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
+        Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
+        Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
+        Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
+        Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
+        Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
+        Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
+        Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
+        Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
+        Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
+        Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
+        Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
+        Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
+        Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
+        Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
+        Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
+        Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
+        Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
+        Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
+        Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
+
+        // Zba
+        Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
+        Op::Sh1add => w!(rs2.wrapping_add(rs1 << 1)),
+        Op::Sh2add => w!(rs2.wrapping_add(rs1 << 2)),
+        Op::Sh3add => w!(rs2.wrapping_add(rs1 << 3)),
+        Op::Sh1addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 1)),
+        Op::Sh2addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 2)),
+        Op::Sh3addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 3)),
+        Op::SlliUw => w!((rs1 & 0xffff_ffff) << (imm & 63)),
+        // Zbb
+        Op::Andn => w!(rs1 & !rs2),
+        Op::Orn => w!(rs1 | !rs2),
+        Op::Xnor => w!(!(rs1 ^ rs2)),
+        Op::Clz => w!(u64::from(rs1.leading_zeros())),
+        Op::Clzw => w!(u64::from((rs1 as u32).leading_zeros())),
+        Op::Ctz => w!(u64::from(rs1.trailing_zeros())),
+        Op::Ctzw => w!(u64::from((rs1 as u32).trailing_zeros())),
+        Op::Cpop => w!(u64::from(rs1.count_ones())),
+        Op::Cpopw => w!(u64::from((rs1 as u32).count_ones())),
+        Op::Max => w!((rs1 as i64).max(rs2 as i64) as u64),
+        Op::Maxu => w!(rs1.max(rs2)),
+        Op::Min => w!((rs1 as i64).min(rs2 as i64) as u64),
+        Op::Minu => w!(rs1.min(rs2)),
+        Op::SextB => w!(rs1 as i8 as i64 as u64),
+        Op::SextH => w!(rs1 as i16 as i64 as u64),
+        Op::ZextH => w!(rs1 & 0xffff),
+        Op::Rol => w!(rs1.rotate_left((rs2 & 63) as u32)),
+        Op::Ror => w!(rs1.rotate_right((rs2 & 63) as u32)),
+        Op::Rori => w!(rs1.rotate_right((imm & 63) as u32)),
+        Op::Rolw => w!(sext32!((rs1 as u32).rotate_left((rs2 & 31) as u32))),
+        Op::Rorw => w!(sext32!((rs1 as u32).rotate_right((rs2 & 31) as u32))),
+        Op::Roriw => w!(sext32!((rs1 as u32).rotate_right((imm & 31) as u32))),
+        Op::OrcB => w!(orc_b(rs1)),
+        Op::Rev8 => w!(rs1.swap_bytes()),
+        // Zbc
+        Op::Clmul => w!(clmul(rs1, rs2) as u64),
+        Op::Clmulh => w!((clmul(rs1, rs2) >> 64) as u64),
+        Op::Clmulr => w!((clmul(rs1, rs2) >> 63) as u64),
+        // Zbs
+        Op::Bclr => w!(rs1 & !(1 << (rs2 & 63))),
+        Op::Bclri => w!(rs1 & !(1 << (imm & 63))),
+        Op::Bext => w!((rs1 >> (rs2 & 63)) & 1),
+        Op::Bexti => w!((rs1 >> (imm & 63)) & 1),
+        Op::Binv => w!(rs1 ^ (1 << (rs2 & 63))),
+        Op::Binvi => w!(rs1 ^ (1 << (imm & 63))),
+        Op::Bset => w!(rs1 | (1 << (rs2 & 63))),
+        Op::Bseti => w!(rs1 | (1 << (imm & 63))),
+        // Zicond
+        Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
+        Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
+        // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
+        Op::CboClean | Op::CboFlush | Op::CboInval => {
+            h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
+        }
+        Op::CboZero => h.cbo_zero(rs1, i.raw)?,
+        // Zawrs: no reservation-set wake-up source is modelled beyond the
+        // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
+        Op::WrsNto | Op::WrsSto => {
+            if h.reservation.is_none() {
                 return Ok(next);
             }
-            Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
-                let src = if matches!(i.op, Op::Csrrs | Op::Csrrc) {
-                    rs1
-                } else {
-                    u64::from(i.rs1)
-                };
-                let old = h.csr_read(i.csr(), i.raw)?;
-                if i.rs1 != 0 {
-                    let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
-                        old | src
-                    } else {
-                        old & !src
-                    };
-                    h.csr_write(i.csr(), v, i.raw)?;
-                }
-                w!(old);
-                return Ok(next);
+            if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
+                return Err(Exception::illegal(i.raw));
             }
-
-            // M
-            Op::Mul => w!(rs1.wrapping_mul(rs2)),
-            Op::Mulh => w!(((i128::from(rs1 as i64) * i128::from(rs2 as i64)) >> 64) as u64),
-            Op::Mulhsu => w!(((i128::from(rs1 as i64) * (rs2 as i128)) >> 64) as u64),
-            Op::Mulhu => w!(((u128::from(rs1) * u128::from(rs2)) >> 64) as u64),
-            Op::Div => w!(div(rs1 as i64, rs2 as i64) as u64),
-            Op::Divu => w!(rs1.checked_div(rs2).unwrap_or(u64::MAX)),
-            Op::Rem => w!(rem(rs1 as i64, rs2 as i64) as u64),
-            Op::Remu => w!(if rs2 == 0 { rs1 } else { rs1 % rs2 }),
-            Op::Mulw => w!(sext32!((rs1 as u32).wrapping_mul(rs2 as u32))),
-            Op::Divw => w!(div32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Divuw => w!(sext32!((rs1 as u32)
-                .checked_div(rs2 as u32)
-                .unwrap_or(u32::MAX))),
-            Op::Remw => w!(rem32(rs1 as i32, rs2 as i32) as i64 as u64),
-            Op::Remuw => w!(sext32!(if rs2 as u32 == 0 {
-                rs1 as u32
-            } else {
-                rs1 as u32 % rs2 as u32
-            })),
-
-            // A
-            Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
-            Op::LrD => w!(h.load_reserved(rs1, 8)?),
-            Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
-            Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
-            Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
-            Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
-            Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
-            Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
-            Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
-            Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
-            Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
-            Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
-            Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
-            Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
-            Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
-            Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
-            Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
-            Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
-            Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
-            Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
-            Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
-            Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
-
-            // Zba
-            Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
-            Op::Sh1add => w!(rs2.wrapping_add(rs1 << 1)),
-            Op::Sh2add => w!(rs2.wrapping_add(rs1 << 2)),
-            Op::Sh3add => w!(rs2.wrapping_add(rs1 << 3)),
-            Op::Sh1addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 1)),
-            Op::Sh2addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 2)),
-            Op::Sh3addUw => w!(rs2.wrapping_add((rs1 & 0xffff_ffff) << 3)),
-            Op::SlliUw => w!((rs1 & 0xffff_ffff) << (imm & 63)),
-            // Zbb
-            Op::Andn => w!(rs1 & !rs2),
-            Op::Orn => w!(rs1 | !rs2),
-            Op::Xnor => w!(!(rs1 ^ rs2)),
-            Op::Clz => w!(u64::from(rs1.leading_zeros())),
-            Op::Clzw => w!(u64::from((rs1 as u32).leading_zeros())),
-            Op::Ctz => w!(u64::from(rs1.trailing_zeros())),
-            Op::Ctzw => w!(u64::from((rs1 as u32).trailing_zeros())),
-            Op::Cpop => w!(u64::from(rs1.count_ones())),
-            Op::Cpopw => w!(u64::from((rs1 as u32).count_ones())),
-            Op::Max => w!((rs1 as i64).max(rs2 as i64) as u64),
-            Op::Maxu => w!(rs1.max(rs2)),
-            Op::Min => w!((rs1 as i64).min(rs2 as i64) as u64),
-            Op::Minu => w!(rs1.min(rs2)),
-            Op::SextB => w!(rs1 as i8 as i64 as u64),
-            Op::SextH => w!(rs1 as i16 as i64 as u64),
-            Op::ZextH => w!(rs1 & 0xffff),
-            Op::Rol => w!(rs1.rotate_left((rs2 & 63) as u32)),
-            Op::Ror => w!(rs1.rotate_right((rs2 & 63) as u32)),
-            Op::Rori => w!(rs1.rotate_right((imm & 63) as u32)),
-            Op::Rolw => w!(sext32!((rs1 as u32).rotate_left((rs2 & 31) as u32))),
-            Op::Rorw => w!(sext32!((rs1 as u32).rotate_right((rs2 & 31) as u32))),
-            Op::Roriw => w!(sext32!((rs1 as u32).rotate_right((imm & 31) as u32))),
-            Op::OrcB => w!(orc_b(rs1)),
-            Op::Rev8 => w!(rs1.swap_bytes()),
-            // Zbc
-            Op::Clmul => w!(clmul(rs1, rs2) as u64),
-            Op::Clmulh => w!((clmul(rs1, rs2) >> 64) as u64),
-            Op::Clmulr => w!((clmul(rs1, rs2) >> 63) as u64),
-            // Zbs
-            Op::Bclr => w!(rs1 & !(1 << (rs2 & 63))),
-            Op::Bclri => w!(rs1 & !(1 << (imm & 63))),
-            Op::Bext => w!((rs1 >> (rs2 & 63)) & 1),
-            Op::Bexti => w!((rs1 >> (imm & 63)) & 1),
-            Op::Binv => w!(rs1 ^ (1 << (rs2 & 63))),
-            Op::Binvi => w!(rs1 ^ (1 << (imm & 63))),
-            Op::Bset => w!(rs1 | (1 << (rs2 & 63))),
-            Op::Bseti => w!(rs1 | (1 << (imm & 63))),
-            // Zicond
-            Op::CzeroEqz => w!(if rs2 == 0 { 0 } else { rs1 }),
-            Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
-            // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
-            Op::CboClean | Op::CboFlush | Op::CboInval => {
-                h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
-            }
-            Op::CboZero => h.cbo_zero(rs1, i.raw)?,
-            // Zawrs: no reservation-set wake-up source is modelled beyond the
-            // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
-            Op::WrsNto | Op::WrsSto => {
-                if h.reservation.is_none() {
-                    return Ok(next);
-                }
-                if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
-                    return Err(Exception::illegal(i.raw));
-                }
-                std::hint::spin_loop();
-            }
-
-            // Privileged
-            Op::Mret => {
-                if h.prv != Priv::M {
-                    return Err(Exception::illegal(i.raw));
-                }
-                h.mret();
-                return Ok(h.pc);
-            }
-            Op::Sret => {
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                h.sret();
-                return Ok(h.pc);
-            }
-            Op::Wfi => {
-                // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                if !h.wfi_wakeup() {
-                    h.waiting = true;
-                }
-            }
-            Op::SfenceVma | Op::SinvalVma => {
-                if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
-                    return Err(Exception::illegal(i.raw));
-                }
-                let vaddr = (i.rs1 != 0).then_some(rs1);
-                let asid = (i.rs2 != 0).then_some(rs2 as u16);
-                h.sfence_vma(vaddr, asid);
-            }
-            Op::SfenceWInval | Op::SfenceInvalIr => {
-                if h.prv == Priv::U {
-                    return Err(Exception::illegal(i.raw));
-                }
-            }
-
-            // F and D loads/stores: plain bit moves; S values are NaN-boxed.
-            Op::Flw => {
-                h.fp_check(i.raw)?;
-                let v = h.load(rs1.wrapping_add(imm), 4)?;
-                h.set_f(rd, fp::box_s(v as u32));
-            }
-            Op::Fld => {
-                h.fp_check(i.raw)?;
-                let v = h.load(rs1.wrapping_add(imm), 8)?;
-                h.set_f(rd, v);
-            }
-            Op::Fsw => {
-                h.fp_check(i.raw)?;
-                h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
-            }
-            Op::Fsd => {
-                h.fp_check(i.raw)?;
-                h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
-            }
-            _ => return self.exec_fp(h, i, next),
+            std::hint::spin_loop();
         }
-        Ok(next)
+
+        // Privileged
+        Op::Mret => {
+            if h.prv != Priv::M {
+                return Err(Exception::illegal(i.raw));
+            }
+            h.mret();
+            return Ok(h.pc);
+        }
+        Op::Sret => {
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            h.sret();
+            return Ok(h.pc);
+        }
+        Op::Wfi => {
+            // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            if !h.wfi_wakeup() {
+                h.waiting = true;
+            }
+        }
+        Op::SfenceVma | Op::SinvalVma => {
+            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
+                return Err(Exception::illegal(i.raw));
+            }
+            let vaddr = (i.rs1 != 0).then_some(rs1);
+            let asid = (i.rs2 != 0).then_some(rs2 as u16);
+            h.sfence_vma(vaddr, asid);
+        }
+        Op::SfenceWInval | Op::SfenceInvalIr => {
+            if h.prv == Priv::U {
+                return Err(Exception::illegal(i.raw));
+            }
+        }
+
+        // F and D loads/stores: plain bit moves; S values are NaN-boxed.
+        Op::Flw => {
+            h.fp_check(i.raw)?;
+            let v = h.load(rs1.wrapping_add(imm), 4)?;
+            h.set_f(rd, fp::box_s(v as u32));
+        }
+        Op::Fld => {
+            h.fp_check(i.raw)?;
+            let v = h.load(rs1.wrapping_add(imm), 8)?;
+            h.set_f(rd, v);
+        }
+        Op::Fsw => {
+            h.fp_check(i.raw)?;
+            h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
+        }
+        Op::Fsd => {
+            h.fp_check(i.raw)?;
+            h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
+        }
+        _ => return exec_fp(h, i, next),
     }
+    Ok(next)
+}
 
-    /// F, D and Zfa computational instructions; anything else is illegal.
-    fn exec_fp(&mut self, h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
-        use Prec::{D, S};
-        h.fp_check(i.raw)?;
-        let a = h.f[usize::from(i.rs1)];
-        let b = h.f[usize::from(i.rs2)];
-        let c = h.f[usize::from(i.rs3)];
-        let x1 = h.x[usize::from(i.rs1)];
-        let illegal = Exception::illegal(i.raw);
-        let rm = || fp::resolve_rm(i.rm, h.csr.frm).ok_or(illegal);
-        // Results: to an f register, or to an x register, with accrued flags.
-        enum R {
-            F(fp::FpOut),
-            X(fp::FpOut),
-            FBits(u64),
-            XBits(u64),
-        }
-        use fp::IntKind::{Lu, Wu, L, W};
-        let r = match i.op {
-            Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
-            Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
-            Op::FmulS => R::F(fp::mul(S, a, b, rm()?)),
-            Op::FdivS => R::F(fp::div(S, a, b, rm()?)),
-            Op::FsqrtS => R::F(fp::sqrt(S, a, rm()?)),
-            Op::FaddD => R::F(fp::add(D, a, b, rm()?)),
-            Op::FsubD => R::F(fp::sub(D, a, b, rm()?)),
-            Op::FmulD => R::F(fp::mul(D, a, b, rm()?)),
-            Op::FdivD => R::F(fp::div(D, a, b, rm()?)),
-            Op::FsqrtD => R::F(fp::sqrt(D, a, rm()?)),
-            Op::FmaddS => R::F(fp::fma(S, a, b, c, rm()?, false, false)),
-            Op::FmsubS => R::F(fp::fma(S, a, b, c, rm()?, false, true)),
-            Op::FnmsubS => R::F(fp::fma(S, a, b, c, rm()?, true, false)),
-            Op::FnmaddS => R::F(fp::fma(S, a, b, c, rm()?, true, true)),
-            Op::FmaddD => R::F(fp::fma(D, a, b, c, rm()?, false, false)),
-            Op::FmsubD => R::F(fp::fma(D, a, b, c, rm()?, false, true)),
-            Op::FnmsubD => R::F(fp::fma(D, a, b, c, rm()?, true, false)),
-            Op::FnmaddD => R::F(fp::fma(D, a, b, c, rm()?, true, true)),
-            Op::FsgnjS => R::FBits(fp::sgnj(S, a, b)),
-            Op::FsgnjnS => R::FBits(fp::sgnjn(S, a, b)),
-            Op::FsgnjxS => R::FBits(fp::sgnjx(S, a, b)),
-            Op::FsgnjD => R::FBits(fp::sgnj(D, a, b)),
-            Op::FsgnjnD => R::FBits(fp::sgnjn(D, a, b)),
-            Op::FsgnjxD => R::FBits(fp::sgnjx(D, a, b)),
-            Op::FminS => R::F(fp::min(S, a, b)),
-            Op::FmaxS => R::F(fp::max(S, a, b)),
-            Op::FminD => R::F(fp::min(D, a, b)),
-            Op::FmaxD => R::F(fp::max(D, a, b)),
-            Op::FminmS => R::F(fp::minm(S, a, b)),
-            Op::FmaxmS => R::F(fp::maxm(S, a, b)),
-            Op::FminmD => R::F(fp::minm(D, a, b)),
-            Op::FmaxmD => R::F(fp::maxm(D, a, b)),
-            Op::FeqS => R::X(fp::eq(S, a, b)),
-            Op::FltS => R::X(fp::lt(S, a, b)),
-            Op::FleS => R::X(fp::le(S, a, b)),
-            Op::FeqD => R::X(fp::eq(D, a, b)),
-            Op::FltD => R::X(fp::lt(D, a, b)),
-            Op::FleD => R::X(fp::le(D, a, b)),
-            Op::FltqS => R::X(fp::ltq(S, a, b)),
-            Op::FleqS => R::X(fp::leq(S, a, b)),
-            Op::FltqD => R::X(fp::ltq(D, a, b)),
-            Op::FleqD => R::X(fp::leq(D, a, b)),
-            Op::FclassS => R::XBits(fp::classify(S, a)),
-            Op::FclassD => R::XBits(fp::classify(D, a)),
-            Op::FcvtWS => R::X(fp::to_int(S, a, rm()?, W)),
-            Op::FcvtWuS => R::X(fp::to_int(S, a, rm()?, Wu)),
-            Op::FcvtLS => R::X(fp::to_int(S, a, rm()?, L)),
-            Op::FcvtLuS => R::X(fp::to_int(S, a, rm()?, Lu)),
-            Op::FcvtWD => R::X(fp::to_int(D, a, rm()?, W)),
-            Op::FcvtWuD => R::X(fp::to_int(D, a, rm()?, Wu)),
-            Op::FcvtLD => R::X(fp::to_int(D, a, rm()?, L)),
-            Op::FcvtLuD => R::X(fp::to_int(D, a, rm()?, Lu)),
-            Op::FcvtSW => R::F(fp::from_int(S, x1, rm()?, W)),
-            Op::FcvtSWu => R::F(fp::from_int(S, x1, rm()?, Wu)),
-            Op::FcvtSL => R::F(fp::from_int(S, x1, rm()?, L)),
-            Op::FcvtSLu => R::F(fp::from_int(S, x1, rm()?, Lu)),
-            Op::FcvtDW => R::F(fp::from_int(D, x1, rm()?, W)),
-            Op::FcvtDWu => R::F(fp::from_int(D, x1, rm()?, Wu)),
-            Op::FcvtDL => R::F(fp::from_int(D, x1, rm()?, L)),
-            Op::FcvtDLu => R::F(fp::from_int(D, x1, rm()?, Lu)),
-            Op::FcvtSD => R::F(fp::cvt_s_d(a, rm()?)),
-            Op::FcvtDS => R::F(fp::cvt_d_s(a, rm()?)),
-            Op::FmvXW => R::XBits(a as u32 as i32 as i64 as u64),
-            Op::FmvWX => R::FBits(fp::box_s(x1 as u32)),
-            Op::FmvXD => R::XBits(a),
-            Op::FmvDX => R::FBits(x1),
-            Op::FliS => R::FBits(fp::fli(S, i.rs1)),
-            Op::FliD => R::FBits(fp::fli(D, i.rs1)),
-            Op::FroundS => R::F(fp::round(S, a, rm()?, false)),
-            Op::FroundnxS => R::F(fp::round(S, a, rm()?, true)),
-            Op::FroundD => R::F(fp::round(D, a, rm()?, false)),
-            Op::FroundnxD => R::F(fp::round(D, a, rm()?, true)),
-            Op::FcvtmodWD => R::X(fp::fcvtmod_w_d(a)),
-            _ => return Err(illegal),
-        };
-        match r {
-            R::F(o) => {
-                h.accrue(o.flags);
-                h.set_f(i.rd, o.bits);
-            }
-            R::X(o) => {
-                h.accrue(o.flags);
-                h.set_x(i.rd, o.bits);
-            }
-            R::FBits(v) => h.set_f(i.rd, v),
-            R::XBits(v) => h.set_x(i.rd, v),
-        }
-        Ok(next)
+/// F, D and Zfa computational instructions; anything else is illegal.
+fn exec_fp(h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
+    use Prec::{D, S};
+    h.fp_check(i.raw)?;
+    let a = h.f[usize::from(i.rs1)];
+    let b = h.f[usize::from(i.rs2)];
+    let c = h.f[usize::from(i.rs3)];
+    let x1 = h.x[usize::from(i.rs1)];
+    let illegal = Exception::illegal(i.raw);
+    let rm = || fp::resolve_rm(i.rm, h.csr.frm).ok_or(illegal);
+    // Results: to an f register, or to an x register, with accrued flags.
+    enum R {
+        F(fp::FpOut),
+        X(fp::FpOut),
+        FBits(u64),
+        XBits(u64),
     }
+    use fp::IntKind::{Lu, Wu, L, W};
+    let r = match i.op {
+        Op::FaddS => R::F(fp::add(S, a, b, rm()?)),
+        Op::FsubS => R::F(fp::sub(S, a, b, rm()?)),
+        Op::FmulS => R::F(fp::mul(S, a, b, rm()?)),
+        Op::FdivS => R::F(fp::div(S, a, b, rm()?)),
+        Op::FsqrtS => R::F(fp::sqrt(S, a, rm()?)),
+        Op::FaddD => R::F(fp::add(D, a, b, rm()?)),
+        Op::FsubD => R::F(fp::sub(D, a, b, rm()?)),
+        Op::FmulD => R::F(fp::mul(D, a, b, rm()?)),
+        Op::FdivD => R::F(fp::div(D, a, b, rm()?)),
+        Op::FsqrtD => R::F(fp::sqrt(D, a, rm()?)),
+        Op::FmaddS => R::F(fp::fma(S, a, b, c, rm()?, false, false)),
+        Op::FmsubS => R::F(fp::fma(S, a, b, c, rm()?, false, true)),
+        Op::FnmsubS => R::F(fp::fma(S, a, b, c, rm()?, true, false)),
+        Op::FnmaddS => R::F(fp::fma(S, a, b, c, rm()?, true, true)),
+        Op::FmaddD => R::F(fp::fma(D, a, b, c, rm()?, false, false)),
+        Op::FmsubD => R::F(fp::fma(D, a, b, c, rm()?, false, true)),
+        Op::FnmsubD => R::F(fp::fma(D, a, b, c, rm()?, true, false)),
+        Op::FnmaddD => R::F(fp::fma(D, a, b, c, rm()?, true, true)),
+        Op::FsgnjS => R::FBits(fp::sgnj(S, a, b)),
+        Op::FsgnjnS => R::FBits(fp::sgnjn(S, a, b)),
+        Op::FsgnjxS => R::FBits(fp::sgnjx(S, a, b)),
+        Op::FsgnjD => R::FBits(fp::sgnj(D, a, b)),
+        Op::FsgnjnD => R::FBits(fp::sgnjn(D, a, b)),
+        Op::FsgnjxD => R::FBits(fp::sgnjx(D, a, b)),
+        Op::FminS => R::F(fp::min(S, a, b)),
+        Op::FmaxS => R::F(fp::max(S, a, b)),
+        Op::FminD => R::F(fp::min(D, a, b)),
+        Op::FmaxD => R::F(fp::max(D, a, b)),
+        Op::FminmS => R::F(fp::minm(S, a, b)),
+        Op::FmaxmS => R::F(fp::maxm(S, a, b)),
+        Op::FminmD => R::F(fp::minm(D, a, b)),
+        Op::FmaxmD => R::F(fp::maxm(D, a, b)),
+        Op::FeqS => R::X(fp::eq(S, a, b)),
+        Op::FltS => R::X(fp::lt(S, a, b)),
+        Op::FleS => R::X(fp::le(S, a, b)),
+        Op::FeqD => R::X(fp::eq(D, a, b)),
+        Op::FltD => R::X(fp::lt(D, a, b)),
+        Op::FleD => R::X(fp::le(D, a, b)),
+        Op::FltqS => R::X(fp::ltq(S, a, b)),
+        Op::FleqS => R::X(fp::leq(S, a, b)),
+        Op::FltqD => R::X(fp::ltq(D, a, b)),
+        Op::FleqD => R::X(fp::leq(D, a, b)),
+        Op::FclassS => R::XBits(fp::classify(S, a)),
+        Op::FclassD => R::XBits(fp::classify(D, a)),
+        Op::FcvtWS => R::X(fp::to_int(S, a, rm()?, W)),
+        Op::FcvtWuS => R::X(fp::to_int(S, a, rm()?, Wu)),
+        Op::FcvtLS => R::X(fp::to_int(S, a, rm()?, L)),
+        Op::FcvtLuS => R::X(fp::to_int(S, a, rm()?, Lu)),
+        Op::FcvtWD => R::X(fp::to_int(D, a, rm()?, W)),
+        Op::FcvtWuD => R::X(fp::to_int(D, a, rm()?, Wu)),
+        Op::FcvtLD => R::X(fp::to_int(D, a, rm()?, L)),
+        Op::FcvtLuD => R::X(fp::to_int(D, a, rm()?, Lu)),
+        Op::FcvtSW => R::F(fp::from_int(S, x1, rm()?, W)),
+        Op::FcvtSWu => R::F(fp::from_int(S, x1, rm()?, Wu)),
+        Op::FcvtSL => R::F(fp::from_int(S, x1, rm()?, L)),
+        Op::FcvtSLu => R::F(fp::from_int(S, x1, rm()?, Lu)),
+        Op::FcvtDW => R::F(fp::from_int(D, x1, rm()?, W)),
+        Op::FcvtDWu => R::F(fp::from_int(D, x1, rm()?, Wu)),
+        Op::FcvtDL => R::F(fp::from_int(D, x1, rm()?, L)),
+        Op::FcvtDLu => R::F(fp::from_int(D, x1, rm()?, Lu)),
+        Op::FcvtSD => R::F(fp::cvt_s_d(a, rm()?)),
+        Op::FcvtDS => R::F(fp::cvt_d_s(a, rm()?)),
+        Op::FmvXW => R::XBits(a as u32 as i32 as i64 as u64),
+        Op::FmvWX => R::FBits(fp::box_s(x1 as u32)),
+        Op::FmvXD => R::XBits(a),
+        Op::FmvDX => R::FBits(x1),
+        Op::FliS => R::FBits(fp::fli(S, i.rs1)),
+        Op::FliD => R::FBits(fp::fli(D, i.rs1)),
+        Op::FroundS => R::F(fp::round(S, a, rm()?, false)),
+        Op::FroundnxS => R::F(fp::round(S, a, rm()?, true)),
+        Op::FroundD => R::F(fp::round(D, a, rm()?, false)),
+        Op::FroundnxD => R::F(fp::round(D, a, rm()?, true)),
+        Op::FcvtmodWD => R::X(fp::fcvtmod_w_d(a)),
+        _ => return Err(illegal),
+    };
+    match r {
+        R::F(o) => {
+            h.accrue(o.flags);
+            h.set_f(i.rd, o.bits);
+        }
+        R::X(o) => {
+            h.accrue(o.flags);
+            h.set_x(i.rd, o.bits);
+        }
+        R::FBits(v) => h.set_f(i.rd, v),
+        R::XBits(v) => h.set_x(i.rd, v),
+    }
+    Ok(next)
 }
 
 #[cold]
@@ -670,7 +1015,50 @@ impl Hart {
 
 /// Decodes the block starting at virtual `pc` (physical `paddr`); it ends at a
 /// block-ending instruction, at MAX_BLOCK, or before an instruction that leaves the page.
-fn decode_block(h: &mut Hart, pc: u64, paddr: u64, generation: u64) -> Result<Block, Exception> {
+/// Whether the instructions of a block decoded from physical `paddr` are still there.
+/// Whether the guest RAM at `host` still holds `insns`: a block verified after a
+/// `fence.i` without translating its address again.
+///
+/// # Safety
+/// `host` points into guest RAM with the block's whole length readable.
+unsafe fn matches_host(insns: &[Insn], host: *const u8) -> bool {
+    let mut p = host;
+    for i in insns {
+        // SAFETY: guaranteed by the caller; other harts may store concurrently, as
+        // they may on hardware, and a torn read only fails the comparison.
+        let now = unsafe {
+            if i.len == 4 {
+                std::ptr::read_volatile(p as *const [u8; 4])
+            } else {
+                let [a, b] = std::ptr::read_volatile(p as *const [u8; 2]);
+                [a, b, 0, 0]
+            }
+        };
+        if u32::from_le_bytes(now) != i.raw {
+            return false;
+        }
+        // SAFETY: still inside the block, see above.
+        p = unsafe { p.add(usize::from(i.len)) };
+    }
+    true
+}
+
+fn still_in_memory(h: &Hart, insns: &[Insn], paddr: u64) -> bool {
+    let mut p = paddr;
+    for i in insns {
+        let now = match h.shared.ram.read(p, i.len) {
+            Some(v) => v as u32,
+            None => return false,
+        };
+        if now != i.raw {
+            return false;
+        }
+        p += u64::from(i.len);
+    }
+    true
+}
+
+fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, Exception> {
     let mut insns = Vec::new();
     let page_end = (paddr | 0xfff) + 1;
     let mut p = paddr;
@@ -694,14 +1082,12 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, generation: u64) -> Result<Bl
             break;
         }
     }
-    let mut bytes = vec![0u8; (p - paddr) as usize].into_boxed_slice();
-    // The parcels were just read from RAM, so this read succeeds.
-    let _ = h.shared.ram.read_bytes(paddr, &mut bytes);
     Ok(Block {
         insns,
-        paddr,
-        bytes,
-        verified: std::cell::Cell::new(generation),
+        runs: Cell::new(0),
+        compiled: Cell::new(None),
+        epoch: Cell::new(epoch),
+        links: Box::default(),
     })
 }
 

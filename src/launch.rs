@@ -7,7 +7,7 @@ use rivet_devices::power::PowerEvent;
 use rivet_machines::isa::{Ext, IsaConfig};
 use rivet_machines::{Bios, MachineConfig, MachineKind};
 
-use crate::cli::{BootArgs, ImageCommand, MachineArg, RunArgs, ScenarioArg};
+use crate::cli::{BootArgs, EngineArg, ImageCommand, MachineArg, RunArgs, ScenarioArg};
 use crate::runtime::{self, RunOptions};
 
 /// `rivet run`: returns how the guest stopped, or a one-line error.
@@ -32,6 +32,9 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         Some("insn") => true,
         Some(other) => return Err(format!("--trace: unknown trace '{other}' (known: insn)")),
     };
+    if a.lockstep && a.engine != EngineArg::Jit {
+        return Err("--lockstep checks compiled code: it needs --engine jit".into());
+    }
     // A reboot builds the machine again from the same files, as QEMU resets it.
     let config = || MachineConfig {
         kind,
@@ -67,6 +70,9 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             &RunOptions {
                 stats: a.stats,
                 trace,
+                jit: a.engine == EngineArg::Jit,
+                lockstep: a.lockstep,
+                jit_threshold: a.jit_threshold,
             },
         );
         if result.event != PowerEvent::Reboot || a.no_reboot {
@@ -83,6 +89,36 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             secs,
             result.instructions as f64 / secs / 1e6
         );
+        if let Some(j) = &result.jit {
+            let ct = j.compile_time.as_secs_f64();
+            eprintln!(
+                "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s ({:.1} us/block, \
+                 {:.2} us/instruction, {:.1}% of the run); {} compiled block runs, {} \
+                 flushes, {} failures",
+                j.blocks,
+                j.insns,
+                ct,
+                ct * 1e6 / j.blocks.max(1) as f64,
+                ct * 1e6 / j.insns.max(1) as f64,
+                100.0 * ct / secs,
+                j.runs,
+                j.flushes,
+                j.failures
+            );
+            let d = &j.dispatch;
+            eprintln!(
+                "rivet: dispatch: {} compiled-table hits, {} jump-cache hits, {} found by \
+                 physical address, {} decoded; {} fence.i",
+                d.fast, d.jump, d.map, d.decoded, d.fence_i
+            );
+            if a.lockstep {
+                eprintln!(
+                    "rivet: lockstep: {} blocks checked, {} unchecked (they write memory or \
+                     touch devices)",
+                    j.checked, j.unchecked
+                );
+            }
+        }
     }
     Ok(result.event)
 }
@@ -127,6 +163,9 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         trace: None,
         stats: false,
         no_reboot: false,
+        engine: EngineArg::Jit,
+        lockstep: false,
+        jit_threshold: crate::jit::DEFAULT_THRESHOLD,
     })
 }
 

@@ -4,5 +4,6 @@ pub mod cli;
 pub mod console;
 pub mod hart;
 pub mod interp;
+pub mod jit;
 pub mod launch;
 pub mod runtime;

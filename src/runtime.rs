@@ -2,7 +2,7 @@
 //! WFI parking, and the power events that end a run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rivet_devices::power::PowerEvent;
@@ -10,6 +10,7 @@ use rivet_machines::Board;
 
 use crate::hart::{Hart, Shared};
 use crate::interp::Interp;
+use crate::jit::{JitStats, Tier1};
 
 /// Blocks a hart runs between timer checks and scheduling decisions.
 const SLICE_BLOCKS: u32 = 2048;
@@ -18,6 +19,12 @@ const SLICE_BLOCKS: u32 = 2048;
 pub struct RunOptions {
     pub stats: bool,
     pub trace: bool,
+    /// Compile hot blocks with Cranelift (tier 1).
+    pub jit: bool,
+    /// Cross-check compiled blocks against the interpreter.
+    pub lockstep: bool,
+    /// Interpreted runs of a block before tier 1 compiles it.
+    pub jit_threshold: u32,
 }
 
 /// How a run ended, and what it did.
@@ -26,6 +33,8 @@ pub struct RunResult {
     pub event: PowerEvent,
     pub instructions: u64,
     pub elapsed: Duration,
+    /// What tier 1 did, summed over harts (when it ran).
+    pub jit: Option<JitStats>,
 }
 
 /// Runs `board` until the guest powers off, reboots or reports failure.
@@ -40,6 +49,7 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         mmio_in_ram: board.mmio_in_ram.clone(),
     });
     let retired = Arc::new(AtomicU64::new(0));
+    let jit_stats = Arc::new(Mutex::new(None::<JitStats>));
     let mut threads = Vec::new();
     for (id, boot) in board.boot.iter().enumerate() {
         let signals = board.harts[id].clone();
@@ -50,12 +60,18 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         hart.x[12] = boot.a2;
         hart.csr.misa = board.isa.misa();
         let retired = retired.clone();
-        let trace = opts.trace;
+        let jit_stats = jit_stats.clone();
+        let opts = opts.clone();
         let t = std::thread::Builder::new()
             .name(format!("hart{id}"))
             .spawn(move || {
-                run_hart(&mut hart, trace);
+                let stats = run_hart(&mut hart, &opts);
                 retired.fetch_add(hart.instret, Ordering::Relaxed);
+                if let Some(s) = stats {
+                    if let Ok(mut total) = jit_stats.lock() {
+                        total.get_or_insert_with(JitStats::default).add(&s);
+                    }
+                }
             })
             .expect("spawning a hart thread");
         threads.push(t);
@@ -77,12 +93,26 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         event,
         instructions: retired.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
+        jit: jit_stats.lock().ok().and_then(|s| *s),
     }
 }
 
-fn run_hart(h: &mut Hart, trace: bool) {
+/// Runs one hart until the machine stops; returns what tier 1 did, if it ran.
+fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
     let mut interp = Interp::new();
-    interp.trace = trace;
+    interp.trace = opts.trace;
+    // Compiled code does not trace: `--trace` keeps every instruction interpreted.
+    if opts.jit && !opts.trace {
+        match Tier1::new(opts.jit_threshold.max(1), !opts.lockstep) {
+            Ok(t) => interp.tier1 = Some(t),
+            Err(e) => eprintln!(
+                "rivet: {}; hart {} runs interpreted",
+                crate::launch::error_chain(&e),
+                h.hartid
+            ),
+        }
+        interp.lockstep = opts.lockstep;
+    }
     let power = h.shared.power.clone();
     while power.is_running() {
         interp.run(h, SLICE_BLOCKS);
@@ -103,4 +133,8 @@ fn run_hart(h: &mut Hart, trace: bool) {
             h.waiting = false;
         }
     }
+    interp.tier1.as_ref().map(|t| JitStats {
+        dispatch: interp.stats,
+        ..t.stats
+    })
 }

@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use common::{guest, rivet, run_with_input, run_with_timeout};
 
-fn boot(smp: &str, append: &str) {
+fn boot(smp: &str, append: &str, extra: &[&str]) {
     let Some(g) = guest("boot") else { return };
     let mut cmd = rivet();
     cmd.args(["run", "--machine", "virt", "--memory", "2G", "--smp", smp])
+        .args(extra)
         .arg("--bios")
         .arg(&g.firmware)
         .arg("--kernel")
@@ -37,8 +38,14 @@ fn boot(smp: &str, append: &str) {
     assert_eq!(
         o.status,
         Some(0),
-        "guest powered off but rivet exited with {:?}",
-        o.status
+        "guest powered off but rivet exited with {:?}; stderr:\n{}",
+        o.status,
+        o.stderr
+    );
+    assert!(
+        !o.stderr.contains("lockstep mismatch"),
+        "compiled code diverged from the interpreter:\n{}",
+        o.stderr
     );
     if smp != "1" {
         let want = format!("Brought up 1 node, {smp} CPUs");
@@ -51,12 +58,28 @@ fn boot(smp: &str, append: &str) {
 
 #[test]
 fn debian_boots_quiet() {
-    boot("1", "console=ttyS0 quiet");
+    boot("1", "console=ttyS0 quiet", &[]);
 }
 
 #[test]
-fn debian_boots_verbose_with_two_harts() {
-    boot("2", "console=ttyS0");
+fn debian_boots_verbose_with_two_harts_interpreted() {
+    boot("2", "console=ttyS0", &["--engine", "interp"]);
+}
+
+#[test]
+fn debian_boots_with_the_jit_on_two_harts() {
+    boot("2", "console=ttyS0", &["--engine", "jit"]);
+}
+
+/// Every compiled block that does not write memory is run by the interpreter too and
+/// the states compared (`--lockstep`); rivet fails on the first difference.
+#[test]
+fn debian_boots_with_the_jit_in_lockstep() {
+    boot(
+        "1",
+        "console=ttyS0 quiet",
+        &["--engine", "jit", "--lockstep"],
+    );
 }
 
 #[test]

@@ -85,19 +85,22 @@ fn toolchain(test: &str) -> Option<Toolchain> {
     }
 }
 
-/// Runs the program under test (Rivet, or QEMU again in self-check mode).
-fn run_other(tc: &Toolchain, elf: &std::path::Path, cfg: &Config) -> (&'static str, RunResult) {
+/// Runs the program under test: Rivet with each engine of [`runner::engines`], or QEMU
+/// again in self-check mode.
+fn run_other(tc: &Toolchain, elf: &std::path::Path, cfg: &Config) -> Vec<(String, RunResult)> {
     if cfg.selfcheck {
-        (
-            "QEMU (second run)",
+        return vec![(
+            "QEMU (second run)".to_string(),
             runner::run(tc.qemu_command(elf), runner::timeout()),
-        )
-    } else {
-        (
-            "Rivet",
-            runner::run(runner::rivet_command(elf), runner::timeout()),
-        )
+        )];
     }
+    runner::engines()
+        .into_iter()
+        .map(|e| {
+            let r = runner::run(runner::rivet_command(elf, &e), runner::timeout());
+            (format!("Rivet ({e})"), r)
+        })
+        .collect()
 }
 
 /// Instructions per stream: enough to build dependencies between results,
@@ -204,25 +207,29 @@ fn check_group(g: Group) {
             );
         }
         let t = Instant::now();
-        let (other, got) = run_other(&tc, &elf, &cfg);
+        let runs = run_other(&tc, &elf, &cfg);
         t_other += t.elapsed().as_secs_f64();
-        if got.stdout == reference.stdout && got.status == Some(0) && !got.timed_out {
-            continue;
-        }
-        if !cfg.selfcheck && got.status == Some(0) && !got.timed_out {
-            let single = tc.qemu_single_step(&elf, runner::timeout());
-            if single.status == Some(0) && single.stdout == got.stdout {
-                eprintln!(
-                    "NOTE: group {} program {p} ({}): QEMU's normal run differs from its own \
-                     one-instruction-per-block run, which Rivet matches (a QEMU TCG bug)",
-                    g.name(),
-                    elf.display()
-                );
+        let mut single_step = None;
+        for (other, got) in &runs {
+            let other = other.as_str();
+            if got.stdout == reference.stdout && got.status == Some(0) && !got.timed_out {
                 continue;
             }
-        }
-        let mut rep = String::new();
-        let _ = writeln!(
+            if !cfg.selfcheck && got.status == Some(0) && !got.timed_out {
+                let single =
+                    single_step.get_or_insert_with(|| tc.qemu_single_step(&elf, runner::timeout()));
+                if single.status == Some(0) && single.stdout == got.stdout {
+                    eprintln!(
+                        "NOTE: group {} program {p} ({}): QEMU's normal run differs from its \
+                         own one-instruction-per-block run, which {other} matches (a QEMU TCG bug)",
+                        g.name(),
+                        elf.display()
+                    );
+                    continue;
+                }
+            }
+            let mut rep = String::new();
+            let _ = writeln!(
             rep,
             "group {} program {p}: seed {seed:#x} (RIVET_DIFFTEST_SEED={:#x}), ELF {}\n  {other}: {}",
             g.name(),
@@ -230,40 +237,41 @@ fn check_group(g: Group) {
             elf.display(),
             got.describe_exit()
         );
-        let exp = runner::by_stream(&reference.stdout);
-        let act = runner::by_stream(&got.stdout);
-        if act.is_empty() {
-            let _ = writeln!(
-                rep,
-                "  {other} dumped no stream at all; its output begins:\n{}",
-                head(&got.stdout, 10)
-            );
-            failures.push(rep);
-            continue;
-        }
-        let mut bad = 0;
-        for (n, lines) in &exp {
-            if act.get(n) == Some(lines) {
+            let exp = runner::by_stream(&reference.stdout);
+            let act = runner::by_stream(&got.stdout);
+            if act.is_empty() {
+                let _ = writeln!(
+                    rep,
+                    "  {other} dumped no stream at all; its output begins:\n{}",
+                    head(&got.stdout, 10)
+                );
+                failures.push(rep);
                 continue;
             }
-            bad += 1;
-            if bad <= MAX_REPORTED_STREAMS {
-                rep.push_str(&describe_stream(
-                    other,
-                    &prog.streams[*n],
-                    lines,
-                    act.get(n),
-                ));
+            let mut bad = 0;
+            for (n, lines) in &exp {
+                if act.get(n) == Some(lines) {
+                    continue;
+                }
+                bad += 1;
+                if bad <= MAX_REPORTED_STREAMS {
+                    rep.push_str(&describe_stream(
+                        other,
+                        &prog.streams[*n],
+                        lines,
+                        act.get(n),
+                    ));
+                }
             }
+            let _ = writeln!(rep, "  {bad} of {} streams differ", exp.len());
+            if bad == 0 {
+                // Same dumps, different framing (exit status, DONE/END, extra text).
+                rep.push_str(
+                    &runner::compare_lines(&reference.stdout, &got.stdout).unwrap_or_default(),
+                );
+            }
+            failures.push(rep);
         }
-        let _ = writeln!(rep, "  {bad} of {} streams differ", exp.len());
-        if bad == 0 {
-            // Same dumps, different framing (exit status, DONE/END, extra text).
-            rep.push_str(
-                &runner::compare_lines(&reference.stdout, &got.stdout).unwrap_or_default(),
-            );
-        }
-        failures.push(rep);
     }
     eprintln!(
         "difftest {test}: {} programs x {STREAMS_PER_PROGRAM} streams; QEMU {t_ref:.1}s, other {t_other:.1}s",
@@ -305,22 +313,30 @@ fn check_program(name: &str, file: &str, defines: &[&str]) {
             tail(&reference.stdout, 20)
         );
     }
-    let (other, got) = run_other(&tc, &elf, &cfg);
-    let mut diff = runner::compare_lines(&reference.stdout, &got.stdout);
-    if diff.is_none() && (got.status != Some(0) || got.timed_out) {
-        diff = Some("output equal but the run did not end cleanly\n".to_string());
-    }
-    if let Some(d) = diff {
-        panic!(
-            "{name}: {other} differs from QEMU ({}; ELF {}):\n{d}",
-            got.describe_exit(),
-            elf.display()
-        );
+    for (other, got) in run_other(&tc, &elf, &cfg) {
+        let mut diff = runner::compare_lines(&reference.stdout, &got.stdout);
+        if diff.is_none() && (got.status != Some(0) || got.timed_out) {
+            diff = Some("output equal but the run did not end cleanly\n".to_string());
+        }
+        if let Some(d) = diff {
+            panic!(
+                "{name}: {other} differs from QEMU ({}; ELF {}):\n{d}",
+                got.describe_exit(),
+                elf.display()
+            );
+        }
     }
     eprintln!(
         "difftest {name}: {} lines equal",
         reference.stdout.lines().count()
     );
+}
+
+/// Hot loops that the compiler tier runs compiled (both at the default threshold and
+/// at threshold 1), checked against QEMU with both engines.
+#[test]
+fn program_hot_loops() {
+    check_program("hot_loops", "hot_loops.c", &[]);
 }
 
 macro_rules! group_tests {

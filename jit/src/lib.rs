@@ -1,4 +1,5 @@
 //! rivet-jit: the frontend that decodes RISC-V into Rivet's instruction IR (the one
 //! decoder in Rivet), and later the Cranelift backend that compiles that IR.
 
+pub mod backend;
 pub mod frontend;

@@ -114,7 +114,7 @@ const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff & !(1 << 11);
 const COUNTEREN_WRITABLE: u64 = 0x7;
 
 /// The architectural CSR state of one hart (what is not derived on read).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Csrs {
     pub mstatus: u64,
     pub misa: u64,
@@ -351,12 +351,15 @@ impl Hart {
                     .write_cfg(usize::from(csr - num::PMPCFG0), value)
                     .map_err(|_| illegal)?;
                 self.tlb.flush_l1();
+                // Chained exits skip the fetch check, which PMP may now fail.
+                self.link_epoch += 1;
             }
             num::PMPADDR0..=num::PMPADDR63 => {
                 self.pmp
                     .write_addr(usize::from(csr - num::PMPADDR0), value)
                     .map_err(|_| illegal)?;
                 self.tlb.flush_l1();
+                self.link_epoch += 1;
             }
             num::MVENDORID..=num::MCONFIGPTR => return Err(illegal),
             num::CYCLE..=num::HPMCOUNTER31 => return Err(illegal),

@@ -185,11 +185,13 @@ impl Hart {
         match self.translate(vaddr, u64::from(size), Access::Read, p)?.1 {
             // SAFETY: translate returned a host pointer valid for `size` bytes.
             Target::Ram(host) => Ok(unsafe { read_host(host, size) }),
-            Target::Mmio(pa) => self
-                .shared
-                .bus
-                .read(self.hartid as usize, pa, size)
-                .map_err(|_| Exception::new(cause::LOAD_ACCESS, vaddr)),
+            Target::Mmio(pa) => {
+                self.mmio_accesses += 1;
+                self.shared
+                    .bus
+                    .read(self.hartid as usize, pa, size)
+                    .map_err(|_| Exception::new(cause::LOAD_ACCESS, vaddr))
+            }
         }
     }
 
@@ -227,11 +229,13 @@ impl Hart {
                 unsafe { write_host(host, size, value) };
                 Ok(())
             }
-            Target::Mmio(pa) => self
-                .shared
-                .bus
-                .write(self.hartid as usize, pa, size, value)
-                .map_err(|_| Exception::new(cause::STORE_ACCESS, vaddr)),
+            Target::Mmio(pa) => {
+                self.mmio_accesses += 1;
+                self.shared
+                    .bus
+                    .write(self.hartid as usize, pa, size, value)
+                    .map_err(|_| Exception::new(cause::STORE_ACCESS, vaddr))
+            }
         }
     }
 

@@ -75,13 +75,31 @@ pub struct Timers {
     pub next_deadline: u64,
 }
 
+/// `#[repr(C)]`: compiled code reaches the fields of the first group through offsets
+/// that [`crate::jit`] computes with `offset_of!` (the layout it hands the backend).
+#[repr(C)]
 pub struct Hart {
-    // The registers compiled code touches directly come first.
+    // The state compiled code touches directly comes first.
     pub x: [u64; 32],
     pub f: [u64; 32],
     pub pc: u64,
-    pub prv: Priv,
     pub instret: u64,
+    /// Host address of the L1 TLB table of the current data regime (see
+    /// [`Hart::refresh_l1_data`]); kept as an integer so the hart stays `Send`.
+    pub l1_data: usize,
+    /// Where the JIT's load helper leaves the loaded value.
+    pub mem_value: u64,
+    /// Block chaining (see `rivet_jit::backend`): bumped whenever code or PMP may have
+    /// changed, which unlinks every chained exit; chained blocks compiled code may
+    /// still enter before it returns to the dispatcher; the link cell of the last exit
+    /// that did not chain.
+    pub link_epoch: u64,
+    pub chain_left: u64,
+    pub last_exit: usize,
+    pub prv: Priv,
+    /// Set by `fence.i`: the engine drops decoded and compiled code at the end of the
+    /// block (never while compiled code of that block runs).
+    pub code_flush_pending: bool,
     cycle_offset: u64,
     pub csr: Csrs,
     pub pmp: pmp::Pmp,
@@ -95,16 +113,86 @@ pub struct Hart {
     pub waiting: bool,
     /// Bumped whenever virtual-to-physical translations may have changed.
     pub tlb_epoch: u64,
+    /// Device (MMIO) loads and stores performed; `--lockstep` does not replay blocks
+    /// that touched a device.
+    pub mmio_accesses: u64,
+}
+
+/// The architectural state of a hart that one block can change, for `--lockstep`
+/// (memory, TLB contents and timers excluded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchState {
+    pub x: [u64; 32],
+    pub f: [u64; 32],
+    pub pc: u64,
+    pub instret: u64,
+    pub prv: Priv,
+    pub csr: Csrs,
+    pub pmp: pmp::Pmp,
+    pub cycle_offset: u64,
+    pub reservation: Option<Reservation>,
+    pub waiting: bool,
+    pub code_flush_pending: bool,
 }
 
 impl Hart {
+    pub fn arch_state(&self) -> ArchState {
+        ArchState {
+            x: self.x,
+            f: self.f,
+            pc: self.pc,
+            instret: self.instret,
+            prv: self.prv,
+            csr: self.csr.clone(),
+            pmp: self.pmp.clone(),
+            cycle_offset: self.cycle_offset,
+            reservation: self.reservation,
+            waiting: self.waiting,
+            code_flush_pending: self.code_flush_pending,
+        }
+    }
+
+    /// Puts back a state taken by [`Hart::arch_state`]. The TLB keeps its entries, so
+    /// the caller only restores states of the same address space (satp unchanged, or
+    /// changed and changed back by re-executing the same block).
+    pub fn restore_arch_state(&mut self, s: &ArchState) {
+        let satp_changed = self.csr.satp != s.csr.satp;
+        // What L1 entries grant depends on MXR, MPRV/MPP and PMP (see
+        // `data_regime_changed`); privilege and SUM select tables.
+        let grants = csr::mstatus::MXR | csr::mstatus::MPRV | (3 << csr::mstatus::MPP_SHIFT);
+        let regime_changed = (self.csr.mstatus ^ s.csr.mstatus) & grants != 0 || self.pmp != s.pmp;
+        self.x = s.x;
+        self.f = s.f;
+        self.pc = s.pc;
+        self.instret = s.instret;
+        self.prv = s.prv;
+        self.csr = s.csr.clone();
+        self.pmp = s.pmp.clone();
+        self.cycle_offset = s.cycle_offset;
+        self.reservation = s.reservation;
+        self.waiting = s.waiting;
+        self.code_flush_pending = s.code_flush_pending;
+        if satp_changed {
+            self.satp_changed();
+        }
+        if regime_changed {
+            self.data_regime_changed();
+        }
+    }
+
     pub fn new(hartid: u64, signals: Arc<HartSignals>, shared: Arc<Shared>) -> Self {
         Self {
             x: [0; 32],
             f: [0; 32],
             pc: 0,
-            prv: Priv::M,
             instret: 0,
+            l1_data: 0,
+            mem_value: 0,
+            link_epoch: 1,
+            chain_left: 0,
+            last_exit: 0,
+            prv: Priv::M,
+            code_flush_pending: false,
             cycle_offset: 0,
             csr: Csrs::reset(),
             pmp: pmp::Pmp::default(),
@@ -119,6 +207,7 @@ impl Hart {
             shared,
             waiting: false,
             tlb_epoch: 0,
+            mmio_accesses: 0,
         }
     }
 
@@ -158,6 +247,15 @@ impl Hart {
             }
         }
         self.timer.next_deadline = next;
+    }
+
+    /// Points `l1_data` at the L1 table of the data regime now in effect (privilege,
+    /// MPRV/MPP and SUM select it).
+    #[inline]
+    pub fn refresh_l1_data(&mut self) {
+        let regime = self.data_regime().index();
+        let base = &*self.tlb as *const tlb::Tlb as usize + tlb::Tlb::L1_OFFSET;
+        self.l1_data = base + regime * tlb::L1_REGIME_BYTES;
     }
 
     #[inline]

@@ -239,7 +239,27 @@ impl Toolchain {
     }
 }
 
-pub fn rivet_command(elf: &Path) -> Command {
+/// Rivet's execution engines the differential tests cover: `RIVET_DIFFTEST_ENGINES`
+/// (comma-separated, `interp` and/or `jit`), by default both.
+pub fn engines() -> Vec<String> {
+    let v = std::env::var("RIVET_DIFFTEST_ENGINES").unwrap_or_else(|_| "interp,jit".into());
+    let list: Vec<String> = v
+        .split(',')
+        .map(|e| e.trim().to_string())
+        .filter(|e| !e.is_empty())
+        .collect();
+    for e in &list {
+        assert!(
+            e == "interp" || e == "jit",
+            "RIVET_DIFFTEST_ENGINES: unknown engine '{e}' (known: interp, jit)"
+        );
+    }
+    list
+}
+
+/// Runs `elf` on Rivet with `engine`. The JIT compiles every block on its first run
+/// and cross-checks blocks against the interpreter (`--lockstep`).
+pub fn rivet_command(elf: &Path, engine: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rivet"));
     c.args([
         "run",
@@ -249,9 +269,13 @@ pub fn rivet_command(elf: &Path) -> Command {
         "256M",
         "--bios",
         "none",
-        "--kernel",
-    ])
-    .arg(elf);
+        "--engine",
+        engine,
+    ]);
+    if engine == "jit" {
+        c.args(["--jit-threshold", "1", "--lockstep"]);
+    }
+    c.arg("--kernel").arg(elf);
     c
 }
 

@@ -1,0 +1,162 @@
+//! Guest loads and stores in compiled code: the inline L1 TLB probe (the softMMU fast
+//! path) and the helper call on a miss. All memory-access lowering lives here.
+//!
+//! ```text
+//! entry = l1_data + ((vaddr >> page_shift) & (entries - 1)) << entry_shift
+//! hit   = entry.tag == vaddr & tag_mask(size)      (read tag for loads, write for stores)
+//! host  = vaddr + entry.addend
+//! ```
+//!
+//! The tag mask keeps the address bits below the access size, so a misaligned access
+//! never hits: the fast path only ever performs naturally aligned host accesses (the
+//! addend is a multiple of the page size), inside one RAM page that the runtime keeps
+//! mapped for the machine's lifetime. Everything else (miss, MMIO, misaligned, pages
+//! without the permission) is the slow path: one helper call that does what the
+//! interpreter does and may take a trap, so the state is made precise before it.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I16, I32, I64, I8};
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
+
+use super::translate::{state_flags, Tx};
+use super::Helper;
+use crate::frontend::Insn;
+
+/// Guest RAM through the host mapping: aligned (see the module comment), never faulting
+/// (the runtime maps all of RAM), little-endian as RISC-V.
+fn host_flags() -> MemFlagsData {
+    MemFlagsData::trusted().with_endianness(Endianness::Little)
+}
+
+fn size_index(size: u8) -> usize {
+    match size {
+        1 => 0,
+        2 => 1,
+        4 => 2,
+        _ => 3,
+    }
+}
+
+fn narrow(size: u8) -> Type {
+    match size {
+        1 => I8,
+        2 => I16,
+        _ => I32,
+    }
+}
+
+impl Tx<'_> {
+    /// The guest address `x[rs1] + imm` and its L1 entry pointer.
+    fn address(&mut self, i: &Insn) -> (Value, Value) {
+        let base = self.get(i.rs1);
+        let addr = self.b.ins().iadd_imm_s(base, i64::from(i.imm));
+        let l1 = &self.layout.l1;
+        let index_mask = ((1i64 << l1.index_bits) - 1) << l1.entry_shift;
+        let shift = i64::from(l1.page_shift - l1.entry_shift);
+        // The table pointer changes only in helpers, so one load per access is cheap
+        // (it stays in the host's L1 cache).
+        let table = self
+            .b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.l1_data);
+        let idx = self.b.ins().ushr_imm_s(addr, shift);
+        let off = self.b.ins().band_imm_s(idx, index_mask);
+        let entry = self.b.ins().iadd(table, off);
+        (addr, entry)
+    }
+
+    /// Whether the entry's tag at `tag_off` grants an access of `size` bytes at `addr`.
+    fn hit(&mut self, addr: Value, entry: Value, tag_off: i32, size: u8) -> Value {
+        let tag = self.b.ins().load(I64, state_flags(), entry, tag_off);
+        let mask = self.layout.l1.tag_mask[size_index(size)] as i64;
+        let masked = self.b.ins().band_imm_s(addr, mask);
+        self.b.ins().icmp(IntCC::Equal, tag, masked)
+    }
+
+    fn host(&mut self, addr: Value, entry: Value) -> Value {
+        let addend = self
+            .b
+            .ins()
+            .load(I64, state_flags(), entry, self.layout.l1.addend);
+        self.b.ins().iadd(addr, addend)
+    }
+
+    /// `rd = load(x[rs1] + imm)` of `size` bytes, sign- or zero-extended.
+    pub(super) fn load(&mut self, i: &Insn, pc: u64, size: u8, signed: bool) {
+        let (addr, entry) = self.address(i);
+        let hit = self.hit(addr, entry, self.layout.l1.read, size);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.append_block_param(done, I64);
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.host(addr, entry);
+        let f = host_flags();
+        let v = match (size, signed) {
+            (8, _) => self.b.ins().load(I64, f, host, 0),
+            (1, false) => self.b.ins().uload8(I64, f, host, 0),
+            (1, true) => self.b.ins().sload8(I64, f, host, 0),
+            (2, false) => self.b.ins().uload16(I64, f, host, 0),
+            (2, true) => self.b.ins().sload16(I64, f, host, 0),
+            (_, false) => self.b.ins().uload32(f, host, 0),
+            (_, true) => self.b.ins().sload32(f, host, 0),
+        };
+        self.b.ins().jump(done, &[v.into()]);
+
+        self.b.switch_to_block(slow);
+        self.sync(pc);
+        let sz = self.b.ins().iconst(I64, i64::from(size));
+        let status = self.call(Helper::Load, &[addr, sz]);
+        self.exit_if_trap(status);
+        let raw = self
+            .b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.mem_value);
+        let v = if signed && size < 8 {
+            let n = self.b.ins().ireduce(narrow(size), raw);
+            self.b.ins().sextend(I64, n)
+        } else {
+            raw
+        };
+        self.b.ins().jump(done, &[v.into()]);
+
+        self.b.switch_to_block(done);
+        let v = self.b.block_params(done)[0];
+        self.set(i.rd, v);
+    }
+
+    /// `store(x[rs1] + imm, x[rs2])` of `size` bytes.
+    pub(super) fn store(&mut self, i: &Insn, pc: u64, size: u8) {
+        let value = self.get(i.rs2);
+        let (addr, entry) = self.address(i);
+        let hit = self.hit(addr, entry, self.layout.l1.write, size);
+        let fast = self.b.create_block();
+        let slow = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(hit, fast, &[], slow, &[]);
+
+        self.b.switch_to_block(fast);
+        let host = self.host(addr, entry);
+        let f = host_flags();
+        match size {
+            1 => self.b.ins().istore8(f, value, host, 0),
+            2 => self.b.ins().istore16(f, value, host, 0),
+            4 => self.b.ins().istore32(f, value, host, 0),
+            _ => self.b.ins().store(f, value, host, 0),
+        };
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        self.sync(pc);
+        let sz = self.b.ins().iconst(I64, i64::from(size));
+        let status = self.call(Helper::Store, &[addr, sz, value]);
+        self.exit_if_trap(status);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+}

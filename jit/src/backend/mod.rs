@@ -1,0 +1,323 @@
+//! The Cranelift backend (tier 1): compiles one block of [`Insn`]s into a host function
+//! `extern "C" fn(hart: *mut u8) -> u64`.
+//!
+//! This crate cannot name the runtime's hart type (dependencies point from the runtime
+//! to the JIT), so the runtime describes the state compiled code touches with a
+//! [`StateLayout`] and hands over the functions compiled code may call as a
+//! [`Helpers`] table (declared once, in [`helpers!`]).
+//!
+//! What compiled code does inline: RV64I integer ops, M, most of Zba/Zbb/Zbs, Zicond,
+//! branches and jumps, integer loads and stores through the inline L1 TLB probe
+//! ([`mem`]). Every other instruction is one call of the `exec_one` helper, which runs
+//! the interpreter's semantics for it, so every instruction works in compiled code.
+//!
+//! Precise state at helper calls: before any helper that can trap or read `pc`/`instret`,
+//! compiled code writes back the x registers it changed, the current pc and the exact
+//! retired-instruction count. Helpers report traps through their return value (non-zero:
+//! the trap was taken, stop); nothing unwinds through compiled frames.
+//!
+//! Exit codes of a block function: [`EXIT_NEXT`] (the block ran to its end, `pc` holds
+//! the next pc), [`EXIT_TRAP`] (a helper took a trap; `pc` is the handler), or the
+//! address of the compiled successor to call next (block chaining, below).
+//!
+//! Block chaining: an exit to a fixed successor in the block's own page (a branch, a
+//! `jal`, the fall-through) goes through a [`LinkCell`] the runtime owns. When the
+//! cell's epoch equals the state's `link_epoch` and the state's `chain_left` is not
+//! zero, the block decrements `chain_left` and returns the cell's target instead of
+//! [`EXIT_NEXT`]; otherwise it stores the cell's address in `last_exit` so the runtime
+//! can fill the cell once it knows the successor's code. The same page means the same
+//! physical page (translation and PMP were checked when the chain was entered); the
+//! runtime bumps `link_epoch` whenever code or PMP may have changed, which unlinks every
+//! cell at once.
+
+mod mem;
+mod translate;
+
+use cranelift_codegen::ir::{self, AbiParam, UserFuncName};
+use cranelift_codegen::isa::OwnedTargetIsa;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{default_libcall_names, Linkage, Module};
+
+use crate::frontend::Insn;
+
+/// The block ran to its end; the hart's pc holds the next pc.
+pub const EXIT_NEXT: u64 = 0;
+/// A helper raised a trap (the hart already entered the handler).
+pub const EXIT_TRAP: u64 = 1;
+
+/// Exit codes up to this value are codes; larger ones are a chained successor.
+pub const EXIT_MAX_CODE: u64 = EXIT_TRAP;
+
+/// A compiled block. Call it with a pointer to the hart state the [`StateLayout`]
+/// describes; it returns [`EXIT_NEXT`], [`EXIT_TRAP`] or a chained successor.
+pub type BlockFn = unsafe extern "C" fn(hart: *mut u8) -> u64;
+
+/// One chaining link of a block exit: the successor's code and the `link_epoch` it was
+/// linked in. Compiled code reads it; the runtime writes it between blocks.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct LinkCell {
+    pub target: std::cell::Cell<usize>,
+    pub epoch: std::cell::Cell<u64>,
+}
+
+impl LinkCell {
+    const TARGET: i32 = std::mem::offset_of!(LinkCell, target) as i32;
+    const EPOCH: i32 = std::mem::offset_of!(LinkCell, epoch) as i32;
+
+    /// Links the exit to `f` for the current `epoch`.
+    pub fn link(&self, f: BlockFn, epoch: u64) {
+        self.target.set(f as usize);
+        self.epoch.set(epoch);
+    }
+}
+
+/// The link cells of one block: exit 0 is the taken branch or jump (or a loop's
+/// restart), exit 1 the fall-through.
+pub type Links = [LinkCell; 2];
+
+/// Where compiled code finds the hart state: byte offsets from the hart pointer.
+#[derive(Debug, Clone, Copy)]
+pub struct StateLayout {
+    /// `x[0..32]`, 8 bytes each, little-endian host.
+    pub x: i32,
+    pub pc: i32,
+    pub instret: i32,
+    /// A pointer to the L1 TLB table (of [`L1Layout::entries`] entries) of the data
+    /// regime in effect. The runtime keeps it current at block entry and after every
+    /// `exec_one` call (which may change privilege or `mstatus`).
+    pub l1_data: i32,
+    /// Where the `load` helper leaves the value it loaded.
+    pub mem_value: i32,
+    /// Chaining (see the module docs): the current link epoch (u64), chained blocks
+    /// still allowed (u64), and the link cell of the last unchained exit (pointer).
+    pub link_epoch: i32,
+    pub chain_left: i32,
+    pub last_exit: i32,
+    pub l1: L1Layout,
+}
+
+/// The shape of one L1 TLB table (see the runtime's `tlb.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct L1Layout {
+    /// log2 of the number of entries.
+    pub index_bits: u32,
+    /// log2 of the size of one entry in bytes.
+    pub entry_shift: u32,
+    /// log2 of the page size.
+    pub page_shift: u32,
+    /// Offsets of the load tag, store tag and host addend inside an entry.
+    pub read: i32,
+    pub write: i32,
+    pub addend: i32,
+    /// `l1_tag_mask(size)` for access sizes 1, 2, 4, 8.
+    pub tag_mask: [u64; 4],
+}
+
+/// Declares the runtime functions compiled code calls, once: the [`Helpers`] table the
+/// runtime fills in, and the [`Helper`] names the translator calls them by. Helpers
+/// take the hart pointer first, then only integers and pointers, and return a `u64`
+/// status (0: continue; non-zero: a trap was taken).
+macro_rules! helpers {
+    ($( $(#[$doc:meta])* fn $name:ident / $variant:ident ( hart $(, $arg:ident : $ty:ty)* ); )*) => {
+        /// The runtime functions compiled code may call.
+        #[derive(Clone, Copy)]
+        pub struct Helpers {
+            $( $(#[$doc])* pub $name: unsafe extern "C" fn(hart: *mut u8 $(, $arg: $ty)*) -> u64, )*
+        }
+
+        /// The name of one helper.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub(crate) enum Helper {
+            $( $variant, )*
+        }
+
+        impl Helpers {
+            /// The helper's address and its number of arguments (the hart included).
+            pub(crate) fn get(&self, h: Helper) -> (usize, usize) {
+                match h {
+                    $( Helper::$variant => {
+                        let args: &[&str] = &["hart" $(, stringify!($arg))*];
+                        (self.$name as usize, args.len())
+                    } )*
+                }
+            }
+        }
+    };
+}
+
+helpers! {
+    /// The load slow path (L1 miss, MMIO, misaligned): loads `size` (1, 2, 4, 8) bytes
+    /// zero-extended into the state's `mem_value`; returns 0, or non-zero after taking
+    /// the access's trap.
+    fn load / Load(hart, vaddr: u64, size: u64);
+    /// The store slow path: stores the low `size` bytes of `value`.
+    fn store / Store(hart, vaddr: u64, size: u64, value: u64);
+    /// Executes the instruction `insn` at `pc` with the interpreter's semantics: sets pc
+    /// to the next pc and counts the instruction retired; returns non-zero after taking
+    /// a trap.
+    fn exec_one / ExecOne(hart, insn: *const Insn, pc: u64);
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("The host is not supported by Cranelift: {0}")]
+    Host(String),
+    #[error("Cranelift settings rejected")]
+    Settings(#[source] settings::SetError),
+    #[error("Cranelift could not compile the block at {pc:#x}")]
+    Compile {
+        pc: u64,
+        #[source]
+        source: Box<cranelift_module::ModuleError>,
+    },
+    #[error("Cranelift could not build the ISA")]
+    Isa(#[source] cranelift_codegen::CodegenError),
+}
+
+/// Compiles blocks into one code module. Code lives until [`Compiler::flush`].
+pub struct Compiler {
+    isa: OwnedTargetIsa,
+    module: JITModule,
+    ctx: Context,
+    fctx: FunctionBuilderContext,
+    layout: StateLayout,
+    helpers: Helpers,
+    blocks: usize,
+    /// Iterations a self-looping block may run per call (0: never loop inside compiled
+    /// code, so one call runs the block exactly once).
+    pub loop_iterations: u32,
+    /// Print the host code of every compiled block to stderr.
+    pub dump: bool,
+}
+
+impl Compiler {
+    pub fn new(layout: StateLayout, helpers: Helpers) -> Result<Self, Error> {
+        let mut flags = settings::builder();
+        // cranelift-jit needs non-PIC code and absolute libcall addresses.
+        for (k, v) in [
+            ("use_colocated_libcalls", "false"),
+            ("is_pic", "false"),
+            ("opt_level", "none"),
+            // The translator's output is checked by tests and `--lockstep`; the IR
+            // verifier would cost a tenth of all compile time.
+            ("enable_verifier", "false"),
+            // The single-pass allocator compiles a third faster but spills every value
+            // to the stack; the code it emits ran the Linux boot 35% slower.
+            ("regalloc_algorithm", "backtracking"),
+        ] {
+            flags.set(k, v).map_err(Error::Settings)?;
+        }
+        let isa = cranelift_native::builder()
+            .map_err(|e| Error::Host(e.to_string()))?
+            .finish(settings::Flags::new(flags))
+            .map_err(Error::Isa)?;
+        let module = Self::new_module(&isa);
+        let ctx = module.make_context();
+        Ok(Self {
+            isa,
+            module,
+            ctx,
+            fctx: FunctionBuilderContext::new(),
+            layout,
+            helpers,
+            blocks: 0,
+            loop_iterations: 0,
+            dump: false,
+        })
+    }
+
+    fn new_module(isa: &OwnedTargetIsa) -> JITModule {
+        JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
+    }
+
+    /// Blocks compiled since the last flush.
+    pub fn blocks(&self) -> usize {
+        self.blocks
+    }
+
+    /// Compiles the block `insns` whose first instruction is at virtual `pc`.
+    ///
+    /// The returned code embeds pointers into `insns` (for `exec_one`): the caller keeps
+    /// `insns` alive and unmoved as long as it may call the function.
+    pub fn compile(&mut self, insns: &[Insn], pc: u64) -> Result<BlockFn, Error> {
+        self.compile_linked(insns, pc, None)
+    }
+
+    /// As [`Compiler::compile`], with the exits to fixed successors in the block's page
+    /// going through `links` (which the caller keeps alive and unmoved as `insns`).
+    pub fn compile_linked(
+        &mut self,
+        insns: &[Insn],
+        pc: u64,
+        links: Option<&Links>,
+    ) -> Result<BlockFn, Error> {
+        let err = |source| Error::Compile {
+            pc,
+            source: Box::new(source),
+        };
+        self.module.clear_context(&mut self.ctx);
+        let ptr = self.module.target_config().pointer_type();
+        let mut sig = self.module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(ir::types::I64));
+        self.ctx.func.signature = sig.clone();
+        self.ctx.func.name = UserFuncName::user(0, self.blocks as u32);
+        translate::translate(
+            &mut self.ctx.func,
+            &mut self.fctx,
+            &self.layout,
+            &self.helpers,
+            insns,
+            pc,
+            self.module.target_config(),
+            self.loop_iterations,
+            links.map(|l| {
+                [
+                    &l[0] as *const LinkCell as i64,
+                    &l[1] as *const LinkCell as i64,
+                ]
+            }),
+        );
+        // Named after the guest pc, so profiles of compiled code (cranelift-jit writes
+        // /tmp/perf-PID.map under `perf record`) say which guest code ran.
+        let name = format!("guest_{pc:x}_{}", self.blocks);
+        let id = self
+            .module
+            .declare_function(&name, Linkage::Local, &sig)
+            .map_err(err)?;
+        let dump = self.dump;
+        self.ctx.set_disasm(dump);
+        self.module
+            .define_function(id, &mut self.ctx)
+            .map_err(err)?;
+        if dump {
+            if let Some(vcode) = self.ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+                eprintln!("{name}:\n{vcode}");
+            }
+        }
+        self.module.finalize_definitions().map_err(err)?;
+        let code = self.module.get_finalized_function(id);
+        self.blocks += 1;
+        // SAFETY: `code` is the finalized entry of a function with signature
+        // `fn(ptr) -> i64` in the host's default (C) calling convention.
+        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+    }
+
+    /// Frees all compiled code.
+    ///
+    /// # Safety
+    /// No [`BlockFn`] returned by this compiler may run or be called afterwards.
+    pub unsafe fn flush(&mut self) {
+        let old = std::mem::replace(&mut self.module, Self::new_module(&self.isa));
+        // SAFETY: the caller guarantees no code of the old module runs again.
+        unsafe { old.free_memory() };
+        self.blocks = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,425 @@
+//! Compiles small blocks and runs them on a test state with test helpers.
+
+use super::*;
+use crate::frontend::Op;
+
+const PAGE: u64 = 0x1000_0000;
+const TRAP_ADDR: u64 = 0xdead_0000;
+const HANDLER: u64 = 0x999;
+
+#[derive(Clone, Copy)]
+#[repr(C)]
+struct Entry {
+    read: u64,
+    write: u64,
+    exec: u64,
+    addend: u64,
+}
+
+const INVALID: Entry = Entry {
+    read: u64::MAX,
+    write: u64::MAX,
+    exec: u64::MAX,
+    addend: 0,
+};
+
+#[repr(C)]
+struct State {
+    x: [u64; 32],
+    pc: u64,
+    instret: u64,
+    l1_data: *const Entry,
+    mem_value: u64,
+    link_epoch: u64,
+    chain_left: u64,
+    last_exit: usize,
+    /// What the helpers saw: (helper, pc, instret, vaddr or op).
+    calls: Vec<(&'static str, u64, u64, u64)>,
+}
+
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+fn tag_mask(size: u64) -> u64 {
+    !0xfff | (size - 1)
+}
+
+fn layout() -> StateLayout {
+    StateLayout {
+        x: std::mem::offset_of!(State, x) as i32,
+        pc: std::mem::offset_of!(State, pc) as i32,
+        instret: std::mem::offset_of!(State, instret) as i32,
+        l1_data: std::mem::offset_of!(State, l1_data) as i32,
+        mem_value: std::mem::offset_of!(State, mem_value) as i32,
+        link_epoch: std::mem::offset_of!(State, link_epoch) as i32,
+        chain_left: std::mem::offset_of!(State, chain_left) as i32,
+        last_exit: std::mem::offset_of!(State, last_exit) as i32,
+        l1: L1Layout {
+            index_bits: 8,
+            entry_shift: 5,
+            page_shift: 12,
+            read: 0,
+            write: 8,
+            addend: 24,
+            tag_mask: [tag_mask(1), tag_mask(2), tag_mask(4), tag_mask(8)],
+        },
+    }
+}
+
+fn state(hart: *mut u8) -> &'static mut State {
+    // SAFETY: tests pass a pointer to a live `State` that nothing else borrows during
+    // the call.
+    unsafe { &mut *(hart as *mut State) }
+}
+
+unsafe extern "C" fn load(hart: *mut u8, vaddr: u64, size: u64) -> u64 {
+    let s = state(hart);
+    s.calls.push(("load", s.pc, s.instret, vaddr));
+    if vaddr == TRAP_ADDR {
+        s.pc = HANDLER;
+        return 1;
+    }
+    s.mem_value = (vaddr ^ 0xffff_ffff_ffff_ff80) & (u64::MAX >> (64 - 8 * size));
+    0
+}
+
+unsafe extern "C" fn store(hart: *mut u8, vaddr: u64, _size: u64, _value: u64) -> u64 {
+    let s = state(hart);
+    s.calls.push(("store", s.pc, s.instret, vaddr));
+    0
+}
+
+/// Stands in for the interpreter: writes 0x1234 to rd and retires the instruction.
+unsafe extern "C" fn exec_one(hart: *mut u8, insn: *const Insn, pc: u64) -> u64 {
+    let s = state(hart);
+    // SAFETY: compiled code passes a pointer into the block it was compiled from.
+    let i = unsafe { &*insn };
+    s.calls.push(("exec", pc, s.instret, i.op as u64));
+    if i.rd != 0 {
+        s.x[usize::from(i.rd)] = 0x1234;
+    }
+    s.pc = pc + 4;
+    s.instret += 1;
+    0
+}
+
+fn insn(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Insn {
+    Insn {
+        op,
+        rd,
+        rs1,
+        rs2,
+        rs3: 0,
+        rm: 0,
+        len: 4,
+        imm,
+        raw: 0,
+    }
+}
+
+struct Rig {
+    compiler: Compiler,
+    table: Vec<Entry>,
+    page: Box<Page>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        let helpers = Helpers {
+            load,
+            store,
+            exec_one,
+        };
+        let mut table = vec![INVALID; 256];
+        let page = Box::new(Page([0; 4096]));
+        let host = page.0.as_ptr() as u64;
+        table[((PAGE >> 12) & 255) as usize] = Entry {
+            read: PAGE,
+            write: PAGE,
+            exec: u64::MAX,
+            addend: host.wrapping_sub(PAGE),
+        };
+        Rig {
+            compiler: Compiler::new(layout(), helpers).expect("a Cranelift host"),
+            table,
+            page,
+        }
+    }
+
+    /// Compiles `insns` (for pc 0x4000_0000) and runs them at pc 0x8000_0000 from `x`:
+    /// compiled code must not depend on the virtual address it was compiled for.
+    /// Returns the exit code and the final state.
+    fn run(&mut self, insns: &[Insn], x: &[(usize, u64)]) -> (u64, State) {
+        let f = self.compiler.compile(insns, 0x4000_0000).expect("compiles");
+        let mut s = State {
+            x: [0; 32],
+            pc: 0x8000_0000,
+            instret: 100,
+            l1_data: self.table.as_ptr(),
+            mem_value: 0,
+            link_epoch: 1,
+            chain_left: 0,
+            last_exit: 0,
+            calls: Vec::new(),
+        };
+        for &(r, v) in x {
+            s.x[r] = v;
+        }
+        // SAFETY: `f` was compiled for `State`'s layout and the helpers above; `insns`
+        // outlives the call.
+        let code = unsafe { f(&mut s as *mut State as *mut u8) };
+        (code, s)
+    }
+}
+
+#[test]
+fn integer_ops_follow_the_riscv_rules() {
+    let mut rig = Rig::new();
+    let a = 0x8000_0000_0000_0000u64; // i64::MIN
+    let b = u64::MAX; // -1
+    let c = 0xffff_ffff_8765_4321u64;
+    let d = 13u64;
+    let cases: &[(Op, u64, u64, u64)] = &[
+        (Op::Div, a, b, a),
+        (Op::Rem, a, b, 0),
+        (Op::Div, c, 0, u64::MAX),
+        (Op::Rem, c, 0, c),
+        (Op::Divu, c, 0, u64::MAX),
+        (Op::Remu, c, 0, c),
+        (Op::Div, c, d, ((c as i64) / 13) as u64),
+        (Op::Rem, c, d, ((c as i64) % 13) as u64),
+        (Op::Divw, 0x8000_0000, b, 0xffff_ffff_8000_0000),
+        (Op::Remw, 0x8000_0000, b, 0),
+        (Op::Divuw, c, 0, u64::MAX),
+        (Op::Remuw, c, 0, c as u32 as i32 as i64 as u64),
+        (
+            Op::Mulhsu,
+            b,
+            c,
+            ((i128::from(-1i64) * i128::from(c)) >> 64) as u64,
+        ),
+        (
+            Op::Mulh,
+            c,
+            c,
+            ((i128::from(c as i64) * i128::from(c as i64)) >> 64) as u64,
+        ),
+        (
+            Op::Mulhu,
+            c,
+            c,
+            ((u128::from(c) * u128::from(c)) >> 64) as u64,
+        ),
+        (
+            Op::Mulw,
+            c,
+            d,
+            (c as u32).wrapping_mul(13) as i32 as i64 as u64,
+        ),
+        (Op::Sraw, c, 36, ((c as i32) >> 4) as i64 as u64),
+        (Op::Srlw, c, 4, ((c as u32) >> 4) as i32 as i64 as u64),
+        (Op::Sll, d, 65, 26),
+        (Op::Slt, c, d, 1),
+        (Op::Sltu, c, d, 0),
+        (Op::AddUw, c, d, (c & 0xffff_ffff) + 13),
+        (Op::Sh3addUw, c, d, ((c & 0xffff_ffff) << 3) + 13),
+        (
+            Op::Rorw,
+            c,
+            8,
+            (c as u32).rotate_right(8) as i32 as i64 as u64,
+        ),
+        (Op::Andn, c, d, c & !d),
+        (Op::Maxu, c, d, c),
+        (Op::Min, c, d, c),
+        (Op::Bext, c, 8, (c >> 8) & 1),
+        (Op::Binv, c, 63, c ^ (1 << 63)),
+        (Op::CzeroEqz, c, 0, 0),
+        (Op::CzeroNez, c, 0, c),
+    ];
+    for &(op, v1, v2, want) in cases {
+        let (code, s) = rig.run(&[insn(op, 3, 1, 2, 0)], &[(1, v1), (2, v2)]);
+        assert_eq!(code, EXIT_NEXT);
+        assert_eq!(s.x[3], want, "{op:?} {v1:#x}, {v2:#x}");
+        assert_eq!(s.pc, 0x8000_0004);
+        assert_eq!(s.instret, 101);
+    }
+    let unary: &[(Op, u64, u64)] = &[
+        (Op::Clz, 0x00f0, 56),
+        (Op::Ctzw, 0, 32),
+        (Op::Cpopw, c, u64::from((c as u32).count_ones())),
+        (Op::SextB, 0x80, 0xffff_ffff_ffff_ff80),
+        (Op::Rev8, c, c.swap_bytes()),
+        (Op::ZextH, c, 0x4321),
+    ];
+    for &(op, v, want) in unary {
+        let (_, s) = rig.run(&[insn(op, 3, 1, 0, 0)], &[(1, v)]);
+        assert_eq!(s.x[3], want, "{op:?} {v:#x}");
+    }
+}
+
+#[test]
+fn writes_to_x0_are_dropped_and_rd_may_alias_rs1() {
+    let mut rig = Rig::new();
+    let (_, s) = rig.run(
+        &[
+            insn(Op::Addi, 0, 0, 0, 5),
+            insn(Op::Addi, 1, 1, 0, 1),
+            insn(Op::Jalr, 1, 1, 0, 3),
+        ],
+        &[(1, 0x100)],
+    );
+    assert_eq!(s.x[0], 0);
+    assert_eq!(s.pc, 0x104, "target from the old rs1, bit 0 cleared");
+    assert_eq!(s.x[1], 0x8000_000c, "link");
+    assert_eq!(s.instret, 103);
+}
+
+#[test]
+fn branches_set_the_next_pc() {
+    let mut rig = Rig::new();
+    let b = [insn(Op::Addi, 5, 0, 0, 1), insn(Op::Blt, 0, 1, 2, -64)];
+    let (_, taken) = rig.run(&b, &[(1, u64::MAX), (2, 0)]);
+    assert_eq!(taken.pc, 0x8000_0004 - 64);
+    let (_, fall) = rig.run(&b, &[(1, 1), (2, 0)]);
+    assert_eq!(fall.pc, 0x8000_0008);
+    assert_eq!(fall.x[5], 1);
+    assert_eq!(fall.instret, 102);
+}
+
+#[test]
+fn loads_and_stores_hit_the_l1_inline() {
+    let mut rig = Rig::new();
+    let (code, s) = rig.run(
+        &[
+            insn(Op::Sw, 0, 1, 2, 8),
+            insn(Op::Lb, 3, 1, 0, 11),
+            insn(Op::Lhu, 4, 1, 0, 10),
+            insn(Op::Ld, 5, 1, 0, 8),
+        ],
+        &[(1, PAGE), (2, 0x8899_aabb_ccdd_eeff)],
+    );
+    assert_eq!(code, EXIT_NEXT);
+    assert!(s.calls.is_empty(), "no slow path: {:?}", s.calls);
+    assert_eq!(&rig.page.0[8..12], &[0xff, 0xee, 0xdd, 0xcc]);
+    assert_eq!(s.x[3], 0xffff_ffff_ffff_ffcc);
+    assert_eq!(s.x[4], 0xccdd);
+    assert_eq!(s.x[5], 0xccdd_eeff);
+}
+
+#[test]
+fn misses_and_misaligned_accesses_take_the_slow_path() {
+    let mut rig = Rig::new();
+    let (_, s) = rig.run(
+        &[
+            insn(Op::Lw, 3, 1, 0, 2),
+            insn(Op::Lh, 4, 2, 0, 0),
+            insn(Op::Sd, 0, 1, 2, 4),
+        ],
+        &[(1, PAGE), (2, 0x2000_0000)],
+    );
+    assert_eq!(
+        s.calls,
+        vec![
+            ("load", 0x8000_0000, 100, PAGE + 2),
+            ("load", 0x8000_0004, 101, 0x2000_0000),
+            ("store", 0x8000_0008, 102, PAGE + 4),
+        ]
+    );
+    assert_eq!(
+        s.x[3],
+        ((PAGE + 2) as u32 ^ 0xffff_ff80) as i32 as i64 as u64,
+        "lw sign-extends"
+    );
+    assert_eq!(
+        s.x[4], 0xffff_ffff_ffff_ff80,
+        "slow-path value sign-extended"
+    );
+}
+
+#[test]
+fn a_trap_in_the_slow_path_leaves_precise_state() {
+    let mut rig = Rig::new();
+    let (code, s) = rig.run(
+        &[
+            insn(Op::Addi, 5, 0, 0, 7),
+            insn(Op::Addi, 6, 0, 0, 8),
+            insn(Op::Ld, 6, 1, 0, 0),
+            insn(Op::Addi, 7, 0, 0, 9),
+        ],
+        &[(1, TRAP_ADDR)],
+    );
+    assert_eq!(code, EXIT_TRAP);
+    assert_eq!(s.calls, vec![("load", 0x8000_0008, 102, TRAP_ADDR)]);
+    assert_eq!(s.pc, HANDLER);
+    assert_eq!((s.x[5], s.x[6], s.x[7]), (7, 8, 0));
+}
+
+#[test]
+fn other_instructions_run_through_exec_one() {
+    let mut rig = Rig::new();
+    let (code, s) = rig.run(
+        &[
+            insn(Op::Addi, 5, 0, 0, 7),
+            insn(Op::Csrrs, 5, 0, 0, 0xc00),
+            insn(Op::Addi, 6, 5, 0, 1),
+            insn(Op::Ecall, 0, 0, 0, 0),
+        ],
+        &[],
+    );
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!(
+        s.calls,
+        vec![
+            ("exec", 0x8000_0004, 101, Op::Csrrs as u64),
+            ("exec", 0x8000_000c, 103, Op::Ecall as u64),
+        ]
+    );
+    assert_eq!(s.x[6], 0x1235, "rd of exec_one reloaded");
+    assert_eq!(s.pc, 0x8000_0010, "pc from the last exec_one");
+    assert_eq!(s.instret, 104);
+}
+
+#[test]
+fn self_loops_iterate_inside_compiled_code_up_to_the_bound() {
+    let mut rig = Rig::new();
+    rig.compiler.loop_iterations = 512;
+    let body = [insn(Op::Addi, 1, 1, 0, -1), insn(Op::Bne, 0, 1, 0, -4)];
+    let (code, s) = rig.run(&body, &[(1, 1000)]);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.pc, s.instret), (488, 0x8000_0000, 100 + 1024));
+    let (_, s) = rig.run(&body, &[(1, 3)]);
+    assert_eq!((s.x[1], s.pc, s.instret), (0, 0x8000_0008, 106));
+}
+
+#[test]
+fn a_trap_in_a_later_loop_iteration_is_precise() {
+    let mut rig = Rig::new();
+    rig.compiler.loop_iterations = 512;
+    let body = [
+        insn(Op::Ld, 5, 2, 0, 0),
+        insn(Op::Addi, 2, 2, 0, 8),
+        insn(Op::Addi, 3, 3, 0, 1),
+        insn(Op::Bne, 0, 3, 4, -12),
+    ];
+    let (code, s) = rig.run(&body, &[(2, TRAP_ADDR - 16), (4, 100)]);
+    assert_eq!(code, EXIT_TRAP);
+    assert_eq!(
+        s.calls,
+        vec![
+            ("load", 0x8000_0000, 100, TRAP_ADDR - 16),
+            ("load", 0x8000_0000, 104, TRAP_ADDR - 8),
+            ("load", 0x8000_0000, 108, TRAP_ADDR),
+        ]
+    );
+    assert_eq!(
+        (s.x[2], s.x[3]),
+        (TRAP_ADDR, 2),
+        "registers of two full iterations"
+    );
+    assert_eq!(
+        s.x[5],
+        (TRAP_ADDR - 8) ^ 0xffff_ffff_ffff_ff80,
+        "last loaded value"
+    );
+}

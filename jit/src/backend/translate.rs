@@ -1,0 +1,718 @@
+//! Instruction IR -> Cranelift IR for one block.
+//!
+//! x registers live in Cranelift variables: loaded from the hart on first use, written
+//! back when dirty before any helper call and at every exit. Every variable is first
+//! defined on the block's main line (never inside a slow path), so it dominates its
+//! later uses. `instret` is kept as (`base`, `k`): the value loaded at entry (or after the
+//! last `exec_one`, which counts its own instruction) plus the instructions retired since;
+//! writing `base + k` is idempotent, so a slow path may write it and the main line write
+//! it again.
+
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I32, I64, I8};
+use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
+
+use super::{Helper, Helpers, LinkCell, StateLayout, EXIT_NEXT};
+use crate::frontend::{Insn, Op};
+
+pub(super) struct Tx<'a> {
+    pub b: FunctionBuilder<'a>,
+    pub hart: Value,
+    pub layout: &'a StateLayout,
+    helpers: &'a Helpers,
+    vars: [Option<Variable>; 32],
+    dirty: u32,
+    instret_base: Value,
+    /// The pc the block was entered at, and the pc `start` it was compiled for: a block
+    /// is keyed by physical address and may run at any virtual address that maps it, so
+    /// every pc compiled code produces is `pc0 + (pc - start)`.
+    pc0: Value,
+    start: u64,
+    /// Instructions retired since `instret_base` was read.
+    pub k: i64,
+    sigs: [Option<ir::SigRef>; 8],
+    /// For a block whose last branch targets its own start: the loop header and the
+    /// iteration counter (see [`Tx::enter_loop`]).
+    looping: Option<(ir::Block, Variable, u32)>,
+    /// Addresses of the block's two link cells, when it chains.
+    links: Option<[i64; 2]>,
+}
+
+/// Link cell indices (see [`super::Links`]).
+const TAKEN: usize = 0;
+const FALL: usize = 1;
+
+/// Whether the block ends with a conditional branch back to its own first instruction.
+fn is_self_loop(insns: &[Insn], start: u64) -> bool {
+    let Some(last) = insns.last() else {
+        return false;
+    };
+    let len: u64 = insns[..insns.len() - 1]
+        .iter()
+        .map(|i| u64::from(i.len))
+        .sum();
+    matches!(
+        last.op,
+        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu
+    ) && start
+        .wrapping_add(len)
+        .wrapping_add(i64::from(last.imm) as u64)
+        == start
+}
+
+/// Flags for the hart state: always valid and aligned, never trapping.
+pub(super) fn state_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+// One call site (`Compiler::compile`), which owns every argument separately.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn translate(
+    func: &mut Function,
+    fctx: &mut FunctionBuilderContext,
+    layout: &StateLayout,
+    helpers: &Helpers,
+    insns: &[Insn],
+    start: u64,
+    config: cranelift_codegen::isa::TargetFrontendConfig,
+    loop_iterations: u32,
+    links: Option<[i64; 2]>,
+) {
+    let mut b = FunctionBuilder::new(func, fctx);
+    let entry = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    b.switch_to_block(entry);
+    let hart = b.block_params(entry)[0];
+    let instret_base = b.ins().load(I64, state_flags(), hart, layout.instret);
+    let pc0 = b.ins().load(I64, state_flags(), hart, layout.pc);
+    let mut t = Tx {
+        b,
+        pc0,
+        start,
+        hart,
+        layout,
+        helpers,
+        vars: [None; 32],
+        dirty: 0,
+        instret_base,
+        k: 0,
+        sigs: [None; 8],
+        looping: None,
+        links,
+    };
+    if loop_iterations > 0 && is_self_loop(insns, start) {
+        t.enter_loop(insns, loop_iterations);
+    }
+    let mut pc = start;
+    let mut ended = false;
+    for (n, i) in insns.iter().enumerate() {
+        let last = n + 1 == insns.len();
+        if t.insn(i, pc, last) {
+            ended = true;
+            break;
+        }
+        pc = pc.wrapping_add(u64::from(i.len));
+    }
+    if !ended {
+        // The block stops before a page boundary or at its length limit.
+        t.exit_to(pc, FALL);
+    }
+    t.b.seal_all_blocks();
+    t.b.finalize(config);
+}
+
+impl Tx<'_> {
+    /// Compiles a self-looping block as a loop of at most `max` iterations, so a hot
+    /// loop does not return to the dispatcher on every iteration (the bound keeps
+    /// interrupts and stop requests, checked between blocks, timely).
+    ///
+    /// Every register the body touches is loaded before the loop header, so each
+    /// variable is defined on entry and the header's block parameters are complete;
+    /// every register it writes counts as dirty from the start, so a slow path in a
+    /// later iteration writes back what earlier iterations changed.
+    fn enter_loop(&mut self, insns: &[Insn], max: u32) {
+        for i in insns {
+            for r in [i.rs1, i.rs2, i.rd] {
+                if r != 0 {
+                    self.get(r);
+                }
+            }
+            if i.rd != 0 {
+                self.dirty |= 1 << (i.rd & 31);
+            }
+        }
+        let iter = self.b.declare_var(I64);
+        let zero = self.b.ins().iconst(I64, 0);
+        self.b.def_var(iter, zero);
+        let header = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        self.instret_base = self
+            .b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.instret);
+        self.k = 0;
+        self.looping = Some((header, iter, max));
+    }
+
+    /// The loop's back edge after the branch at the end of the body was taken.
+    fn back_edge(&mut self, header: ir::Block, iter: Variable, max: u32) {
+        let n = self.b.use_var(iter);
+        let n = self.b.ins().iadd_imm_s(n, 1);
+        self.b.def_var(iter, n);
+        let again = self.b.create_block();
+        let stop = self.b.create_block();
+        let more = self
+            .b
+            .ins()
+            .icmp_imm_s(IntCC::UnsignedLessThan, n, i64::from(max));
+        self.b.ins().brif(more, again, &[], stop, &[]);
+        self.b.switch_to_block(stop);
+        self.exit_to(self.start, TAKEN);
+        self.b.switch_to_block(again);
+        // The header reloads instret: keep memory exact across iterations.
+        self.store_instret();
+        self.b.ins().jump(header, &[]);
+    }
+
+    /// The run-time value of the guest pc that is `pc` at compile time.
+    fn pc_value(&mut self, pc: u64) -> Value {
+        let delta = pc.wrapping_sub(self.start) as i64;
+        self.b.ins().iadd_imm_s(self.pc0, delta)
+    }
+
+    /// The value of x register `r`.
+    pub fn get(&mut self, r: u8) -> Value {
+        if r == 0 {
+            return self.b.ins().iconst(I64, 0);
+        }
+        let var = self.var(r);
+        self.b.use_var(var)
+    }
+
+    fn var(&mut self, r: u8) -> Variable {
+        let r = usize::from(r & 31);
+        if let Some(v) = self.vars[r] {
+            return v;
+        }
+        let v = self.b.declare_var(I64);
+        let off = self.layout.x + 8 * r as i32;
+        let val = self.b.ins().load(I64, state_flags(), self.hart, off);
+        self.b.def_var(v, val);
+        self.vars[r] = Some(v);
+        v
+    }
+
+    /// Writes x register `r` (writes to x0 are dropped).
+    pub fn set(&mut self, r: u8, v: Value) {
+        if r == 0 {
+            return;
+        }
+        let r = r & 31;
+        let var = match self.vars[usize::from(r)] {
+            Some(var) => var,
+            None => {
+                let var = self.b.declare_var(I64);
+                self.vars[usize::from(r)] = Some(var);
+                var
+            }
+        };
+        self.b.def_var(var, v);
+        self.dirty |= 1 << r;
+    }
+
+    /// Stores the dirty x registers back into the hart.
+    pub fn write_back(&mut self) {
+        for r in 1..32u8 {
+            if self.dirty & (1 << r) != 0 {
+                let v = self.get(r);
+                let off = self.layout.x + 8 * i32::from(r);
+                self.b.ins().store(state_flags(), v, self.hart, off);
+            }
+        }
+    }
+
+    /// Makes the hart's pc, instret and x registers exact for the instruction at `pc`
+    /// (not yet retired), before a helper that may trap or read them.
+    pub fn sync(&mut self, pc: u64) {
+        self.write_back();
+        let pcv = self.pc_value(pc);
+        self.b
+            .ins()
+            .store(state_flags(), pcv, self.hart, self.layout.pc);
+        self.store_instret();
+    }
+
+    fn store_instret(&mut self) {
+        let v = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        self.b
+            .ins()
+            .store(state_flags(), v, self.hart, self.layout.instret);
+    }
+
+    /// Ends the block: state written back, pc = `next`, return [`EXIT_NEXT`].
+    fn exit(&mut self, next: Value) {
+        self.write_back();
+        self.b
+            .ins()
+            .store(state_flags(), next, self.hart, self.layout.pc);
+        self.store_instret();
+        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
+        self.b.ins().return_(&[code]);
+    }
+
+    /// Ends the block with a jump to the fixed pc `next`, chaining through link cell
+    /// `link` when the block has links and `next` is in its page (see the module docs
+    /// of [`super`]).
+    fn exit_to(&mut self, next: u64, link: usize) {
+        let nextv = self.pc_value(next);
+        let cell = match self.links {
+            Some(cells) if (next ^ self.start) & !0xfff == 0 => cells[link],
+            _ => return self.exit(nextv),
+        };
+        self.write_back();
+        self.b
+            .ins()
+            .store(state_flags(), nextv, self.hart, self.layout.pc);
+        self.store_instret();
+        let flags = MemFlagsData::trusted();
+        let cell = self.b.ins().iconst(I64, cell);
+        let target = self.b.ins().load(I64, flags, cell, LinkCell::TARGET);
+        let epoch = self.b.ins().load(I64, flags, cell, LinkCell::EPOCH);
+        let now = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.link_epoch);
+        let left = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.chain_left);
+        let linked = self.b.ins().icmp(IntCC::Equal, epoch, now);
+        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+        let go = self.b.ins().band(linked, more);
+        let chain = self.b.create_block();
+        let out = self.b.create_block();
+        self.b.ins().brif(go, chain, &[], out, &[]);
+        self.b.switch_to_block(chain);
+        let left = self.b.ins().iadd_imm_s(left, -1);
+        self.b
+            .ins()
+            .store(flags, left, self.hart, self.layout.chain_left);
+        self.b.ins().return_(&[target]);
+        self.b.switch_to_block(out);
+        self.b
+            .ins()
+            .store(flags, cell, self.hart, self.layout.last_exit);
+        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
+        self.b.ins().return_(&[code]);
+    }
+
+    /// Calls helper `h` with the hart pointer followed by `args`; returns its result.
+    pub fn call(&mut self, h: Helper, args: &[Value]) -> Value {
+        let (addr, arity) = self.helpers.get(h);
+        debug_assert_eq!(arity, args.len() + 1);
+        let sig = match self.sigs[arity] {
+            Some(s) => s,
+            None => {
+                let mut sig = ir::Signature::new(self.b.func.signature.call_conv);
+                for _ in 0..arity {
+                    sig.params.push(AbiParam::new(I64));
+                }
+                sig.returns.push(AbiParam::new(I64));
+                let s = self.b.import_signature(sig);
+                self.sigs[arity] = Some(s);
+                s
+            }
+        };
+        let callee = self.b.ins().iconst(I64, addr as i64);
+        let mut all = Vec::with_capacity(arity);
+        all.push(self.hart);
+        all.extend_from_slice(args);
+        let call = self.b.ins().call_indirect(sig, callee, &all);
+        self.b.inst_results(call)[0]
+    }
+
+    /// Returns the helper status `status` from the function when it is non-zero.
+    pub fn exit_if_trap(&mut self, status: Value) {
+        let trap = self.b.create_block();
+        let cont = self.b.create_block();
+        self.b.set_cold_block(trap);
+        self.b.ins().brif(status, trap, &[], cont, &[]);
+        self.b.switch_to_block(trap);
+        self.b.ins().return_(&[status]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Runs `i` through the interpreter's semantics.
+    fn exec_one(&mut self, i: &Insn, pc: u64, last: bool) {
+        self.sync(pc);
+        // Registers in memory are now exact; exec_one may write rd (x or f).
+        self.dirty = 0;
+        let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
+        let pcv = self.pc_value(pc);
+        let status = self.call(Helper::ExecOne, &[insn, pcv]);
+        if last {
+            // exec_one set pc and instret; nothing else is dirty.
+            self.b.ins().return_(&[status]);
+            return;
+        }
+        self.exit_if_trap(status);
+        if i.rd != 0 {
+            if let Some(var) = self.vars[usize::from(i.rd & 31)] {
+                let off = self.layout.x + 8 * i32::from(i.rd & 31);
+                let v = self.b.ins().load(I64, state_flags(), self.hart, off);
+                self.b.def_var(var, v);
+            }
+        }
+        // exec_one counted its instruction, and may have written minstret.
+        self.instret_base = self
+            .b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.instret);
+        self.k = 0;
+    }
+
+    fn sext32(&mut self, v: Value) -> Value {
+        let n = self.b.ins().ireduce(I32, v);
+        self.b.ins().sextend(I64, n)
+    }
+
+    fn zext32(&mut self, v: Value) -> Value {
+        let n = self.b.ins().ireduce(I32, v);
+        self.b.ins().uextend(I64, n)
+    }
+
+    fn low32(&mut self, v: Value) -> Value {
+        self.b.ins().ireduce(I32, v)
+    }
+
+    fn flag(&mut self, cc: IntCC, a: Value, b: Value) -> Value {
+        let c = self.b.ins().icmp(cc, a, b);
+        self.b.ins().uextend(I64, c)
+    }
+
+    /// A 32-bit operation on the low halves of `a` and `b`, sign-extended.
+    fn w(&mut self, a: Value, b: Value, f: impl FnOnce(&mut Self, Value, Value) -> Value) -> Value {
+        let a = self.low32(a);
+        let b = self.low32(b);
+        let r = f(self, a, b);
+        self.b.ins().sextend(I64, r)
+    }
+
+    /// Division by the RISC-V rules (Unpriv spec "M", division table): x/0 = -1 (all
+    /// ones), x%0 = x, MIN/-1 = MIN, MIN%-1 = 0. `a`, `b` have the operation's width.
+    fn div(&mut self, a: Value, b: Value, signed: bool, rem: bool) -> Value {
+        let ty = self.b.func.dfg.value_type(a);
+        let zero = self.b.ins().icmp_imm_s(IntCC::Equal, b, 0);
+        let mut bad = zero;
+        if signed {
+            let min = if ty == I32 {
+                i64::from(i32::MIN)
+            } else {
+                i64::MIN
+            };
+            let amin = self.b.ins().icmp_imm_s(IntCC::Equal, a, min);
+            let bm1 = self.b.ins().icmp_imm_s(IntCC::Equal, b, -1);
+            let ovf = self.b.ins().band(amin, bm1);
+            bad = self.b.ins().bor(zero, ovf);
+        }
+        // A safe divisor: with 1, MIN/1 = MIN and MIN%1 = 0 are the overflow results.
+        let one = self.b.ins().iconst(ty, 1);
+        let d = self.b.ins().select(bad, one, b);
+        let r = match (signed, rem) {
+            (true, false) => self.b.ins().sdiv(a, d),
+            (true, true) => self.b.ins().srem(a, d),
+            (false, false) => self.b.ins().udiv(a, d),
+            (false, true) => self.b.ins().urem(a, d),
+        };
+        let by_zero = if rem { a } else { self.b.ins().iconst(ty, -1) };
+        self.b.ins().select(zero, by_zero, r)
+    }
+
+    /// Translates one instruction at `pc`; returns whether it ended the block (the
+    /// function has returned).
+    fn insn(&mut self, i: &Insn, pc: u64, last: bool) -> bool {
+        let next = pc.wrapping_add(u64::from(i.len));
+        let imm = i64::from(i.imm);
+        let (rd, rs1, rs2) = (i.rd, i.rs1, i.rs2);
+
+        macro_rules! rr {
+            (|$t:ident, $a:ident, $b2:ident| $e:expr) => {{
+                let $a = self.get(rs1);
+                let $b2 = self.get(rs2);
+                let $t = &mut *self;
+                let v = $e;
+                self.set(rd, v);
+            }};
+        }
+        macro_rules! ri {
+            (|$t:ident, $a:ident| $e:expr) => {{
+                let $a = self.get(rs1);
+                let $t = &mut *self;
+                let v = $e;
+                self.set(rd, v);
+            }};
+        }
+        macro_rules! branch {
+            ($cc:expr) => {{
+                let a = self.get(rs1);
+                let b = self.get(rs2);
+                let c = self.b.ins().icmp($cc, a, b);
+                self.k += 1;
+                if let (true, Some((header, iter, max))) = (last, self.looping) {
+                    let back = self.b.create_block();
+                    let out = self.b.create_block();
+                    self.b.ins().brif(c, back, &[], out, &[]);
+                    self.b.switch_to_block(out);
+                    self.exit_to(next, FALL);
+                    self.b.switch_to_block(back);
+                    self.back_edge(header, iter, max);
+                    return true;
+                }
+                if self.links.is_some() {
+                    let taken = self.b.create_block();
+                    let fall = self.b.create_block();
+                    self.b.ins().brif(c, taken, &[], fall, &[]);
+                    self.b.switch_to_block(taken);
+                    self.exit_to(pc.wrapping_add(imm as u64), TAKEN);
+                    self.b.switch_to_block(fall);
+                    self.exit_to(next, FALL);
+                    return true;
+                }
+                let taken = self.pc_value(pc.wrapping_add(imm as u64));
+                let fall = self.pc_value(next);
+                let target = self.b.ins().select(c, taken, fall);
+                self.exit(target);
+                return true;
+            }};
+        }
+
+        match i.op {
+            Op::Lui => {
+                let v = self.b.ins().iconst(I64, imm);
+                self.set(rd, v);
+            }
+            Op::Auipc => {
+                let v = self.pc_value(pc.wrapping_add(imm as u64));
+                self.set(rd, v);
+            }
+            Op::Jal => {
+                let link = self.pc_value(next);
+                self.set(rd, link);
+                self.k += 1;
+                self.exit_to(pc.wrapping_add(imm as u64), TAKEN);
+                return true;
+            }
+            Op::Jalr => {
+                // The target reads rs1 before rd is written (rd may equal rs1).
+                let a = self.get(rs1);
+                let t = self.b.ins().iadd_imm_s(a, imm);
+                let target = self.b.ins().band_imm_s(t, !1);
+                let link = self.pc_value(next);
+                self.set(rd, link);
+                self.k += 1;
+                self.exit(target);
+                return true;
+            }
+            Op::Beq => branch!(IntCC::Equal),
+            Op::Bne => branch!(IntCC::NotEqual),
+            Op::Blt => branch!(IntCC::SignedLessThan),
+            Op::Bge => branch!(IntCC::SignedGreaterThanOrEqual),
+            Op::Bltu => branch!(IntCC::UnsignedLessThan),
+            Op::Bgeu => branch!(IntCC::UnsignedGreaterThanOrEqual),
+
+            Op::Lb => self.load(i, pc, 1, true),
+            Op::Lh => self.load(i, pc, 2, true),
+            Op::Lw => self.load(i, pc, 4, true),
+            Op::Ld => self.load(i, pc, 8, false),
+            Op::Lbu => self.load(i, pc, 1, false),
+            Op::Lhu => self.load(i, pc, 2, false),
+            Op::Lwu => self.load(i, pc, 4, false),
+            Op::Sb => self.store(i, pc, 1),
+            Op::Sh => self.store(i, pc, 2),
+            Op::Sw => self.store(i, pc, 4),
+            Op::Sd => self.store(i, pc, 8),
+
+            Op::Addi => ri!(|t, a| t.b.ins().iadd_imm_s(a, imm)),
+            Op::Slti => ri!(|t, a| {
+                let c = t.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, imm);
+                t.b.ins().uextend(I64, c)
+            }),
+            Op::Sltiu => ri!(|t, a| {
+                let c = t.b.ins().icmp_imm_s(IntCC::UnsignedLessThan, a, imm);
+                t.b.ins().uextend(I64, c)
+            }),
+            Op::Xori => ri!(|t, a| t.b.ins().bxor_imm_s(a, imm)),
+            Op::Ori => ri!(|t, a| t.b.ins().bor_imm_s(a, imm)),
+            Op::Andi => ri!(|t, a| t.b.ins().band_imm_s(a, imm)),
+            Op::Slli => ri!(|t, a| t.b.ins().ishl_imm_s(a, imm & 63)),
+            Op::Srli => ri!(|t, a| t.b.ins().ushr_imm_s(a, imm & 63)),
+            Op::Srai => ri!(|t, a| t.b.ins().sshr_imm_s(a, imm & 63)),
+            // Cranelift masks shift amounts to the type's width, as RISC-V does.
+            Op::Add => rr!(|t, a, b| t.b.ins().iadd(a, b)),
+            Op::Sub => rr!(|t, a, b| t.b.ins().isub(a, b)),
+            Op::Sll => rr!(|t, a, b| t.b.ins().ishl(a, b)),
+            Op::Slt => rr!(|t, a, b| t.flag(IntCC::SignedLessThan, a, b)),
+            Op::Sltu => rr!(|t, a, b| t.flag(IntCC::UnsignedLessThan, a, b)),
+            Op::Xor => rr!(|t, a, b| t.b.ins().bxor(a, b)),
+            Op::Srl => rr!(|t, a, b| t.b.ins().ushr(a, b)),
+            Op::Sra => rr!(|t, a, b| t.b.ins().sshr(a, b)),
+            Op::Or => rr!(|t, a, b| t.b.ins().bor(a, b)),
+            Op::And => rr!(|t, a, b| t.b.ins().band(a, b)),
+            Op::Addiw => ri!(|t, a| {
+                let s = t.b.ins().iadd_imm_s(a, imm);
+                t.sext32(s)
+            }),
+            Op::Slliw => ri!(|t, a| {
+                let a = t.low32(a);
+                let s = t.b.ins().ishl_imm_s(a, imm & 31);
+                t.b.ins().sextend(I64, s)
+            }),
+            Op::Srliw => ri!(|t, a| {
+                let a = t.low32(a);
+                let s = t.b.ins().ushr_imm_s(a, imm & 31);
+                t.b.ins().sextend(I64, s)
+            }),
+            Op::Sraiw => ri!(|t, a| {
+                let a = t.low32(a);
+                let s = t.b.ins().sshr_imm_s(a, imm & 31);
+                t.b.ins().sextend(I64, s)
+            }),
+            Op::Addw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().iadd(a, b))),
+            Op::Subw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().isub(a, b))),
+            Op::Sllw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().ishl(a, b))),
+            Op::Srlw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().ushr(a, b))),
+            Op::Sraw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().sshr(a, b))),
+
+            // M
+            Op::Mul => rr!(|t, a, b| t.b.ins().imul(a, b)),
+            Op::Mulh => rr!(|t, a, b| t.b.ins().smulhi(a, b)),
+            Op::Mulhu => rr!(|t, a, b| t.b.ins().umulhi(a, b)),
+            // mulhsu(a, b) = mulhu(a, b) - (a < 0 ? b : 0): a signed a is a - 2^64 when
+            // negative.
+            Op::Mulhsu => rr!(|t, a, b| {
+                let hi = t.b.ins().umulhi(a, b);
+                let neg = t.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, 0);
+                let zero = t.b.ins().iconst(I64, 0);
+                let fix = t.b.ins().select(neg, b, zero);
+                t.b.ins().isub(hi, fix)
+            }),
+            Op::Div => rr!(|t, a, b| t.div(a, b, true, false)),
+            Op::Divu => rr!(|t, a, b| t.div(a, b, false, false)),
+            Op::Rem => rr!(|t, a, b| t.div(a, b, true, true)),
+            Op::Remu => rr!(|t, a, b| t.div(a, b, false, true)),
+            Op::Mulw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().imul(a, b))),
+            Op::Divw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.div(a, b, true, false))),
+            Op::Divuw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.div(a, b, false, false))),
+            Op::Remw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.div(a, b, true, true))),
+            Op::Remuw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.div(a, b, false, true))),
+
+            // Zba
+            Op::AddUw => rr!(|t, a, b| {
+                let a = t.zext32(a);
+                t.b.ins().iadd(b, a)
+            }),
+            Op::Sh1add | Op::Sh2add | Op::Sh3add => rr!(|t, a, b| {
+                let sh = match i.op {
+                    Op::Sh1add => 1,
+                    Op::Sh2add => 2,
+                    _ => 3,
+                };
+                let s = t.b.ins().ishl_imm_s(a, sh);
+                t.b.ins().iadd(b, s)
+            }),
+            Op::Sh1addUw | Op::Sh2addUw | Op::Sh3addUw => rr!(|t, a, b| {
+                let sh = match i.op {
+                    Op::Sh1addUw => 1,
+                    Op::Sh2addUw => 2,
+                    _ => 3,
+                };
+                let a = t.zext32(a);
+                let s = t.b.ins().ishl_imm_s(a, sh);
+                t.b.ins().iadd(b, s)
+            }),
+            Op::SlliUw => ri!(|t, a| {
+                let a = t.zext32(a);
+                t.b.ins().ishl_imm_s(a, imm & 63)
+            }),
+            // Zbb
+            Op::Andn => rr!(|t, a, b| t.b.ins().band_not(a, b)),
+            Op::Orn => rr!(|t, a, b| t.b.ins().bor_not(a, b)),
+            Op::Xnor => rr!(|t, a, b| t.b.ins().bxor_not(a, b)),
+            Op::Clz => ri!(|t, a| t.b.ins().clz(a)),
+            Op::Ctz => ri!(|t, a| t.b.ins().ctz(a)),
+            Op::Cpop => ri!(|t, a| t.b.ins().popcnt(a)),
+            Op::Clzw | Op::Ctzw | Op::Cpopw => ri!(|t, a| {
+                let a = t.low32(a);
+                let r = match i.op {
+                    Op::Clzw => t.b.ins().clz(a),
+                    Op::Ctzw => t.b.ins().ctz(a),
+                    _ => t.b.ins().popcnt(a),
+                };
+                t.b.ins().uextend(I64, r)
+            }),
+            Op::Max => rr!(|t, a, b| t.b.ins().smax(a, b)),
+            Op::Maxu => rr!(|t, a, b| t.b.ins().umax(a, b)),
+            Op::Min => rr!(|t, a, b| t.b.ins().smin(a, b)),
+            Op::Minu => rr!(|t, a, b| t.b.ins().umin(a, b)),
+            Op::SextB => ri!(|t, a| {
+                let n = t.b.ins().ireduce(I8, a);
+                t.b.ins().sextend(I64, n)
+            }),
+            Op::SextH => ri!(|t, a| {
+                let n = t.b.ins().ireduce(ir::types::I16, a);
+                t.b.ins().sextend(I64, n)
+            }),
+            Op::ZextH => ri!(|t, a| t.b.ins().band_imm_s(a, 0xffff)),
+            Op::Rol => rr!(|t, a, b| t.b.ins().rotl(a, b)),
+            Op::Ror => rr!(|t, a, b| t.b.ins().rotr(a, b)),
+            Op::Rori => ri!(|t, a| t.b.ins().rotr_imm_s(a, imm & 63)),
+            Op::Rolw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().rotl(a, b))),
+            Op::Rorw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().rotr(a, b))),
+            Op::Roriw => ri!(|t, a| {
+                let a = t.low32(a);
+                let r = t.b.ins().rotr_imm_s(a, imm & 31);
+                t.b.ins().sextend(I64, r)
+            }),
+            Op::Rev8 => ri!(|t, a| t.b.ins().bswap(a)),
+            // Zbs
+            Op::Bclr | Op::Bext | Op::Binv | Op::Bset => rr!(|t, a, b| t.bit_op(i.op, a, b)),
+            Op::Bclri | Op::Bexti | Op::Binvi | Op::Bseti => ri!(|t, a| {
+                let n = t.b.ins().iconst(I64, imm & 63);
+                t.bit_op(i.op, a, n)
+            }),
+            // Zicond
+            Op::CzeroEqz | Op::CzeroNez => rr!(|t, a, b| {
+                let zero = t.b.ins().iconst(I64, 0);
+                if i.op == Op::CzeroEqz {
+                    t.b.ins().select(b, a, zero)
+                } else {
+                    t.b.ins().select(b, zero, a)
+                }
+            }),
+
+            _ => {
+                self.exec_one(i, pc, last);
+                return last;
+            }
+        }
+        self.k += 1;
+        false
+    }
+
+    /// Zbs single-bit operations with bit index `n` (masked to 6 bits).
+    fn bit_op(&mut self, op: Op, a: Value, n: Value) -> Value {
+        let one = self.b.ins().iconst(I64, 1);
+        let bit = self.b.ins().ishl(one, n);
+        match op {
+            Op::Bclr | Op::Bclri => self.b.ins().band_not(a, bit),
+            Op::Binv | Op::Binvi => self.b.ins().bxor(a, bit),
+            Op::Bset | Op::Bseti => self.b.ins().bor(a, bit),
+            _ => {
+                let s = self.b.ins().ushr(a, n);
+                self.b.ins().band_imm_s(s, 1)
+            }
+        }
+    }
+}

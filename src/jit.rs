@@ -1,0 +1,249 @@
+//! Tier 1: compiles hot blocks with rivet-jit's Cranelift backend and runs them.
+//!
+//! This module hands the backend what it cannot know itself: the layout of the hart
+//! state compiled code touches ([`layout`], from `offset_of!` on the `#[repr(C)]`
+//! [`Hart`]) and the helper functions compiled code calls ([`HELPERS`]). Each hart owns
+//! one [`Tier1`] (one code module); blocks are compiled synchronously on the hart's
+//! thread when the interpreter has run them [`DEFAULT_THRESHOLD`] times.
+//!
+//! Code lifetime: cranelift-jit frees only whole modules, so invalidation is coarse.
+//! `fence.i` (the only code invalidation the interpreter has) drops every decoded block
+//! and the jump cache, after which no compiled function is reachable; the whole module
+//! is then freed at once ([`Tier1::flush`]).
+
+use std::time::{Duration, Instant};
+
+use rivet_jit::backend::{
+    self, BlockFn, Compiler, Helpers, L1Layout, Links, StateLayout, EXIT_MAX_CODE, EXIT_NEXT,
+    EXIT_TRAP,
+};
+use rivet_jit::frontend::Insn;
+
+use crate::hart::tlb::{self, L1Entry};
+use crate::hart::Hart;
+
+/// Iterations a self-looping block runs per call of its compiled code.
+pub const LOOP_ITERATIONS: u32 = 512;
+
+/// Compiled blocks one dispatch may run by chaining, after the first: bounds how long
+/// compiled code runs without checking for interrupts and stop requests.
+pub const CHAIN_MAX: u64 = 32;
+
+/// Interpreted runs of a block before it is compiled.
+pub const DEFAULT_THRESHOLD: u32 = 200;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JitError {
+    #[error("Cannot start the Cranelift backend")]
+    Backend(#[source] backend::Error),
+}
+
+/// What tier 1 did, for `--stats`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JitStats {
+    pub blocks: u64,
+    pub insns: u64,
+    pub compile_time: Duration,
+    pub failures: u64,
+    pub flushes: u64,
+    /// Compiled block executions entered from the dispatcher, and through chaining.
+    pub runs: u64,
+    pub chained: u64,
+    /// `--lockstep`: blocks compared against the interpreter, and blocks run unchecked
+    /// (they store to memory or read the host clock).
+    pub checked: u64,
+    pub unchecked: u64,
+    /// How the interpreter's dispatch found the blocks it ran.
+    pub dispatch: crate::interp::DispatchStats,
+}
+
+impl JitStats {
+    pub fn add(&mut self, o: &JitStats) {
+        self.blocks += o.blocks;
+        self.insns += o.insns;
+        self.compile_time += o.compile_time;
+        self.failures += o.failures;
+        self.flushes += o.flushes;
+        self.runs += o.runs;
+        self.chained += o.chained;
+        self.checked += o.checked;
+        self.unchecked += o.unchecked;
+        self.dispatch.add(&o.dispatch);
+    }
+}
+
+/// The hart state layout compiled code is built against.
+pub fn layout() -> StateLayout {
+    use std::mem::offset_of;
+    StateLayout {
+        x: offset_of!(Hart, x) as i32,
+        pc: offset_of!(Hart, pc) as i32,
+        instret: offset_of!(Hart, instret) as i32,
+        l1_data: offset_of!(Hart, l1_data) as i32,
+        mem_value: offset_of!(Hart, mem_value) as i32,
+        link_epoch: offset_of!(Hart, link_epoch) as i32,
+        chain_left: offset_of!(Hart, chain_left) as i32,
+        last_exit: offset_of!(Hart, last_exit) as i32,
+        l1: L1Layout {
+            index_bits: tlb::L1_BITS,
+            entry_shift: tlb::L1_ENTRY_SHIFT,
+            page_shift: 12,
+            read: L1Entry::READ_OFFSET as i32,
+            write: L1Entry::WRITE_OFFSET as i32,
+            addend: L1Entry::ADDEND_OFFSET as i32,
+            tag_mask: [1, 2, 4, 8].map(tlb::l1_tag_mask),
+        },
+    }
+}
+
+/// The runtime functions compiled code calls (see `rivet_jit::backend::Helpers`).
+pub const HELPERS: Helpers = Helpers {
+    load: helper_load,
+    store: helper_store,
+    exec_one: helper_exec_one,
+};
+
+/// # Safety
+/// `hart` is the pointer compiled code was called with: a live, exclusively used `Hart`.
+unsafe fn hart<'a>(hart: *mut u8) -> &'a mut Hart {
+    // SAFETY: guaranteed by the caller.
+    unsafe { &mut *(hart as *mut Hart) }
+}
+
+unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, size: u64) -> u64 {
+    // SAFETY: compiled code passes its hart pointer through.
+    let h = unsafe { hart(h) };
+    match h.load(vaddr, size as u8) {
+        Ok(v) => {
+            h.mem_value = v;
+            EXIT_NEXT
+        }
+        Err(e) => {
+            h.raise(e);
+            EXIT_TRAP
+        }
+    }
+}
+
+unsafe extern "C" fn helper_store(h: *mut u8, vaddr: u64, size: u64, value: u64) -> u64 {
+    // SAFETY: compiled code passes its hart pointer through.
+    let h = unsafe { hart(h) };
+    match h.store(vaddr, size as u8, value) {
+        Ok(()) => EXIT_NEXT,
+        Err(e) => {
+            h.raise(e);
+            EXIT_TRAP
+        }
+    }
+}
+
+unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> u64 {
+    // SAFETY: compiled code passes its hart pointer through.
+    let h = unsafe { hart(h) };
+    // SAFETY: the pointer is into the block the code was compiled from, which the
+    // block cache keeps alive as long as the code is reachable.
+    let i = unsafe { &*insn };
+    h.pc = pc;
+    let status = match crate::interp::exec(h, i) {
+        Ok(next) => {
+            h.pc = next;
+            h.instret = h.instret.wrapping_add(1);
+            EXIT_NEXT
+        }
+        Err(e) => {
+            h.raise(e);
+            EXIT_TRAP
+        }
+    };
+    // Privilege or mstatus may have changed the data regime.
+    h.refresh_l1_data();
+    status
+}
+
+/// One hart's compiler and code.
+pub struct Tier1 {
+    compiler: Compiler,
+    /// Whether blocks chain (off for `--lockstep`, which checks one block at a time).
+    chaining: bool,
+    pub threshold: u32,
+    pub stats: JitStats,
+}
+
+impl Tier1 {
+    /// `loops`: compile self-looping blocks as loops (off for `--lockstep`, which needs
+    /// one call to run a block exactly once).
+    pub fn new(threshold: u32, loops: bool) -> Result<Self, JitError> {
+        let mut compiler = Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?;
+        compiler.loop_iterations = if loops { LOOP_ITERATIONS } else { 0 };
+        // A developer's aid for reading the code the JIT emits.
+        compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
+        Ok(Self {
+            compiler,
+            chaining: loops,
+            threshold,
+            stats: JitStats::default(),
+        })
+    }
+
+    /// Compiles a block; `None` (counted, reported once) when Cranelift fails, in which
+    /// case the block stays interpreted.
+    pub fn compile(&mut self, insns: &[Insn], pc: u64, links: &Links) -> Option<BlockFn> {
+        let t = Instant::now();
+        let links = self.chaining.then_some(links);
+        let r = self.compiler.compile_linked(insns, pc, links);
+        self.stats.compile_time += t.elapsed();
+        match r {
+            Ok(f) => {
+                self.stats.blocks += 1;
+                self.stats.insns += insns.len() as u64;
+                Some(f)
+            }
+            Err(e) => {
+                if self.stats.failures == 0 {
+                    eprintln!(
+                        "rivet: {}; such blocks stay interpreted",
+                        crate::launch::error_chain(&e)
+                    );
+                }
+                self.stats.failures += 1;
+                None
+            }
+        }
+    }
+
+    /// Runs compiled block `f` on `h` (whose pc is the block's start) and the blocks
+    /// it chains to; returns how many blocks ran.
+    #[inline]
+    pub fn run(&mut self, h: &mut Hart, f: BlockFn) -> u64 {
+        self.stats.runs += 1;
+        h.refresh_l1_data();
+        h.chain_left = CHAIN_MAX;
+        h.last_exit = 0;
+        let hp = h as *mut Hart as *mut u8;
+        // SAFETY: `f` was compiled by this tier's compiler against `layout()` for the
+        // `Hart` type and has not been flushed (the caller found it in the live block
+        // cache); the hart pointer is derived from an exclusive borrow not used during
+        // the call; helpers report traps by value, nothing unwinds through `f`.
+        let mut r = unsafe { f(hp) };
+        while r > EXIT_MAX_CODE {
+            // SAFETY: a chained successor came from a link cell of the current link
+            // epoch: the runtime filled it with live code of this module for the same
+            // physical page, and any change of code or PMP since would have bumped the
+            // epoch. Same contract as above otherwise.
+            r = unsafe { std::mem::transmute::<usize, BlockFn>(r as usize)(hp) };
+        }
+        let chained = CHAIN_MAX - h.chain_left;
+        self.stats.chained += chained;
+        1 + chained
+    }
+
+    /// Frees all compiled code.
+    ///
+    /// # Safety
+    /// No function this tier compiled may be called afterwards.
+    pub unsafe fn flush(&mut self) {
+        self.stats.flushes += 1;
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.compiler.flush() };
+    }
+}
