@@ -9,6 +9,7 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 use rivet_jit::backend::{BlockFn, LinkCell, Links};
 use rivet_jit::frontend::{decode, Insn, Op};
@@ -25,7 +26,10 @@ const MAX_BLOCK: usize = 64;
 const JUMP_CACHE: usize = 4096;
 
 pub struct Block {
-    pub insns: Vec<Insn>,
+    /// Shared with the compiler thread while it compiles the block.
+    pub insns: Arc<[Insn]>,
+    /// The physical address of the first instruction.
+    paddr: u64,
     /// Interpreted runs so far (tiering).
     runs: Cell<u32>,
     /// The block's compiled code, once tier 1 compiled it. Compiled code points into
@@ -259,6 +263,7 @@ impl Interp {
     /// Runs up to `budget` blocks, stopping early when the hart waits (WFI) or the
     /// machine stops. Interrupts are taken at block boundaries.
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
+        self.install_compiled();
         let mut left = u64::from(budget);
         while left > 0 {
             left -= 1;
@@ -321,6 +326,21 @@ impl Interp {
         }
     }
 
+    /// Gives the blocks the compiler thread finished their code.
+    fn install_compiled(&mut self) {
+        let Some(t1) = &mut self.tier1 else {
+            return;
+        };
+        while let Some(c) = t1.take_compiled() {
+            // The block may have changed (fence.i) or gone (flush) meanwhile.
+            if let Some(b) = self.blocks.get(&c.paddr) {
+                if Arc::ptr_eq(&b.insns, &c.insns) {
+                    b.compiled.set(Some(c.f));
+                }
+            }
+        }
+    }
+
     /// Runs compiled code and the blocks it chains to; returns how many blocks ran.
     #[inline]
     fn run_compiled(&mut self, h: &mut Hart, f: BlockFn) -> u64 {
@@ -348,10 +368,11 @@ impl Interp {
             let f = match block.compiled.get() {
                 Some(f) => Some(f),
                 None => {
-                    let runs = block.runs.get() + 1;
+                    let runs = block.runs.get().saturating_add(1);
                     block.runs.set(runs);
                     if runs == t1.threshold {
-                        let f = t1.compile(&block.insns, h.pc, &block.links);
+                        let req = t1.request(&block.insns, h.pc, block.paddr, &block.links);
+                        let f = t1.compile(req);
                         block.compiled.set(f);
                         f
                     } else {
@@ -1083,7 +1104,8 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, 
         }
     }
     Ok(Block {
-        insns,
+        insns: insns.into(),
+        paddr,
         runs: Cell::new(0),
         compiled: Cell::new(None),
         epoch: Cell::new(epoch),

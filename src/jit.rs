@@ -11,7 +11,10 @@
 //! and the jump cache, after which no compiled function is reachable; the whole module
 //! is then freed at once ([`Tier1::flush`]).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
     self, BlockFn, Compiler, Helpers, L1Layout, Links, StateLayout, EXIT_MAX_CODE, EXIT_NEXT,
@@ -36,6 +39,8 @@ pub const DEFAULT_THRESHOLD: u32 = 200;
 pub enum JitError {
     #[error("Cannot start the Cranelift backend")]
     Backend(#[source] backend::Error),
+    #[error("Cannot start the compiler thread")]
+    Thread(#[source] std::io::Error),
 }
 
 /// What tier 1 did, for `--stats`.
@@ -160,50 +165,232 @@ unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> 
     status
 }
 
+/// How tier 1 compiles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tier1Options {
+    pub threshold: u32,
+    /// Compile self-looping blocks as loops and chain blocks (off for `--lockstep`,
+    /// which needs one call to run a block exactly once).
+    pub chaining: bool,
+    /// Compile on a thread of its own while the hart goes on interpreting (else on the
+    /// hart's thread, the moment a block turns hot: deterministic).
+    pub background: bool,
+}
+
+fn new_compiler(chaining: bool) -> Result<Compiler, JitError> {
+    let mut compiler = Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?;
+    compiler.loop_iterations = if chaining { LOOP_ITERATIONS } else { 0 };
+    // A developer's aid for reading the code the JIT emits.
+    compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
+    Ok(compiler)
+}
+
+/// A block to compile. The compiled code embeds the addresses of `insns` (kept alive
+/// by the block, as the `Arc` here keeps them while compiling) and of the link cells.
+pub struct Request {
+    pub insns: Arc<[Insn]>,
+    pub pc: u64,
+    pub paddr: u64,
+    links: Option<usize>,
+    generation: u64,
+}
+
+/// A compiled block, back from the compiler thread.
+pub struct Compiled {
+    /// The block's physical address and instructions (identity: the same `Arc`).
+    pub paddr: u64,
+    pub insns: Arc<[Insn]>,
+    pub f: BlockFn,
+}
+
+enum Job {
+    Compile(Request),
+    /// Free all code: the hart no longer reaches any of it.
+    Flush,
+}
+
+struct Done {
+    req: Request,
+    f: Result<usize, String>,
+    time: Duration,
+}
+
+/// The compiler thread of one hart.
+struct Worker {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Worker {
+    fn spawn(chaining: bool, name: String) -> Result<Self, JitError> {
+        let (jobs, job_rx) = crossbeam::channel::unbounded::<Job>();
+        let (done_tx, done) = crossbeam::channel::unbounded::<Done>();
+        let (ready_tx, ready) = crossbeam::channel::bounded(1);
+        let thread = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || {
+                // Cranelift's module is made (and its code freed) on this thread.
+                let mut compiler = match new_compiler(chaining) {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                        return;
+                    }
+                };
+                for job in job_rx {
+                    match job {
+                        Job::Compile(req) => {
+                            let t = Instant::now();
+                            // SAFETY: the links address is that of the block's link
+                            // cells, alive as long as the code can run (see Request).
+                            let links = req.links.map(|a| unsafe { &*(a as *const Links) });
+                            let f = compiler
+                                .compile_linked(&req.insns, req.pc, links)
+                                .map(|f| f as usize)
+                                .map_err(|e| crate::launch::error_chain(&e));
+                            let time = t.elapsed();
+                            if done_tx.send(Done { req, f, time }).is_err() {
+                                return;
+                            }
+                        }
+                        // SAFETY: the hart dropped every block (and so every way to
+                        // reach compiled code) before sending the flush.
+                        Job::Flush => unsafe { compiler.flush() },
+                    }
+                }
+            })
+            .map_err(JitError::Thread)?;
+        match ready.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(JitError::Thread(std::io::Error::other("exited"))),
+        }
+        Ok(Self {
+            jobs: Some(jobs),
+            done,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread after the block it is compiling.
+        self.jobs = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+enum Backend {
+    Inline(Box<Compiler>),
+    Thread(Worker),
+}
+
 /// One hart's compiler and code.
 pub struct Tier1 {
-    compiler: Compiler,
-    /// Whether blocks chain (off for `--lockstep`, which checks one block at a time).
+    backend: Backend,
     chaining: bool,
     pub threshold: u32,
     pub stats: JitStats,
+    /// Bumped by every flush: results of older requests are dropped.
+    generation: u64,
+    /// Compile requests not answered yet.
+    pub in_flight: usize,
 }
 
 impl Tier1 {
-    /// `loops`: compile self-looping blocks as loops (off for `--lockstep`, which needs
-    /// one call to run a block exactly once).
-    pub fn new(threshold: u32, loops: bool) -> Result<Self, JitError> {
-        let mut compiler = Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?;
-        compiler.loop_iterations = if loops { LOOP_ITERATIONS } else { 0 };
-        // A developer's aid for reading the code the JIT emits.
-        compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
+    pub fn new(o: Tier1Options, hartid: u64) -> Result<Self, JitError> {
+        let backend = if o.background {
+            Backend::Thread(Worker::spawn(o.chaining, format!("jit{hartid}"))?)
+        } else {
+            Backend::Inline(Box::new(new_compiler(o.chaining)?))
+        };
         Ok(Self {
-            compiler,
-            chaining: loops,
-            threshold,
+            backend,
+            chaining: o.chaining,
+            threshold: o.threshold,
             stats: JitStats::default(),
+            generation: 0,
+            in_flight: 0,
         })
     }
 
-    /// Compiles a block; `None` (counted, reported once) when Cranelift fails, in which
-    /// case the block stays interpreted.
-    pub fn compile(&mut self, insns: &[Insn], pc: u64, links: &Links) -> Option<BlockFn> {
-        let t = Instant::now();
-        let links = self.chaining.then_some(links);
-        let r = self.compiler.compile_linked(insns, pc, links);
-        self.stats.compile_time += t.elapsed();
-        match r {
-            Ok(f) => {
-                self.stats.blocks += 1;
-                self.stats.insns += insns.len() as u64;
-                Some(f)
+    /// Asks for a block to be compiled. Compiled on the spot when tier 1 compiles
+    /// inline; else the result comes from [`Tier1::take_compiled`] later. `None` when
+    /// there is no code (yet).
+    pub fn compile(&mut self, req: Request) -> Option<BlockFn> {
+        match &mut self.backend {
+            Backend::Inline(c) => {
+                let t = Instant::now();
+                // SAFETY: see Request.
+                let links = req.links.map(|a| unsafe { &*(a as *const Links) });
+                let f = c
+                    .compile_linked(&req.insns, req.pc, links)
+                    .map(|f| f as usize)
+                    .map_err(|e| crate::launch::error_chain(&e));
+                let time = t.elapsed();
+                self.finish(Done { req, f, time }).map(|c| c.f)
             }
+            Backend::Thread(w) => {
+                let jobs = w.jobs.as_ref()?;
+                if jobs.send(Job::Compile(req)).is_ok() {
+                    self.in_flight += 1;
+                }
+                None
+            }
+        }
+    }
+
+    /// The request for compiling `insns` at `pc` (physical `paddr`) with `links`.
+    pub fn request(&self, insns: &Arc<[Insn]>, pc: u64, paddr: u64, links: &Links) -> Request {
+        Request {
+            insns: insns.clone(),
+            pc,
+            paddr,
+            links: self.chaining.then_some(links as *const Links as usize),
+            generation: self.generation,
+        }
+    }
+
+    /// A block the compiler thread finished, if any.
+    pub fn take_compiled(&mut self) -> Option<Compiled> {
+        loop {
+            let Backend::Thread(w) = &self.backend else {
+                return None;
+            };
+            let done = w.done.try_recv().ok()?;
+            self.in_flight -= 1;
+            if let Some(c) = self.finish(done) {
+                return Some(c);
+            }
+        }
+    }
+
+    fn finish(&mut self, d: Done) -> Option<Compiled> {
+        self.stats.compile_time += d.time;
+        match d.f {
+            Ok(f) if d.req.generation == self.generation => {
+                self.stats.blocks += 1;
+                self.stats.insns += d.req.insns.len() as u64;
+                // SAFETY: the compiler returned a function of the `BlockFn` signature,
+                // of a module not flushed since (same generation).
+                let f = unsafe { std::mem::transmute::<usize, BlockFn>(f) };
+                Some(Compiled {
+                    paddr: d.req.paddr,
+                    insns: d.req.insns,
+                    f,
+                })
+            }
+            Ok(_) => None,
             Err(e) => {
                 if self.stats.failures == 0 {
-                    eprintln!(
-                        "rivet: {}; such blocks stay interpreted",
-                        crate::launch::error_chain(&e)
-                    );
+                    eprintln!("rivet: {e}; such blocks stay interpreted");
                 }
                 self.stats.failures += 1;
                 None
@@ -243,7 +430,15 @@ impl Tier1 {
     /// No function this tier compiled may be called afterwards.
     pub unsafe fn flush(&mut self) {
         self.stats.flushes += 1;
-        // SAFETY: guaranteed by the caller.
-        unsafe { self.compiler.flush() };
+        self.generation += 1;
+        match &mut self.backend {
+            // SAFETY: guaranteed by the caller.
+            Backend::Inline(c) => unsafe { c.flush() },
+            Backend::Thread(w) => {
+                if let Some(jobs) = &w.jobs {
+                    let _ = jobs.send(Job::Flush);
+                }
+            }
+        }
     }
 }

@@ -73,6 +73,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 jit: a.engine == EngineArg::Jit,
                 lockstep: a.lockstep,
                 jit_threshold: a.jit_threshold,
+                jit_sync: a.jit_sync,
             },
         );
         if result.event != PowerEvent::Reboot || a.no_reboot {
@@ -166,6 +167,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         engine: EngineArg::Jit,
         lockstep: false,
         jit_threshold: crate::jit::DEFAULT_THRESHOLD,
+        jit_sync: false,
     })
 }
 

@@ -25,6 +25,7 @@ pub struct RunOptions {
     pub lockstep: bool,
     /// Interpreted runs of a block before tier 1 compiles it.
     pub jit_threshold: u32,
+    pub jit_sync: bool,
 }
 
 /// How a run ended, and what it did.
@@ -103,7 +104,12 @@ fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
     interp.trace = opts.trace;
     // Compiled code does not trace: `--trace` keeps every instruction interpreted.
     if opts.jit && !opts.trace {
-        match Tier1::new(opts.jit_threshold.max(1), !opts.lockstep) {
+        let options = crate::jit::Tier1Options {
+            threshold: opts.jit_threshold.max(1),
+            chaining: !opts.lockstep,
+            background: !opts.lockstep && !opts.jit_sync,
+        };
+        match Tier1::new(options, h.hartid) {
             Ok(t) => interp.tier1 = Some(t),
             Err(e) => eprintln!(
                 "rivet: {}; hart {} runs interpreted",

@@ -110,7 +110,14 @@ fn boot(
                 run.log.push_str(&line);
                 run.log.push('\n');
                 if let Some(pos) = line.find(prefix) {
-                    let m = line[pos..].trim().to_string();
+                    // A kernel message may follow on the same line before the
+                    // marker's own newline reaches the console: it starts with '['.
+                    let m = line[pos..]
+                        .split('[')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string();
                     seen_last = m.starts_with(last);
                     run.markers.push((m, start.elapsed()));
                     if let (Some(mut w), Some(text)) = (stdin.take(), input) {

@@ -240,9 +240,10 @@ impl Toolchain {
 }
 
 /// Rivet's execution engines the differential tests cover: `RIVET_DIFFTEST_ENGINES`
-/// (comma-separated, `interp` and/or `jit`), by default both.
+/// (comma-separated, of `interp`, `jit` and `lockstep`), by default all three.
 pub fn engines() -> Vec<String> {
-    let v = std::env::var("RIVET_DIFFTEST_ENGINES").unwrap_or_else(|_| "interp,jit".into());
+    let v =
+        std::env::var("RIVET_DIFFTEST_ENGINES").unwrap_or_else(|_| "interp,jit,lockstep".into());
     let list: Vec<String> = v
         .split(',')
         .map(|e| e.trim().to_string())
@@ -250,15 +251,17 @@ pub fn engines() -> Vec<String> {
         .collect();
     for e in &list {
         assert!(
-            e == "interp" || e == "jit",
-            "RIVET_DIFFTEST_ENGINES: unknown engine '{e}' (known: interp, jit)"
+            e == "interp" || e == "jit" || e == "lockstep",
+            "RIVET_DIFFTEST_ENGINES: unknown engine '{e}' (known: interp, jit, lockstep)"
         );
     }
     list
 }
 
-/// Runs `elf` on Rivet with `engine`. The JIT compiles every block on its first run
-/// and cross-checks blocks against the interpreter (`--lockstep`).
+/// Runs `elf` on Rivet with `engine`: `interp`; `jit`, which compiles every block on
+/// its second run on the hart's thread (so compiled code, loops and chaining run
+/// deterministically); `lockstep`, which compiles every block on its first run and
+/// cross-checks each block against the interpreter (`--lockstep`).
 pub fn rivet_command(elf: &Path, engine: &str) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_rivet"));
     c.args([
@@ -269,12 +272,12 @@ pub fn rivet_command(elf: &Path, engine: &str) -> Command {
         "256M",
         "--bios",
         "none",
-        "--engine",
-        engine,
     ]);
-    if engine == "jit" {
-        c.args(["--jit-threshold", "1", "--lockstep"]);
-    }
+    match engine {
+        "interp" => c.args(["--engine", "interp"]),
+        "jit" => c.args(["--engine", "jit", "--jit-threshold", "2", "--jit-sync"]),
+        _ => c.args(["--engine", "jit", "--jit-threshold", "1", "--lockstep"]),
+    };
     c.arg("--kernel").arg(elf);
     c
 }
