@@ -92,6 +92,10 @@ pub struct RunArgs {
     /// deterministic.
     #[arg(long)]
     pub jit_sync: bool,
+    /// Size of each hart's code cache in MiB (QEMU's tb-size); compiled code is
+    /// flushed when it is three quarters full.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub jit_cache_mib: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -104,13 +104,14 @@ pub struct Interp {
 }
 
 /// One entry of the compact table of compiled blocks: 32 bytes, no pointer chasing.
-/// Valid under the same rules as a [`JumpEntry`].
+/// Valid while the L1 fetch entry of `pc` still gives `host` and the hart's
+/// `link_epoch` (bumped by fence.i and PMP writes) is `epoch`; a flush empties the
+/// table. Compiled code probes it for indirect jumps ([`fast_layout`]).
 #[derive(Clone, Copy)]
+#[repr(C)]
 struct FastEntry {
     pc: u64,
     host: usize,
-    generation: u64,
-    /// The `fence.i` epoch the block was last verified in.
     epoch: u64,
     f: Option<BlockFn>,
 }
@@ -118,10 +119,23 @@ struct FastEntry {
 const EMPTY_FAST: FastEntry = FastEntry {
     pc: 1,
     host: 0,
-    generation: 0,
     epoch: 0,
     f: None,
 };
+
+/// The table of compiled blocks as compiled code sees it.
+pub fn fast_layout() -> rivet_jit::backend::FastLayout {
+    use std::mem::offset_of;
+    const _: () = assert!(std::mem::size_of::<FastEntry>() == 32);
+    rivet_jit::backend::FastLayout {
+        index_bits: JUMP_CACHE.trailing_zeros(),
+        entry_shift: 5,
+        pc: offset_of!(FastEntry, pc) as i32,
+        host: offset_of!(FastEntry, host) as i32,
+        epoch: offset_of!(FastEntry, epoch) as i32,
+        f: offset_of!(FastEntry, f) as i32,
+    }
+}
 
 /// Changed compiled blocks tolerated before all compiled code is freed at once.
 const MAX_DEAD_COMPILED: usize = 4096;
@@ -190,8 +204,7 @@ impl Interp {
         let pc = h.pc;
         let e = &self.fast[((pc >> 1) as usize) & (JUMP_CACHE - 1)];
         if e.pc == pc
-            && e.generation == self.generation
-            && e.epoch == self.code_epoch
+            && e.epoch == h.link_epoch
             && h.fetch_host(pc).map(|p| p as usize) == Some(e.host)
         {
             e.f
@@ -264,6 +277,7 @@ impl Interp {
     /// machine stops. Interrupts are taken at block boundaries.
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
         self.install_compiled();
+        h.fast_table = self.fast.as_ptr() as usize;
         let mut left = u64::from(budget);
         while left > 0 {
             left -= 1;
@@ -339,6 +353,10 @@ impl Interp {
                 }
             }
         }
+        if t1.code_full {
+            // Between blocks: no compiled code runs.
+            self.flush_code();
+        }
     }
 
     /// Runs compiled code and the blocks it chains to; returns how many blocks ran.
@@ -393,8 +411,7 @@ impl Interp {
                     self.fast[slot] = FastEntry {
                         pc: h.pc,
                         host: host as usize,
-                        generation: self.generation,
-                        epoch: self.code_epoch,
+                        epoch: h.link_epoch,
                         f: Some(f),
                     };
                 }

@@ -89,12 +89,16 @@ pub fn layout() -> StateLayout {
         link_epoch: offset_of!(Hart, link_epoch) as i32,
         chain_left: offset_of!(Hart, chain_left) as i32,
         last_exit: offset_of!(Hart, last_exit) as i32,
+        l1_exec: offset_of!(Hart, l1_exec) as i32,
+        fast_table: offset_of!(Hart, fast_table) as i32,
+        fast: crate::interp::fast_layout(),
         l1: L1Layout {
             index_bits: tlb::L1_BITS,
             entry_shift: tlb::L1_ENTRY_SHIFT,
             page_shift: 12,
             read: L1Entry::READ_OFFSET as i32,
             write: L1Entry::WRITE_OFFSET as i32,
+            exec: L1Entry::EXEC_OFFSET as i32,
             addend: L1Entry::ADDEND_OFFSET as i32,
             tag_mask: [1, 2, 4, 8].map(tlb::l1_tag_mask),
         },
@@ -175,11 +179,14 @@ pub struct Tier1Options {
     /// Compile on a thread of its own while the hart goes on interpreting (else on the
     /// hart's thread, the moment a block turns hot: deterministic).
     pub background: bool,
+    /// Size of the code cache; all code is flushed when it is three quarters full.
+    pub cache_bytes: usize,
 }
 
-fn new_compiler(chaining: bool) -> Result<Compiler, JitError> {
-    let mut compiler = Compiler::new(layout(), HELPERS).map_err(JitError::Backend)?;
-    compiler.loop_iterations = if chaining { LOOP_ITERATIONS } else { 0 };
+fn new_compiler(o: Tier1Options) -> Result<Compiler, JitError> {
+    let mut compiler =
+        Compiler::new(layout(), HELPERS, o.cache_bytes).map_err(JitError::Backend)?;
+    compiler.loop_iterations = if o.chaining { LOOP_ITERATIONS } else { 0 };
     // A developer's aid for reading the code the JIT emits.
     compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
     Ok(compiler)
@@ -203,6 +210,29 @@ pub struct Compiled {
     pub f: BlockFn,
 }
 
+/// Compiles one request, unless the code cache is past three quarters of
+/// `cache_bytes` (the engine flushes it at the next slice boundary).
+fn compile_request(compiler: &mut Compiler, req: Request, cache_bytes: usize) -> Done {
+    let t = Instant::now();
+    let f = if compiler.code_used() > cache_bytes / 4 * 3 {
+        Err(None)
+    } else {
+        // SAFETY: the links address is that of the block's link cells, alive as long
+        // as the code can run (see Request).
+        let links = req.links.map(|a| unsafe { &*(a as *const Links) });
+        compiler
+            .compile_linked(&req.insns, req.pc, links)
+            .map(|f| f as usize)
+            .map_err(|e| Some(crate::launch::error_chain(&e)))
+    };
+    Done {
+        req,
+        f,
+        time: t.elapsed(),
+        code_used: compiler.code_used(),
+    }
+}
+
 enum Job {
     Compile(Request),
     /// Free all code: the hart no longer reaches any of it.
@@ -211,8 +241,12 @@ enum Job {
 
 struct Done {
     req: Request,
-    f: Result<usize, String>,
+    /// The code's address; an error, or `None` when the block was not compiled
+    /// because the code cache is nearly full (a flush is due).
+    f: Result<usize, Option<String>>,
     time: Duration,
+    /// Bytes of the code cache in use after this block.
+    code_used: usize,
 }
 
 /// The compiler thread of one hart.
@@ -223,7 +257,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(chaining: bool, name: String) -> Result<Self, JitError> {
+    fn spawn(o: Tier1Options, name: String) -> Result<Self, JitError> {
         let (jobs, job_rx) = crossbeam::channel::unbounded::<Job>();
         let (done_tx, done) = crossbeam::channel::unbounded::<Done>();
         let (ready_tx, ready) = crossbeam::channel::bounded(1);
@@ -231,7 +265,7 @@ impl Worker {
             .name(name)
             .spawn(move || {
                 // Cranelift's module is made (and its code freed) on this thread.
-                let mut compiler = match new_compiler(chaining) {
+                let mut compiler = match new_compiler(o) {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c
@@ -244,16 +278,8 @@ impl Worker {
                 for job in job_rx {
                     match job {
                         Job::Compile(req) => {
-                            let t = Instant::now();
-                            // SAFETY: the links address is that of the block's link
-                            // cells, alive as long as the code can run (see Request).
-                            let links = req.links.map(|a| unsafe { &*(a as *const Links) });
-                            let f = compiler
-                                .compile_linked(&req.insns, req.pc, links)
-                                .map(|f| f as usize)
-                                .map_err(|e| crate::launch::error_chain(&e));
-                            let time = t.elapsed();
-                            if done_tx.send(Done { req, f, time }).is_err() {
+                            let done = compile_request(&mut compiler, req, o.cache_bytes);
+                            if done_tx.send(done).is_err() {
                                 return;
                             }
                         }
@@ -302,14 +328,17 @@ pub struct Tier1 {
     generation: u64,
     /// Compile requests not answered yet.
     pub in_flight: usize,
+    /// The code cache is nearly full: the engine should flush all code.
+    pub code_full: bool,
+    cache_bytes: usize,
 }
 
 impl Tier1 {
     pub fn new(o: Tier1Options, hartid: u64) -> Result<Self, JitError> {
         let backend = if o.background {
-            Backend::Thread(Worker::spawn(o.chaining, format!("jit{hartid}"))?)
+            Backend::Thread(Worker::spawn(o, format!("jit{hartid}"))?)
         } else {
-            Backend::Inline(Box::new(new_compiler(o.chaining)?))
+            Backend::Inline(Box::new(new_compiler(o)?))
         };
         Ok(Self {
             backend,
@@ -318,6 +347,8 @@ impl Tier1 {
             stats: JitStats::default(),
             generation: 0,
             in_flight: 0,
+            code_full: false,
+            cache_bytes: o.cache_bytes,
         })
     }
 
@@ -327,15 +358,8 @@ impl Tier1 {
     pub fn compile(&mut self, req: Request) -> Option<BlockFn> {
         match &mut self.backend {
             Backend::Inline(c) => {
-                let t = Instant::now();
-                // SAFETY: see Request.
-                let links = req.links.map(|a| unsafe { &*(a as *const Links) });
-                let f = c
-                    .compile_linked(&req.insns, req.pc, links)
-                    .map(|f| f as usize)
-                    .map_err(|e| crate::launch::error_chain(&e));
-                let time = t.elapsed();
-                self.finish(Done { req, f, time }).map(|c| c.f)
+                let done = compile_request(c, req, self.cache_bytes);
+                self.finish(done).map(|c| c.f)
             }
             Backend::Thread(w) => {
                 let jobs = w.jobs.as_ref()?;
@@ -374,6 +398,10 @@ impl Tier1 {
 
     fn finish(&mut self, d: Done) -> Option<Compiled> {
         self.stats.compile_time += d.time;
+        // Past three quarters: flush at the next slice boundary, before it is full.
+        if d.req.generation == self.generation && d.code_used > self.cache_bytes / 4 * 3 {
+            self.code_full = true;
+        }
         match d.f {
             Ok(f) if d.req.generation == self.generation => {
                 self.stats.blocks += 1;
@@ -388,7 +416,8 @@ impl Tier1 {
                 })
             }
             Ok(_) => None,
-            Err(e) => {
+            Err(None) => None,
+            Err(Some(e)) => {
                 if self.stats.failures == 0 {
                     eprintln!("rivet: {e}; such blocks stay interpreted");
                 }
@@ -431,6 +460,7 @@ impl Tier1 {
     pub unsafe fn flush(&mut self) {
         self.stats.flushes += 1;
         self.generation += 1;
+        self.code_full = false;
         match &mut self.backend {
             // SAFETY: guaranteed by the caller.
             Backend::Inline(c) => unsafe { c.flush() },

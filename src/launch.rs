@@ -74,6 +74,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 lockstep: a.lockstep,
                 jit_threshold: a.jit_threshold,
                 jit_sync: a.jit_sync,
+                jit_cache_mib: a.jit_cache_mib,
             },
         );
         if result.event != PowerEvent::Reboot || a.no_reboot {
@@ -94,8 +95,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             let ct = j.compile_time.as_secs_f64();
             eprintln!(
                 "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s ({:.1} us/block, \
-                 {:.2} us/instruction, {:.1}% of the run); {} compiled block runs, {} \
-                 flushes, {} failures",
+                 {:.2} us/instruction, {:.1}% of the run); {} compiled block runs \
+                 ({} more chained), {} flushes, {} failures",
                 j.blocks,
                 j.insns,
                 ct,
@@ -103,6 +104,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 ct * 1e6 / j.insns.max(1) as f64,
                 100.0 * ct / secs,
                 j.runs,
+                j.chained,
                 j.flushes,
                 j.failures
             );
@@ -168,6 +170,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         lockstep: false,
         jit_threshold: crate::jit::DEFAULT_THRESHOLD,
         jit_sync: false,
+        jit_cache_mib: 128,
     })
 }
 

@@ -26,6 +26,7 @@ pub struct RunOptions {
     /// Interpreted runs of a block before tier 1 compiles it.
     pub jit_threshold: u32,
     pub jit_sync: bool,
+    pub jit_cache_mib: u32,
 }
 
 /// How a run ended, and what it did.
@@ -108,6 +109,7 @@ fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
             threshold: opts.jit_threshold.max(1),
             chaining: !opts.lockstep,
             background: !opts.lockstep && !opts.jit_sync,
+            cache_bytes: opts.jit_cache_mib as usize * 1024 * 1024,
         };
         match Tier1::new(options, h.hartid) {
             Ok(t) => interp.tier1 = Some(t),

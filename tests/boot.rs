@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use common::{guest, rivet, run_with_input, run_with_timeout};
 
-fn boot(smp: &str, append: &str, extra: &[&str]) {
-    let Some(g) = guest("boot") else { return };
+/// Boots the reference guest; `None` (after saying why) when it is not available.
+fn boot(smp: &str, append: &str, extra: &[&str]) -> Option<common::Outcome> {
+    let g = guest("boot")?;
     let mut cmd = rivet();
     cmd.args(["run", "--machine", "virt", "--memory", "2G", "--smp", smp])
         .args(extra)
@@ -54,6 +55,7 @@ fn boot(smp: &str, append: &str, extra: &[&str]) {
             "secondary harts did not start:\n{tail}"
         );
     }
+    Some(o)
 }
 
 #[test]
@@ -79,6 +81,30 @@ fn debian_boots_with_the_jit_in_lockstep() {
         "1",
         "console=ttyS0 quiet",
         &["--engine", "jit", "--lockstep"],
+    );
+}
+
+/// A 1 MiB code cache fills many times during the boot: compiled code is flushed and
+/// blocks compiled again (on the hart's thread, so chained exits and the flush meet
+/// deterministically).
+#[test]
+fn debian_boots_with_the_jit_flushing_a_small_code_cache() {
+    let Some(o) = boot(
+        "1",
+        "console=ttyS0 quiet",
+        &["--jit-sync", "--jit-cache-mib", "1", "--stats"],
+    ) else {
+        return;
+    };
+    let flushes = o
+        .stderr
+        .split([',', ';', '(', ')'])
+        .find_map(|part| part.trim().strip_suffix(" flushes"))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(
+        flushes.is_some_and(|n| n > 0),
+        "no code cache flush reported; stderr:\n{}",
+        o.stderr
     );
 }
 

@@ -57,6 +57,12 @@ impl Hart {
         Regime::of(p, self.csr.mstatus & mstatus::SUM != 0)
     }
 
+    /// The regime instruction fetches translate in.
+    #[inline]
+    pub fn fetch_regime(&self) -> Regime {
+        self.regime_of(self.prv)
+    }
+
     #[inline]
     pub fn data_regime(&self) -> Regime {
         self.regime_of(self.data_priv())
@@ -386,7 +392,7 @@ impl Hart {
     #[inline]
     pub fn fetch_host(&self, vaddr: u64) -> Option<*mut u8> {
         self.tlb
-            .probe(self.regime_of(self.prv), vaddr & !1, 2, Access::Exec)
+            .probe(self.fetch_regime(), vaddr & !1, 2, Access::Exec)
     }
 
     /// Translates an instruction address to physical.

@@ -87,6 +87,11 @@ pub struct Hart {
     /// Host address of the L1 TLB table of the current data regime (see
     /// [`Hart::refresh_l1_data`]); kept as an integer so the hart stays `Send`.
     pub l1_data: usize,
+    /// The L1 table of instruction fetches at the current privilege, and the engine's
+    /// table of compiled blocks by pc (compiled code chains indirect jumps through
+    /// them).
+    pub l1_exec: usize,
+    pub fast_table: usize,
     /// Where the JIT's load helper leaves the loaded value.
     pub mem_value: u64,
     /// Block chaining (see `rivet_jit::backend`): bumped whenever code or PMP may have
@@ -187,6 +192,8 @@ impl Hart {
             pc: 0,
             instret: 0,
             l1_data: 0,
+            l1_exec: 0,
+            fast_table: 0,
             mem_value: 0,
             link_epoch: 1,
             chain_left: 0,
@@ -256,6 +263,7 @@ impl Hart {
         let regime = self.data_regime().index();
         let base = &*self.tlb as *const tlb::Tlb as usize + tlb::Tlb::L1_OFFSET;
         self.l1_data = base + regime * tlb::L1_REGIME_BYTES;
+        self.l1_exec = base + self.fetch_regime().index() * tlb::L1_REGIME_BYTES;
     }
 
     #[inline]

@@ -30,7 +30,7 @@ use super::mmu::{pte, pte_perms, Access, Fault, Mode, Perms, Priv, Translation, 
 use std::mem::offset_of;
 
 /// log2 of the entries per L1 table.
-pub const L1_BITS: u32 = 8;
+pub const L1_BITS: u32 = 10;
 pub const L1_ENTRIES: usize = 1 << L1_BITS;
 /// log2 of `size_of::<L1Entry>()`.
 pub const L1_ENTRY_SHIFT: u32 = 5;

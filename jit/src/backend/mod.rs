@@ -30,8 +30,11 @@
 //! runtime bumps `link_epoch` whenever code or PMP may have changed, which unlinks every
 //! cell at once.
 
+mod arena;
 mod mem;
 mod translate;
+
+pub use arena::CODE_CACHE_BYTES;
 
 use cranelift_codegen::ir::{self, AbiParam, UserFuncName};
 use cranelift_codegen::isa::OwnedTargetIsa;
@@ -40,6 +43,9 @@ use cranelift_codegen::Context;
 use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use crate::frontend::Insn;
 
@@ -97,7 +103,26 @@ pub struct StateLayout {
     pub link_epoch: i32,
     pub chain_left: i32,
     pub last_exit: i32,
+    /// Indirect jumps chain too: a pointer to the L1 table of instruction fetches
+    /// (of [`L1Layout`]'s shape), and a pointer to the table of compiled blocks by pc.
+    pub l1_exec: i32,
+    pub fast_table: i32,
+    pub fast: FastLayout,
     pub l1: L1Layout,
+}
+
+/// The shape of the runtime's table of compiled blocks: entry `(pc >> 1) & (2^bits - 1)`
+/// holds a block's `pc`, the host address its code was read from (`host`, which the
+/// L1 fetch entry must still give for `pc`), the `link_epoch` it was verified in, and
+/// its code `f` (each a u64).
+#[derive(Debug, Clone, Copy)]
+pub struct FastLayout {
+    pub index_bits: u32,
+    pub entry_shift: u32,
+    pub pc: i32,
+    pub host: i32,
+    pub epoch: i32,
+    pub f: i32,
 }
 
 /// The shape of one L1 TLB table (see the runtime's `tlb.rs`).
@@ -109,9 +134,10 @@ pub struct L1Layout {
     pub entry_shift: u32,
     /// log2 of the page size.
     pub page_shift: u32,
-    /// Offsets of the load tag, store tag and host addend inside an entry.
+    /// Offsets of the load tag, store tag, fetch tag and host addend inside an entry.
     pub read: i32,
     pub write: i32,
+    pub exec: i32,
     pub addend: i32,
     /// `l1_tag_mask(size)` for access sizes 1, 2, 4, 8.
     pub tag_mask: [u64; 4],
@@ -174,6 +200,8 @@ pub enum Error {
         #[source]
         source: Box<cranelift_module::ModuleError>,
     },
+    #[error("Cannot map the code cache")]
+    CodeCache(#[source] std::io::Error),
     #[error("Cranelift could not build the ISA")]
     Isa(#[source] cranelift_codegen::CodegenError),
 }
@@ -186,6 +214,9 @@ pub struct Compiler {
     fctx: FunctionBuilderContext,
     layout: StateLayout,
     helpers: Helpers,
+    /// Bytes of the code cache in use (shared with its arena).
+    code_used: Arc<AtomicUsize>,
+    cache_bytes: usize,
     blocks: usize,
     /// Iterations a self-looping block may run per call (0: never loop inside compiled
     /// code, so one call runs the block exactly once).
@@ -195,7 +226,8 @@ pub struct Compiler {
 }
 
 impl Compiler {
-    pub fn new(layout: StateLayout, helpers: Helpers) -> Result<Self, Error> {
+    /// A compiler whose code cache reserves `cache_bytes` (see [`CODE_CACHE_BYTES`]).
+    pub fn new(layout: StateLayout, helpers: Helpers, cache_bytes: usize) -> Result<Self, Error> {
         let mut flags = settings::builder();
         // cranelift-jit needs non-PIC code and absolute libcall addresses.
         for (k, v) in [
@@ -215,11 +247,15 @@ impl Compiler {
             .map_err(|e| Error::Host(e.to_string()))?
             .finish(settings::Flags::new(flags))
             .map_err(Error::Isa)?;
-        let module = Self::new_module(&isa);
+        let code_used = Arc::new(AtomicUsize::new(0));
+        let arena = arena::Arena::new(cache_bytes, code_used.clone()).map_err(Error::CodeCache)?;
+        let module = Self::new_module(&isa, Some(arena));
         let ctx = module.make_context();
         Ok(Self {
             isa,
             module,
+            code_used,
+            cache_bytes,
             ctx,
             fctx: FunctionBuilderContext::new(),
             layout,
@@ -230,8 +266,19 @@ impl Compiler {
         })
     }
 
-    fn new_module(isa: &OwnedTargetIsa) -> JITModule {
-        JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()))
+    /// A module whose code goes to `arena`, or (when no arena could be mapped) to
+    /// cranelift-jit's page-per-block memory.
+    fn new_module(isa: &OwnedTargetIsa, arena: Option<arena::Arena>) -> JITModule {
+        let mut builder = JITBuilder::with_isa(isa.clone(), default_libcall_names());
+        if let Some(a) = arena {
+            builder.memory_provider(Box::new(a));
+        }
+        JITModule::new(builder)
+    }
+
+    /// Bytes of the code cache in use.
+    pub fn code_used(&self) -> usize {
+        self.code_used.load(Ordering::Relaxed)
     }
 
     /// Blocks compiled since the last flush.
@@ -312,7 +359,8 @@ impl Compiler {
     /// # Safety
     /// No [`BlockFn`] returned by this compiler may run or be called afterwards.
     pub unsafe fn flush(&mut self) {
-        let old = std::mem::replace(&mut self.module, Self::new_module(&self.isa));
+        let arena = arena::Arena::new(self.cache_bytes, self.code_used.clone()).ok();
+        let old = std::mem::replace(&mut self.module, Self::new_module(&self.isa, arena));
         // SAFETY: the caller guarantees no code of the old module runs again.
         unsafe { old.free_memory() };
         self.blocks = 0;

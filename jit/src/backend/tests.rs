@@ -33,6 +33,8 @@ struct State {
     link_epoch: u64,
     chain_left: u64,
     last_exit: usize,
+    l1_exec: usize,
+    fast_table: usize,
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
 }
@@ -54,12 +56,23 @@ fn layout() -> StateLayout {
         link_epoch: std::mem::offset_of!(State, link_epoch) as i32,
         chain_left: std::mem::offset_of!(State, chain_left) as i32,
         last_exit: std::mem::offset_of!(State, last_exit) as i32,
+        l1_exec: std::mem::offset_of!(State, l1_exec) as i32,
+        fast_table: std::mem::offset_of!(State, fast_table) as i32,
+        fast: super::FastLayout {
+            index_bits: 4,
+            entry_shift: 5,
+            pc: 0,
+            host: 8,
+            epoch: 16,
+            f: 24,
+        },
         l1: L1Layout {
             index_bits: 8,
             entry_shift: 5,
             page_shift: 12,
             read: 0,
             write: 8,
+            exec: 16,
             addend: 24,
             tag_mask: [tag_mask(1), tag_mask(2), tag_mask(4), tag_mask(8)],
         },
@@ -140,7 +153,7 @@ impl Rig {
             addend: host.wrapping_sub(PAGE),
         };
         Rig {
-            compiler: Compiler::new(layout(), helpers).expect("a Cranelift host"),
+            compiler: Compiler::new(layout(), helpers, 1 << 20).expect("a Cranelift host"),
             table,
             page,
         }
@@ -160,6 +173,8 @@ impl Rig {
             link_epoch: 1,
             chain_left: 0,
             last_exit: 0,
+            l1_exec: 0,
+            fast_table: 0,
             calls: Vec::new(),
         };
         for &(r, v) in x {

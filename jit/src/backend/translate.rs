@@ -308,6 +308,87 @@ impl Tx<'_> {
         self.b.ins().return_(&[code]);
     }
 
+    /// Ends the block with a jump to the run-time pc `target`: when the block chains,
+    /// the table of compiled blocks is probed inline and its code chained to when the
+    /// entry is `target`'s, of the current link epoch, and the L1 fetch entry of the
+    /// current privilege still maps `target` to the host address the code was read
+    /// from (the same checks as the dispatcher's).
+    fn exit_indirect(&mut self, target: Value) {
+        if self.links.is_none() {
+            return self.exit(target);
+        }
+        self.write_back();
+        self.b
+            .ins()
+            .store(state_flags(), target, self.hart, self.layout.pc);
+        self.store_instret();
+        let flags = MemFlagsData::trusted();
+        let (fl, l1) = (self.layout.fast, self.layout.l1);
+        let miss = self.b.create_block();
+        let probe_l1 = self.b.create_block();
+        let probe_more = self.b.create_block();
+        let chain = self.b.create_block();
+        self.b.set_cold_block(miss);
+        // The table entry.
+        let table = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.fast_table);
+        let idx = self.b.ins().ushr_imm_u(target, 1);
+        let idx = self.b.ins().band_imm_s(idx, (1i64 << fl.index_bits) - 1);
+        let off = self.b.ins().ishl_imm_u(idx, i64::from(fl.entry_shift));
+        let e = self.b.ins().iadd(table, off);
+        let epc = self.b.ins().load(I64, flags, e, fl.pc);
+        let hit = self.b.ins().icmp(IntCC::Equal, epc, target);
+        self.b.ins().brif(hit, probe_more, &[], miss, &[]);
+        self.b.switch_to_block(probe_more);
+        let epoch = self.b.ins().load(I64, flags, e, fl.epoch);
+        let now = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.link_epoch);
+        let left = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.chain_left);
+        let same = self.b.ins().icmp(IntCC::Equal, epoch, now);
+        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+        let go = self.b.ins().band(same, more);
+        self.b.ins().brif(go, probe_l1, &[], miss, &[]);
+        // The L1 fetch entry: the tag is the page when fetches may use it.
+        self.b.switch_to_block(probe_l1);
+        let l1t = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.l1_exec);
+        let li = self.b.ins().ushr_imm_u(target, i64::from(l1.page_shift));
+        let li = self.b.ins().band_imm_s(li, (1i64 << l1.index_bits) - 1);
+        let loff = self.b.ins().ishl_imm_u(li, i64::from(l1.entry_shift));
+        let le = self.b.ins().iadd(l1t, loff);
+        let tag = self.b.ins().load(I64, flags, le, l1.exec);
+        let page = self
+            .b
+            .ins()
+            .band_imm_s(target, !((1i64 << l1.page_shift) - 1));
+        let mapped = self.b.ins().icmp(IntCC::Equal, tag, page);
+        let addend = self.b.ins().load(I64, flags, le, l1.addend);
+        let host = self.b.ins().iadd(target, addend);
+        let ehost = self.b.ins().load(I64, flags, e, fl.host);
+        let same_host = self.b.ins().icmp(IntCC::Equal, host, ehost);
+        let ok = self.b.ins().band(mapped, same_host);
+        self.b.ins().brif(ok, chain, &[], miss, &[]);
+        self.b.switch_to_block(chain);
+        let f = self.b.ins().load(I64, flags, e, fl.f);
+        let left = self.b.ins().iadd_imm_s(left, -1);
+        self.b
+            .ins()
+            .store(flags, left, self.hart, self.layout.chain_left);
+        self.b.ins().return_(&[f]);
+        self.b.switch_to_block(miss);
+        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
+        self.b.ins().return_(&[code]);
+    }
+
     /// Calls helper `h` with the hart pointer followed by `args`; returns its result.
     pub fn call(&mut self, h: Helper, args: &[Value]) -> Value {
         let (addr, arity) = self.helpers.get(h);
@@ -512,7 +593,7 @@ impl Tx<'_> {
                 let link = self.pc_value(next);
                 self.set(rd, link);
                 self.k += 1;
-                self.exit(target);
+                self.exit_indirect(target);
                 return true;
             }
             Op::Beq => branch!(IntCC::Equal),
