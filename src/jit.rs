@@ -17,8 +17,7 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
-    self, BlockFn, Compiler, Helpers, L1Layout, Links, StateLayout, EXIT_MAX_CODE, EXIT_NEXT,
-    EXIT_TRAP,
+    self, BlockFn, Compiler, Entry, Helpers, L1Layout, Links, StateLayout, EXIT_NEXT, EXIT_TRAP,
 };
 use rivet_jit::frontend::Insn;
 
@@ -222,7 +221,7 @@ fn compile_request(compiler: &mut Compiler, req: Request, cache_bytes: usize) ->
         let links = req.links.map(|a| unsafe { &*(a as *const Links) });
         compiler
             .compile_linked(&req.insns, req.pc, links)
-            .map(|f| f as usize)
+            .map(BlockFn::addr)
             .map_err(|e| Some(crate::launch::error_chain(&e)))
     };
     Done {
@@ -321,6 +320,7 @@ enum Backend {
 /// One hart's compiler and code.
 pub struct Tier1 {
     backend: Backend,
+    entry: Entry,
     chaining: bool,
     pub threshold: u32,
     pub stats: JitStats,
@@ -342,6 +342,7 @@ impl Tier1 {
         };
         Ok(Self {
             backend,
+            entry: Entry::new().map_err(JitError::Backend)?,
             chaining: o.chaining,
             threshold: o.threshold,
             stats: JitStats::default(),
@@ -406,9 +407,9 @@ impl Tier1 {
             Ok(f) if d.req.generation == self.generation => {
                 self.stats.blocks += 1;
                 self.stats.insns += d.req.insns.len() as u64;
-                // SAFETY: the compiler returned a function of the `BlockFn` signature,
-                // of a module not flushed since (same generation).
-                let f = unsafe { std::mem::transmute::<usize, BlockFn>(f) };
+                // SAFETY: the compiler returned a block's address, of a module not
+                // flushed since (same generation).
+                let f = unsafe { BlockFn::from_addr(f) }?;
                 Some(Compiled {
                     paddr: d.req.paddr,
                     insns: d.req.insns,
@@ -435,19 +436,13 @@ impl Tier1 {
         h.refresh_l1_data();
         h.chain_left = CHAIN_MAX;
         h.last_exit = 0;
-        let hp = h as *mut Hart as *mut u8;
         // SAFETY: `f` was compiled by this tier's compiler against `layout()` for the
         // `Hart` type and has not been flushed (the caller found it in the live block
-        // cache); the hart pointer is derived from an exclusive borrow not used during
-        // the call; helpers report traps by value, nothing unwinds through `f`.
-        let mut r = unsafe { f(hp) };
-        while r > EXIT_MAX_CODE {
-            // SAFETY: a chained successor came from a link cell of the current link
-            // epoch: the runtime filled it with live code of this module for the same
-            // physical page, and any change of code or PMP since would have bumped the
-            // epoch. Same contract as above otherwise.
-            r = unsafe { std::mem::transmute::<usize, BlockFn>(r as usize)(hp) };
-        }
+        // cache); so were the blocks it chains to (link cells and table entries of the
+        // current link epoch). The hart pointer is derived from an exclusive borrow not
+        // used during the call; helpers report traps by value, nothing unwinds through
+        // compiled code.
+        unsafe { self.entry.run(h as *mut Hart as *mut u8, f) };
         let chained = CHAIN_MAX - h.chain_left;
         self.stats.chained += chained;
         1 + chained

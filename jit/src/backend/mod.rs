@@ -36,7 +36,8 @@ mod translate;
 
 pub use arena::CODE_CACHE_BYTES;
 
-use cranelift_codegen::ir::{self, AbiParam, UserFuncName};
+use cranelift_codegen::ir::{self, AbiParam, InstBuilder, UserFuncName};
+use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
@@ -54,12 +55,126 @@ pub const EXIT_NEXT: u64 = 0;
 /// A helper raised a trap (the hart already entered the handler).
 pub const EXIT_TRAP: u64 = 1;
 
-/// Exit codes up to this value are codes; larger ones are a chained successor.
-pub const EXIT_MAX_CODE: u64 = EXIT_TRAP;
+/// A compiled block: code in Cranelift's `tail` calling convention that takes a
+/// pointer to the hart state the [`StateLayout`] describes and returns [`EXIT_NEXT`]
+/// or [`EXIT_TRAP`]. The `tail` convention has no callee-saved registers (a block's
+/// prologue saves nothing) and lets a block jump to its successor with
+/// `return_call_indirect`, so a chain of blocks runs without returning. Rust enters
+/// blocks through [`Entry`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(transparent)]
+pub struct BlockFn(std::ptr::NonNull<u8>);
 
-/// A compiled block. Call it with a pointer to the hart state the [`StateLayout`]
-/// describes; it returns [`EXIT_NEXT`], [`EXIT_TRAP`] or a chained successor.
-pub type BlockFn = unsafe extern "C" fn(hart: *mut u8) -> u64;
+impl BlockFn {
+    pub fn addr(self) -> usize {
+        self.0.as_ptr() as usize
+    }
+
+    /// # Safety
+    /// `addr` is the address of a compiled block (from [`BlockFn::addr`]).
+    pub unsafe fn from_addr(addr: usize) -> Option<Self> {
+        std::ptr::NonNull::new(addr as *mut u8).map(Self)
+    }
+}
+
+/// The bridge from Rust's calling convention to compiled blocks': a function
+/// `extern "C" fn(hart, block) -> u64` that calls `block(hart)`.
+pub struct Entry {
+    _module: JITModule,
+    f: unsafe extern "C" fn(*mut u8, *const u8) -> u64,
+}
+
+impl Entry {
+    pub fn new() -> Result<Self, Error> {
+        let isa = host_isa()?;
+        let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
+        let ptr = isa.pointer_type();
+        let mut sig = module.make_signature();
+        sig.params.push(AbiParam::new(ptr));
+        sig.params.push(AbiParam::new(ptr));
+        sig.returns.push(AbiParam::new(ir::types::I64));
+        let mut ctx = module.make_context();
+        ctx.func.signature = sig.clone();
+        let mut fctx = FunctionBuilderContext::new();
+        {
+            let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let block = b.create_block();
+            b.append_block_params_for_function_params(block);
+            b.switch_to_block(block);
+            let (hart, code) = (b.block_params(block)[0], b.block_params(block)[1]);
+            let callee = b.import_signature(block_signature(ptr));
+            let call = b.ins().call_indirect(callee, code, &[hart]);
+            let status = b.inst_results(call)[0];
+            b.ins().return_(&[status]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let err = |source| Error::Compile {
+            pc: 0,
+            source: Box::new(source),
+        };
+        let id = module
+            .declare_function("rivet_enter", Linkage::Local, &sig)
+            .map_err(err)?;
+        module.define_function(id, &mut ctx).map_err(err)?;
+        module.finalize_definitions().map_err(err)?;
+        let code = module.get_finalized_function(id);
+        Ok(Self {
+            _module: module,
+            // SAFETY: the function just compiled has this signature in the host's
+            // default (C) calling convention.
+            f: unsafe {
+                std::mem::transmute::<*const u8, unsafe extern "C" fn(*mut u8, *const u8) -> u64>(
+                    code,
+                )
+            },
+        })
+    }
+
+    /// Runs `block` (and the blocks it chains to) on `hart`.
+    ///
+    /// # Safety
+    /// `block` is live code compiled against the layout of the state `hart` points to,
+    /// which nothing else uses during the call.
+    #[inline]
+    pub unsafe fn run(&self, hart: *mut u8, block: BlockFn) -> u64 {
+        // SAFETY: guaranteed by the caller.
+        unsafe { (self.f)(hart, block.0.as_ptr()) }
+    }
+}
+
+/// The signature of a compiled block.
+pub(crate) fn block_signature(ptr: ir::Type) -> ir::Signature {
+    let mut sig = ir::Signature::new(CallConv::Tail);
+    sig.params.push(AbiParam::new(ptr));
+    sig.returns.push(AbiParam::new(ir::types::I64));
+    sig
+}
+
+/// Cranelift for this host, with Rivet's settings.
+fn host_isa() -> Result<OwnedTargetIsa, Error> {
+    let mut flags = settings::builder();
+    // cranelift-jit needs non-PIC code and absolute libcall addresses.
+    for (k, v) in [
+        ("use_colocated_libcalls", "false"),
+        ("is_pic", "false"),
+        ("opt_level", "none"),
+        // The translator's output is checked by tests and `--lockstep`; the IR
+        // verifier would cost a tenth of all compile time.
+        ("enable_verifier", "false"),
+        // The single-pass allocator compiles a third faster but spills every value
+        // to the stack; the code it emits ran the Linux boot 35% slower.
+        ("regalloc_algorithm", "backtracking"),
+        // Profilers walk chains of compiled blocks by frame pointer.
+        ("preserve_frame_pointers", "true"),
+    ] {
+        flags.set(k, v).map_err(Error::Settings)?;
+    }
+    cranelift_native::builder()
+        .map_err(|e| Error::Host(e.to_string()))?
+        .finish(settings::Flags::new(flags))
+        .map_err(Error::Isa)
+}
 
 /// One chaining link of a block exit: the successor's code and the `link_epoch` it was
 /// linked in. Compiled code reads it; the runtime writes it between blocks.
@@ -76,7 +191,7 @@ impl LinkCell {
 
     /// Links the exit to `f` for the current `epoch`.
     pub fn link(&self, f: BlockFn, epoch: u64) {
-        self.target.set(f as usize);
+        self.target.set(f.addr());
         self.epoch.set(epoch);
     }
 }
@@ -200,6 +315,8 @@ pub enum Error {
         #[source]
         source: Box<cranelift_module::ModuleError>,
     },
+    #[error("Cranelift returned no code for the block at {0:#x}")]
+    NoCode(u64),
     #[error("Cannot map the code cache")]
     CodeCache(#[source] std::io::Error),
     #[error("Cranelift could not build the ISA")]
@@ -228,25 +345,7 @@ pub struct Compiler {
 impl Compiler {
     /// A compiler whose code cache reserves `cache_bytes` (see [`CODE_CACHE_BYTES`]).
     pub fn new(layout: StateLayout, helpers: Helpers, cache_bytes: usize) -> Result<Self, Error> {
-        let mut flags = settings::builder();
-        // cranelift-jit needs non-PIC code and absolute libcall addresses.
-        for (k, v) in [
-            ("use_colocated_libcalls", "false"),
-            ("is_pic", "false"),
-            ("opt_level", "none"),
-            // The translator's output is checked by tests and `--lockstep`; the IR
-            // verifier would cost a tenth of all compile time.
-            ("enable_verifier", "false"),
-            // The single-pass allocator compiles a third faster but spills every value
-            // to the stack; the code it emits ran the Linux boot 35% slower.
-            ("regalloc_algorithm", "backtracking"),
-        ] {
-            flags.set(k, v).map_err(Error::Settings)?;
-        }
-        let isa = cranelift_native::builder()
-            .map_err(|e| Error::Host(e.to_string()))?
-            .finish(settings::Flags::new(flags))
-            .map_err(Error::Isa)?;
+        let isa = host_isa()?;
         let code_used = Arc::new(AtomicUsize::new(0));
         let arena = arena::Arena::new(cache_bytes, code_used.clone()).map_err(Error::CodeCache)?;
         let module = Self::new_module(&isa, Some(arena));
@@ -308,9 +407,7 @@ impl Compiler {
         };
         self.module.clear_context(&mut self.ctx);
         let ptr = self.module.target_config().pointer_type();
-        let mut sig = self.module.make_signature();
-        sig.params.push(AbiParam::new(ptr));
-        sig.returns.push(AbiParam::new(ir::types::I64));
+        let sig = block_signature(ptr);
         self.ctx.func.signature = sig.clone();
         self.ctx.func.name = UserFuncName::user(0, self.blocks as u32);
         translate::translate(
@@ -349,9 +446,9 @@ impl Compiler {
         self.module.finalize_definitions().map_err(err)?;
         let code = self.module.get_finalized_function(id);
         self.blocks += 1;
-        // SAFETY: `code` is the finalized entry of a function with signature
-        // `fn(ptr) -> i64` in the host's default (C) calling convention.
-        Ok(unsafe { std::mem::transmute::<*const u8, BlockFn>(code) })
+        std::ptr::NonNull::new(code as *mut u8)
+            .map(BlockFn)
+            .ok_or(Error::NoCode(pc))
     }
 
     /// Frees all compiled code.

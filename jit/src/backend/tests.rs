@@ -134,6 +134,7 @@ struct Rig {
     compiler: Compiler,
     table: Vec<Entry>,
     page: Box<Page>,
+    entry: super::Entry,
 }
 
 impl Rig {
@@ -154,6 +155,7 @@ impl Rig {
         };
         Rig {
             compiler: Compiler::new(layout(), helpers, 1 << 20).expect("a Cranelift host"),
+            entry: super::Entry::new().expect("a Cranelift host"),
             table,
             page,
         }
@@ -182,7 +184,7 @@ impl Rig {
         }
         // SAFETY: `f` was compiled for `State`'s layout and the helpers above; `insns`
         // outlives the call.
-        let code = unsafe { f(&mut s as *mut State as *mut u8) };
+        let code = unsafe { self.entry.run(&mut s as *mut State as *mut u8, f) };
         (code, s)
     }
 }

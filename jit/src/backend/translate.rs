@@ -37,6 +37,9 @@ pub(super) struct Tx<'a> {
     looping: Option<(ir::Block, Variable, u32)>,
     /// Addresses of the block's two link cells, when it chains.
     links: Option<[i64; 2]>,
+    /// The host's C calling convention (helpers), and the blocks' signature.
+    host_cc: cranelift_codegen::isa::CallConv,
+    block_sig: Option<ir::SigRef>,
 }
 
 /// Link cell indices (see [`super::Links`]).
@@ -100,6 +103,8 @@ pub(super) fn translate(
         sigs: [None; 8],
         looping: None,
         links,
+        host_cc: config.default_call_conv,
+        block_sig: None,
     };
     if loop_iterations > 0 && is_self_loop(insns, start) {
         t.enter_loop(insns, loop_iterations);
@@ -299,7 +304,7 @@ impl Tx<'_> {
         self.b
             .ins()
             .store(flags, left, self.hart, self.layout.chain_left);
-        self.b.ins().return_(&[target]);
+        self.chain_to(target);
         self.b.switch_to_block(out);
         self.b
             .ins()
@@ -383,10 +388,24 @@ impl Tx<'_> {
         self.b
             .ins()
             .store(flags, left, self.hart, self.layout.chain_left);
-        self.b.ins().return_(&[f]);
+        self.chain_to(f);
         self.b.switch_to_block(miss);
         let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
         self.b.ins().return_(&[code]);
+    }
+
+    /// Jumps to the compiled block at `code` (a tail call: its exit is this block's).
+    fn chain_to(&mut self, code: Value) {
+        let sig = match self.block_sig {
+            Some(s) => s,
+            None => {
+                let ptr = self.b.func.dfg.value_type(self.hart);
+                let s = self.b.import_signature(super::block_signature(ptr));
+                self.block_sig = Some(s);
+                s
+            }
+        };
+        self.b.ins().return_call_indirect(sig, code, &[self.hart]);
     }
 
     /// Calls helper `h` with the hart pointer followed by `args`; returns its result.
@@ -396,7 +415,7 @@ impl Tx<'_> {
         let sig = match self.sigs[arity] {
             Some(s) => s,
             None => {
-                let mut sig = ir::Signature::new(self.b.func.signature.call_conv);
+                let mut sig = ir::Signature::new(self.host_cc);
                 for _ in 0..arity {
                     sig.params.push(AbiParam::new(I64));
                 }
