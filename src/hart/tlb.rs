@@ -37,6 +37,22 @@ pub const L1_ENTRY_SHIFT: u32 = 5;
 /// Bytes of one regime's L1 table.
 pub const L1_REGIME_BYTES: usize = L1_ENTRIES << L1_ENTRY_SHIFT;
 pub const L2_SETS: usize = 512;
+
+/// Superpages listed per regime before flushes by address scan every entry in use.
+const L1_SUPER_MAX: usize = 64;
+
+/// The indices of the set bits of `bits` (L1 entries in use).
+fn live_entries(bits: [u64; L1_ENTRIES / 64]) -> impl Iterator<Item = usize> {
+    bits.into_iter().enumerate().flat_map(|(w, mut b)| {
+        std::iter::from_fn(move || {
+            (b != 0).then(|| {
+                let i = b.trailing_zeros() as usize;
+                b &= b - 1;
+                w * 64 + i
+            })
+        })
+    })
+}
 pub const L2_WAYS: usize = 4;
 /// A tag that no probe matches: bit 11 is set, and [`l1_tag_mask`] always clears it.
 pub const INVALID_TAG: u64 = u64::MAX;
@@ -341,9 +357,14 @@ fn l2_set(vbase: u64, class: usize) -> usize {
 pub struct Tlb {
     l1: L1Tlb,
     meta: Vec<L1Meta>,
-    /// Per regime: some L1 entry comes from a page larger than 4 KiB, so a flush by
-    /// address must scan the whole table, not just the entry the address indexes.
-    l1_super: [bool; REGIMES],
+    /// Per regime: the pages larger than 4 KiB (virtual base, log2 size) that L1
+    /// entries came from, since the table was last cleared; a flush by an address
+    /// inside one must scan every entry in use, not just the one the address indexes.
+    /// `None`: too many to list.
+    l1_super: [Option<Vec<(u64, u8)>>; REGIMES],
+    /// Per regime: a bit per L1 entry in use, so clears and flushes visit only those
+    /// (Linux flushes often, and most flushes find few entries).
+    l1_live: [[u64; L1_ENTRIES / 64]; REGIMES],
     l2: Vec<L2Entry>,
     l2_victim: Vec<u8>,
     /// Bit `c`: some L2 entry may have page size `L2_SHIFTS[c]`.
@@ -369,7 +390,8 @@ impl Tlb {
                 regimes: [[L1Entry::INVALID; L1_ENTRIES]; REGIMES],
             },
             meta: vec![EMPTY_META; REGIMES * L1_ENTRIES],
-            l1_super: [false; REGIMES],
+            l1_super: std::array::from_fn(|_| Some(Vec::new())),
+            l1_live: [[0; L1_ENTRIES / 64]; REGIMES],
             l2: vec![EMPTY_L2; L2_SETS * L2_WAYS],
             l2_victim: vec![0; L2_SETS],
             l2_classes: 0,
@@ -524,6 +546,7 @@ impl Tlb {
         let page = vaddr & !PAGE_MASK;
         let tag = |p: Perms| if perms.contains(p) { page } else { INVALID_TAG };
         let (r, i) = (regime.index(), l1_index(vaddr));
+        self.l1_live[r][i / 64] |= 1 << (i % 64);
         self.l1.regimes[r][i] = L1Entry {
             read: tag(Perms::R),
             write: tag(Perms::W),
@@ -543,7 +566,16 @@ impl Tlb {
             vmid: space.vmid,
         };
         if shift > PAGE_SHIFT as u8 {
-            self.l1_super[r] = true;
+            let page = (vaddr & !((1u64 << shift) - 1), shift);
+            if let Some(list) = &mut self.l1_super[r] {
+                if !list.contains(&page) {
+                    if list.len() < L1_SUPER_MAX {
+                        list.push(page);
+                    } else {
+                        self.l1_super[r] = None;
+                    }
+                }
+            }
         }
         self.stats.l1_fills += 1;
     }
@@ -624,9 +656,11 @@ impl Tlb {
 
     fn clear_l1_regime(&mut self, regime: Regime) {
         let r = regime.index();
-        self.l1.regimes[r].fill(L1Entry::INVALID);
-        self.meta[r * L1_ENTRIES..][..L1_ENTRIES].fill(EMPTY_META);
-        self.l1_super[r] = false;
+        for i in live_entries(std::mem::take(&mut self.l1_live[r])) {
+            self.l1.regimes[r][i] = L1Entry::INVALID;
+            self.meta[r * L1_ENTRIES + i] = EMPTY_META;
+        }
+        self.l1_super[r] = Some(Vec::new());
     }
 
     fn flush(&mut self, f: Filter) {
@@ -663,15 +697,23 @@ impl Tlb {
                 continue;
             }
             let r = regime.index();
-            let candidates = match f.vaddr {
-                Some(va) if !self.l1_super[r] => l1_index(va)..l1_index(va) + 1,
-                _ => 0..L1_ENTRIES,
+            let live = self.l1_live[r];
+            let in_super = |va: u64| match &self.l1_super[r] {
+                Some(list) => list
+                    .iter()
+                    .any(|&(base, shift)| va & !((1u64 << shift) - 1) == base),
+                None => true,
+            };
+            let candidates: &mut dyn Iterator<Item = usize> = match f.vaddr {
+                Some(va) if !in_super(va) => &mut std::iter::once(l1_index(va)),
+                _ => &mut live_entries(live),
             };
             for i in candidates {
                 let m = &mut self.meta[r * L1_ENTRIES + i];
                 if m.shift != 0 && f.hits(m.vmid, m.asid, m.global, m.vbase, m.shift) {
                     *m = EMPTY_META;
                     self.l1.regimes[r][i] = L1Entry::INVALID;
+                    self.l1_live[r][i / 64] &= !(1 << (i % 64));
                 }
             }
         }
