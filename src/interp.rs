@@ -8,6 +8,7 @@
 
 use std::cell::Cell;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -77,11 +78,35 @@ impl DispatchStats {
     }
 }
 
+/// The hasher of the block map's physical addresses: one multiply (Fibonacci
+/// hashing); the keys are not chosen by an adversary who gains from collisions beyond
+/// slowing their own guest.
+#[derive(Default)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn finish(&self) -> u64 {
+        // The product's high bits are the well-mixed ones; the table indexes by the
+        // low bits.
+        self.0 ^ (self.0 >> 32)
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ self.0).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
 /// Per-hart decoded-code caches.
 pub struct Interp {
     pub stats: DispatchStats,
     jump: Vec<Option<JumpEntry>>,
-    blocks: HashMap<u64, Rc<Block>>,
+    blocks: HashMap<u64, Rc<Block>, BuildHasherDefault<PageHasher>>,
     /// Bumped to invalidate every jump-cache entry at once.
     generation: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
@@ -151,7 +176,7 @@ impl Interp {
         Self {
             stats: DispatchStats::default(),
             jump: vec![None; JUMP_CACHE],
-            blocks: HashMap::new(),
+            blocks: HashMap::default(),
             generation: 0,
             trace: false,
             tier1: None,
@@ -231,7 +256,14 @@ impl Interp {
             }
         }
         let paddr = h.translate_fetch(pc)?;
-        let cached = self.blocks.get(&paddr).cloned();
+        // After a TLB flush the jump cache's host check fails; the entry may still
+        // name the block at this physical address.
+        let cached = match &self.jump[slot] {
+            Some(e) if e.pc == pc && e.block.paddr == paddr && e.generation == self.generation => {
+                Some(e.block.clone())
+            }
+            _ => self.blocks.get(&paddr).cloned(),
+        };
         let cached = match cached {
             Some(b) if b.epoch.get() != self.code_epoch => {
                 if still_in_memory(h, &b.insns, paddr) {
