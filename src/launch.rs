@@ -93,10 +93,15 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         );
         if let Some(j) = &result.jit {
             let ct = j.compile_time.as_secs_f64();
+            let place = if a.jit_sync || a.lockstep {
+                "on the harts' threads"
+            } else {
+                "on compiler threads"
+            };
             eprintln!(
-                "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s ({:.1} us/block, \
-                 {:.2} us/instruction, {:.1}% of the run); {} compiled block runs \
-                 ({} more chained), {} flushes, {} failures",
+                "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s {place} ({:.1} \
+                 us/block, {:.2} us/instruction, {:.1}% of the run's time); {} compiled \
+                 block runs ({} more chained), {} flushes, {} failures",
                 j.blocks,
                 j.insns,
                 ct,

@@ -143,15 +143,19 @@ impl Hart {
             Err(_) => return Err(Exception::new(fault_cause(access, true), vaddr)),
         };
         let paddr = m.paddr;
-        if !self.pmp.check(paddr, size, access, p) {
+        // Permissions on the whole page imply them on the access; only a page that a
+        // PMP entry splits needs the exact check.
+        let allow = self.pmp.page_perms(paddr, p);
+        if !allow.allows(access) && !self.pmp.check(paddr, size, access, p) {
             return Err(Exception::new(fault_cause(access, false), vaddr));
         }
-        if self.shared.bus.find(paddr).is_none() {
-            if let Some(host) = self.shared.ram.host_ptr(paddr, size) {
-                let page = paddr & !0xfff;
-                let host_page = self.shared.ram.host_ptr(page, 0x1000);
-                if let Some(host_page) = host_page.filter(|_| !self.shared.page_has_mmio(page)) {
-                    let allow = self.pmp.page_perms(paddr, p);
+        let page = paddr & !0xfff;
+        let ram_page = !self.shared.page_has_mmio(page);
+        if let Some(host) = self.shared.ram.host_ptr(paddr, size) {
+            // RAM, unless a device sits on this page of it (then the bus decides).
+            if ram_page || self.shared.bus.find(paddr).is_none() {
+                if let Some(host_page) = self.shared.ram.host_ptr(page, 0x1000).filter(|_| ram_page)
+                {
                     self.tlb.fill_l1(regime, vaddr, &m, host_page, allow);
                 }
                 return Ok((paddr, Target::Ram(host)));
