@@ -274,17 +274,35 @@ impl Worker {
                         return;
                     }
                 };
-                for job in job_rx {
-                    match job {
-                        Job::Compile(req) => {
+                let mut pending: std::collections::VecDeque<Request> = Default::default();
+                loop {
+                    use crossbeam::channel::TryRecvError;
+                    let next = if pending.is_empty() {
+                        job_rx.recv().map_err(|_| TryRecvError::Disconnected)
+                    } else {
+                        job_rx.try_recv()
+                    };
+                    match next {
+                        Ok(Job::Compile(req)) => pending.push_back(req),
+                        Ok(Job::Flush) => {
+                            // Requests from before the flush are for dropped blocks.
+                            pending.clear();
+                            // SAFETY: the hart dropped every block (and so every way to
+                            // reach compiled code) before sending the flush.
+                            unsafe { compiler.flush() };
+                        }
+                        // The hart is gone: so is the use of what is queued.
+                        Err(TryRecvError::Disconnected) => return,
+                        Err(TryRecvError::Empty) => {
+                            // Oldest first: measured against newest first, this
+                            // boots 5% slower and runs fork/exec 13% faster.
+                            let req = pending.pop_front();
+                            let Some(req) = req else { continue };
                             let done = compile_request(&mut compiler, req, o.cache_bytes);
                             if done_tx.send(done).is_err() {
                                 return;
                             }
                         }
-                        // SAFETY: the hart dropped every block (and so every way to
-                        // reach compiled code) before sending the flush.
-                        Job::Flush => unsafe { compiler.flush() },
                     }
                 }
             })
@@ -326,8 +344,6 @@ pub struct Tier1 {
     pub stats: JitStats,
     /// Bumped by every flush: results of older requests are dropped.
     generation: u64,
-    /// Compile requests not answered yet.
-    pub in_flight: usize,
     /// The code cache is nearly full: the engine should flush all code.
     pub code_full: bool,
     cache_bytes: usize,
@@ -347,7 +363,6 @@ impl Tier1 {
             threshold: o.threshold,
             stats: JitStats::default(),
             generation: 0,
-            in_flight: 0,
             code_full: false,
             cache_bytes: o.cache_bytes,
         })
@@ -364,9 +379,7 @@ impl Tier1 {
             }
             Backend::Thread(w) => {
                 let jobs = w.jobs.as_ref()?;
-                if jobs.send(Job::Compile(req)).is_ok() {
-                    self.in_flight += 1;
-                }
+                let _ = jobs.send(Job::Compile(req));
                 None
             }
         }
@@ -390,7 +403,6 @@ impl Tier1 {
                 return None;
             };
             let done = w.done.try_recv().ok()?;
-            self.in_flight -= 1;
             if let Some(c) = self.finish(done) {
                 return Some(c);
             }

@@ -317,8 +317,6 @@ pub enum Error {
     },
     #[error("Cranelift returned no code for the block at {0:#x}")]
     NoCode(u64),
-    #[error("Cannot map the code cache")]
-    CodeCache(#[source] std::io::Error),
     #[error("Cranelift could not build the ISA")]
     Isa(#[source] cranelift_codegen::CodegenError),
 }
@@ -347,8 +345,10 @@ impl Compiler {
     pub fn new(layout: StateLayout, helpers: Helpers, cache_bytes: usize) -> Result<Self, Error> {
         let isa = host_isa()?;
         let code_used = Arc::new(AtomicUsize::new(0));
-        let arena = arena::Arena::new(cache_bytes, code_used.clone()).map_err(Error::CodeCache)?;
-        let module = Self::new_module(&isa, Some(arena));
+        // Where the host refuses read-write-execute memory, cranelift-jit's own provider
+        // (a mapping per block, no size limit) still works.
+        let arena = arena::Arena::new(cache_bytes, code_used.clone()).ok();
+        let module = Self::new_module(&isa, arena);
         let ctx = module.make_context();
         Ok(Self {
             isa,
