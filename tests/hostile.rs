@@ -122,18 +122,27 @@ fn random_code_never_panics_the_host() {
         Ok(s) => vec![s.parse().expect("RIVET_HOSTILE_SEED is a number")],
         Err(_) => (1..=10).map(|i| i * 0x9e37_79b9_7f4a_7c15).collect(),
     };
-    for seed in seeds {
+    // The default engine, and the JIT compiling every block on its first run (so the
+    // random code runs compiled, chained and flushed too).
+    let engines: [&[&str]; 2] = [
+        &[],
+        &["--jit-sync", "--jit-threshold", "1", "--jit-cache-mib", "1"],
+    ];
+    for (seed, engine) in seeds
+        .iter()
+        .flat_map(|&s| engines.iter().map(move |e| (s, e)))
+    {
         let path = dir.join(format!("{seed:x}.bin"));
         std::fs::write(&path, program(seed, &stub)).unwrap();
         let mut cmd = rivet();
-        cmd.args([
-            "run", "--bios", "none", "--memory", "64M", "--smp", "2", "--kernel",
-        ])
-        .arg(&path);
+        cmd.args(["run", "--bios", "none", "--memory", "64M", "--smp", "2"])
+            .args(engine.iter())
+            .arg("--kernel")
+            .arg(&path);
         let o = run_with_timeout(cmd, Duration::from_secs(2));
         assert!(
             !o.stderr.contains("panicked") && !o.stderr.contains("RUST_BACKTRACE"),
-            "seed {seed:#x}: rivet panicked:\n{}",
+            "seed {seed:#x} {engine:?}: rivet panicked:\n{}",
             o.stderr
         );
         // A run that ended by itself was a guest poweroff, reboot or failure report
@@ -141,7 +150,7 @@ fn random_code_never_panics_the_host() {
         if let Some(code) = o.status {
             assert!(
                 code != 101,
-                "seed {seed:#x}: exit status 101 (a Rust panic)"
+                "seed {seed:#x} {engine:?}: exit status 101 (a Rust panic)"
             );
         }
     }
