@@ -258,13 +258,58 @@ impl Tx<'_> {
 
     /// Ends the block: state written back, pc = `next`, return [`EXIT_NEXT`].
     fn exit(&mut self, next: Value) {
+        self.leave(next);
+        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
+        self.b.ins().return_(&[code]);
+    }
+
+    /// Makes the hart's state exact for leaving the block to `next`: registers written
+    /// back, pc and instret stored.
+    fn leave(&mut self, next: Value) {
         self.write_back();
         self.b
             .ins()
             .store(state_flags(), next, self.hart, self.layout.pc);
         self.store_instret();
-        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
-        self.b.ins().return_(&[code]);
+    }
+
+    /// Whether code verified in link epoch `epoch` may be chained to now: the epoch is
+    /// the hart's and the chain budget is not spent. Returns that and the budget.
+    fn may_chain(&mut self, epoch: Value) -> (Value, Value) {
+        let flags = MemFlagsData::trusted();
+        let now = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.link_epoch);
+        let left = self
+            .b
+            .ins()
+            .load(I64, flags, self.hart, self.layout.chain_left);
+        let same = self.b.ins().icmp(IntCC::Equal, epoch, now);
+        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
+        (self.b.ins().band(same, more), left)
+    }
+
+    /// Spends one block of the chain budget `left` and jumps to the compiled block at
+    /// `code` (a tail call: its exit is this block's).
+    fn chain_to(&mut self, left: Value, code: Value) {
+        let left = self.b.ins().iadd_imm_s(left, -1);
+        self.b.ins().store(
+            MemFlagsData::trusted(),
+            left,
+            self.hart,
+            self.layout.chain_left,
+        );
+        let sig = match self.block_sig {
+            Some(s) => s,
+            None => {
+                let ptr = self.b.func.dfg.value_type(self.hart);
+                let s = self.b.import_signature(super::block_signature(ptr));
+                self.block_sig = Some(s);
+                s
+            }
+        };
+        self.b.ins().return_call_indirect(sig, code, &[self.hart]);
     }
 
     /// Ends the block with a jump to the fixed pc `next`, chaining through link cell
@@ -276,35 +321,17 @@ impl Tx<'_> {
             Some(cells) if (next ^ self.start) & !0xfff == 0 => cells[link],
             _ => return self.exit(nextv),
         };
-        self.write_back();
-        self.b
-            .ins()
-            .store(state_flags(), nextv, self.hart, self.layout.pc);
-        self.store_instret();
+        self.leave(nextv);
         let flags = MemFlagsData::trusted();
         let cell = self.b.ins().iconst(I64, cell);
         let target = self.b.ins().load(I64, flags, cell, LinkCell::TARGET);
         let epoch = self.b.ins().load(I64, flags, cell, LinkCell::EPOCH);
-        let now = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.link_epoch);
-        let left = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.chain_left);
-        let linked = self.b.ins().icmp(IntCC::Equal, epoch, now);
-        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
-        let go = self.b.ins().band(linked, more);
+        let (go, left) = self.may_chain(epoch);
         let chain = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(go, chain, &[], out, &[]);
         self.b.switch_to_block(chain);
-        let left = self.b.ins().iadd_imm_s(left, -1);
-        self.b
-            .ins()
-            .store(flags, left, self.hart, self.layout.chain_left);
-        self.chain_to(target);
+        self.chain_to(left, target);
         self.b.switch_to_block(out);
         self.b
             .ins()
@@ -322,11 +349,7 @@ impl Tx<'_> {
         if self.links.is_none() {
             return self.exit(target);
         }
-        self.write_back();
-        self.b
-            .ins()
-            .store(state_flags(), target, self.hart, self.layout.pc);
-        self.store_instret();
+        self.leave(target);
         let flags = MemFlagsData::trusted();
         let (fl, l1) = (self.layout.fast, self.layout.l1);
         let miss = self.b.create_block();
@@ -348,17 +371,7 @@ impl Tx<'_> {
         self.b.ins().brif(hit, probe_more, &[], miss, &[]);
         self.b.switch_to_block(probe_more);
         let epoch = self.b.ins().load(I64, flags, e, fl.epoch);
-        let now = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.link_epoch);
-        let left = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.chain_left);
-        let same = self.b.ins().icmp(IntCC::Equal, epoch, now);
-        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
-        let go = self.b.ins().band(same, more);
+        let (go, left) = self.may_chain(epoch);
         self.b.ins().brif(go, probe_l1, &[], miss, &[]);
         // The L1 fetch entry: the tag is the page when fetches may use it.
         self.b.switch_to_block(probe_l1);
@@ -384,28 +397,10 @@ impl Tx<'_> {
         self.b.ins().brif(ok, chain, &[], miss, &[]);
         self.b.switch_to_block(chain);
         let f = self.b.ins().load(I64, flags, e, fl.f);
-        let left = self.b.ins().iadd_imm_s(left, -1);
-        self.b
-            .ins()
-            .store(flags, left, self.hart, self.layout.chain_left);
-        self.chain_to(f);
+        self.chain_to(left, f);
         self.b.switch_to_block(miss);
         let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
         self.b.ins().return_(&[code]);
-    }
-
-    /// Jumps to the compiled block at `code` (a tail call: its exit is this block's).
-    fn chain_to(&mut self, code: Value) {
-        let sig = match self.block_sig {
-            Some(s) => s,
-            None => {
-                let ptr = self.b.func.dfg.value_type(self.hart);
-                let s = self.b.import_signature(super::block_signature(ptr));
-                self.block_sig = Some(s);
-                s
-            }
-        };
-        self.b.ins().return_call_indirect(sig, code, &[self.hart]);
     }
 
     /// Calls helper `h` with the hart pointer followed by `args`; returns its result.
