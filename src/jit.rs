@@ -28,8 +28,10 @@ use crate::hart::Hart;
 pub const LOOP_ITERATIONS: u32 = 512;
 
 /// Compiled blocks one dispatch may run by chaining, after the first: bounds how long
-/// compiled code runs without checking for interrupts and stop requests.
-pub const CHAIN_MAX: u64 = 32;
+/// compiled code runs without checking for interrupts and stop requests (a self-looping
+/// block returns to the dispatcher after its [`LOOP_ITERATIONS`]). 32 and 256 measured:
+/// 256 ran md5sum 10% faster.
+pub const CHAIN_MAX: u64 = 256;
 
 /// Interpreted runs of a block before it is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 200;

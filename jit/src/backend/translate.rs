@@ -174,7 +174,10 @@ impl Tx<'_> {
             .icmp_imm_s(IntCC::UnsignedLessThan, n, i64::from(max));
         self.b.ins().brif(more, again, &[], stop, &[]);
         self.b.switch_to_block(stop);
-        self.exit_to(self.start, TAKEN);
+        // Back to the dispatcher: with the chain budget, this bounds how long compiled
+        // code runs between interrupt checks.
+        let start = self.pc_value(self.start);
+        self.exit(start);
         self.b.switch_to_block(again);
         // The header reloads instret: keep memory exact across iterations.
         self.store_instret();
