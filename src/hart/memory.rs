@@ -86,6 +86,7 @@ impl Hart {
                 vmid: 0,
             },
         );
+        self.tlb.set_s_root(satp & ((1 << 44) - 1));
         self.tlb_epoch += 1;
     }
 

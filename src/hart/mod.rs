@@ -260,10 +260,11 @@ impl Hart {
     /// MPRV/MPP and SUM select it).
     #[inline]
     pub fn refresh_l1_data(&mut self) {
-        let regime = self.data_regime().index();
+        let data = self.tlb.table(self.data_regime());
+        let fetch = self.tlb.table(self.fetch_regime());
         let base = &*self.tlb as *const tlb::Tlb as usize + tlb::Tlb::L1_OFFSET;
-        self.l1_data = base + regime * tlb::L1_REGIME_BYTES;
-        self.l1_exec = base + self.fetch_regime().index() * tlb::L1_REGIME_BYTES;
+        self.l1_data = base + data * tlb::L1_REGIME_BYTES;
+        self.l1_exec = base + fetch * tlb::L1_REGIME_BYTES;
     }
 
     #[inline]

@@ -1,10 +1,11 @@
 //! The two-level TLB of one hart.
 //!
-//! **L1** ([`L1Tlb`]): one direct-mapped table of [`L1_ENTRIES`] per translation regime,
-//! `#[repr(C)]` so compiled code probes it inline:
+//! **L1** ([`L1Tlb`]): one direct-mapped table of [`L1_ENTRIES`] per translation regime
+//! and, for the regimes that use satp, per kept address space ([`S_SLOTS`]);
+//! `#[repr(C)]` so compiled code probes it inline ([`Tlb::table`] picks the table):
 //!
 //! ```text
-//! entry = l1 + regime * L1_REGIME_BYTES + ((vaddr >> 12) & (L1_ENTRIES - 1)) * 32
+//! entry = l1 + table * L1_REGIME_BYTES + ((vaddr >> 12) & (L1_ENTRIES - 1)) * 32
 //! hit   = entry.{read,write,exec} == vaddr & l1_tag_mask(size)
 //! host  = vaddr + entry.addend
 //! ```
@@ -18,9 +19,9 @@
 //! page base, page size, global) holding the physical page and the leaf's R/W/X/U bits,
 //! so the permissions of any privilege/SUM/MXR combination are derived on lookup. SUM
 //! selects the regime ([`Regime::SSum`]) and needs no flush; a change of MXR, of PMP or
-//! of MPRV's effect only needs [`Tlb::flush_l1`], and a `satp` write only
-//! drops the L1 of its stage ([`Tlb::set_space`]); an address space seen before refills
-//! from L2 without walking. Faulting translations are never cached.
+//! of MPRV's effect only needs [`Tlb::flush_l1`]. A `satp` write switches to the L1
+//! tables kept for its ASID, or clears the oldest slot's for a new one
+//! ([`Tlb::set_space`]); translations not in L1 refill from L2 without walking. Faulting translations are never cached.
 //!
 //! Flushes follow `sfence.vma` (Priv spec, "Supervisor Memory-Management Fence
 //! Instruction"), `hfence.vvma` and `hfence.gvma` (H spec, "Hypervisor Memory-Management
@@ -196,11 +197,19 @@ impl L1Entry {
 
 const _: () = assert!(std::mem::size_of::<L1Entry>() == 1 << L1_ENTRY_SHIFT);
 
-/// All L1 tables of a hart: `regimes[regime][index]`.
+/// S-stage address spaces (satp ASIDs) whose L1 tables a hart keeps: switching back
+/// to one of them (a context switch between processes with their own ASIDs) finds its
+/// L1 entries still there, as the spec lets a TLB keep them until `sfence.vma`.
+pub const S_SLOTS: usize = 4;
+
+/// L1 tables per hart: M's, then S, S with SUM and U for each kept S-stage space.
+pub const L1_TABLES: usize = 1 + 3 * S_SLOTS;
+
+/// All L1 tables of a hart: `regimes[table][index]` (see [`Tlb::table`]).
 #[derive(Clone)]
 #[repr(C)]
 pub struct L1Tlb {
-    pub regimes: [[L1Entry; L1_ENTRIES]; REGIMES],
+    pub regimes: [[L1Entry; L1_ENTRIES]; L1_TABLES],
 }
 
 /// The L1 index of `vaddr`.
@@ -361,10 +370,17 @@ pub struct Tlb {
     /// entries came from, since the table was last cleared; a flush by an address
     /// inside one must scan every entry in use, not just the one the address indexes.
     /// `None`: too many to list.
-    l1_super: [Option<Vec<(u64, u8)>>; REGIMES],
+    l1_super: [Option<Vec<(u64, u8)>>; L1_TABLES],
     /// Per regime: a bit per L1 entry in use, so clears and flushes visit only those
     /// (Linux flushes often, and most flushes find few entries).
-    l1_live: [[u64; L1_ENTRIES / 64]; REGIMES],
+    l1_live: [[u64; L1_ENTRIES / 64]; L1_TABLES],
+    /// The S-stage slot in use, the space each slot's tables belong to, and the slot
+    /// the next new space replaces (round robin).
+    s_slot: usize,
+    slot_space: [Option<Space>; S_SLOTS],
+    slot_next: usize,
+    /// The page-table root each slot's entries were made from (see [`Tlb::set_s_root`]).
+    slot_root: [u64; S_SLOTS],
     l2: Vec<L2Entry>,
     l2_victim: Vec<u8>,
     /// Bit `c`: some L2 entry may have page size `L2_SHIFTS[c]`.
@@ -387,11 +403,15 @@ impl Tlb {
     pub fn new() -> Self {
         Self {
             l1: L1Tlb {
-                regimes: [[L1Entry::INVALID; L1_ENTRIES]; REGIMES],
+                regimes: [[L1Entry::INVALID; L1_ENTRIES]; L1_TABLES],
             },
-            meta: vec![EMPTY_META; REGIMES * L1_ENTRIES],
+            meta: vec![EMPTY_META; L1_TABLES * L1_ENTRIES],
             l1_super: std::array::from_fn(|_| Some(Vec::new())),
-            l1_live: [[0; L1_ENTRIES / 64]; REGIMES],
+            l1_live: [[0; L1_ENTRIES / 64]; L1_TABLES],
+            s_slot: 0,
+            slot_space: [Some(Space::BARE), None, None, None],
+            slot_next: 1,
+            slot_root: [0; S_SLOTS],
             l2: vec![EMPTY_L2; L2_SETS * L2_WAYS],
             l2_victim: vec![0; L2_SETS],
             l2_classes: 0,
@@ -412,7 +432,7 @@ impl Tlb {
     /// an L1 entry grants it and it is naturally aligned.
     #[inline]
     pub fn probe(&self, regime: Regime, vaddr: u64, size: u64, access: Access) -> Option<*mut u8> {
-        let e = &self.l1.regimes[regime.index()][l1_index(vaddr)];
+        let e = &self.l1.regimes[self.table(regime)][l1_index(vaddr)];
         (e.tag(access) == vaddr & l1_tag_mask(size))
             .then(|| std::ptr::with_exposed_provenance_mut(vaddr.wrapping_add(e.addend) as usize))
     }
@@ -421,15 +441,58 @@ impl Tlb {
         self.spaces[stage as usize]
     }
 
-    /// A write of `satp` (`vsatp`, `hgatp`): makes `space` current for `stage` and drops
-    /// the L1 tables of that stage. L2 keeps the entries of other address spaces.
-    pub fn set_space(&mut self, stage: Stage, space: Space) {
-        self.spaces[stage as usize] = space;
-        for r in Regime::ALL {
-            if r.stage() == Some(stage) {
-                self.clear_l1_regime(r);
+    /// The root PPN the current S-stage space now uses. The ASID names the address
+    /// space, and L2 keeps entries by ASID until software fences; L1 is cleared when
+    /// the root under the current slot changes, as QEMU clears its TLB on satp
+    /// changes, so software that reuses an ASID for new page tables without a fence
+    /// behaves here as it does there (in L1).
+    pub fn set_s_root(&mut self, root: u64) {
+        let k = self.s_slot;
+        if self.slot_root[k] != root {
+            self.slot_root[k] = root;
+            for t in 1 + 3 * k..1 + 3 * (k + 1) {
+                self.clear_table(t);
             }
         }
+    }
+
+    /// The L1 table `regime` uses now.
+    #[inline]
+    pub fn table(&self, regime: Regime) -> usize {
+        match regime {
+            Regime::M => 0,
+            Regime::S | Regime::SSum | Regime::U => 1 + 3 * self.s_slot + regime.index() - 1,
+        }
+    }
+
+    /// The L1 tables that hold translations of `stage`.
+    fn tables_of(stage: Stage) -> std::ops::Range<usize> {
+        match stage {
+            Stage::S => 1..L1_TABLES,
+            Stage::VS | Stage::G => 0..0,
+        }
+    }
+
+    /// A write of `satp` (`vsatp`, `hgatp`): makes `space` current for `stage`. For the
+    /// S stage, the L1 tables of a space kept in a slot come back into use; a new space
+    /// takes the oldest slot, whose tables are cleared. L2 keeps the entries of other
+    /// address spaces.
+    pub fn set_space(&mut self, stage: Stage, space: Space) {
+        self.spaces[stage as usize] = space;
+        if stage != Stage::S {
+            return;
+        }
+        if let Some(k) = self.slot_space.iter().position(|s| *s == Some(space)) {
+            self.s_slot = k;
+            return;
+        }
+        let k = self.slot_next;
+        self.slot_next = (k + 1) % S_SLOTS;
+        for t in 1 + 3 * k..1 + 3 * (k + 1) {
+            self.clear_table(t);
+        }
+        self.slot_space[k] = Some(space);
+        self.s_slot = k;
     }
 
     /// The slow path after an L1 miss: L2, then `walk` (whose result is cached in L2).
@@ -545,7 +608,7 @@ impl Tlb {
         let perms = m.perms & allow;
         let page = vaddr & !PAGE_MASK;
         let tag = |p: Perms| if perms.contains(p) { page } else { INVALID_TAG };
-        let (r, i) = (regime.index(), l1_index(vaddr));
+        let (r, i) = (self.table(regime), l1_index(vaddr));
         self.l1_live[r][i / 64] |= 1 << (i % 64);
         self.l1.regimes[r][i] = L1Entry {
             read: tag(Perms::R),
@@ -635,8 +698,8 @@ impl Tlb {
 
     /// Drops every L1 entry of every regime (SUM/MXR/MPRV/PMP changes); L2 stays.
     pub fn flush_l1(&mut self) {
-        for r in Regime::ALL {
-            self.clear_l1_regime(r);
+        for t in 0..L1_TABLES {
+            self.clear_table(t);
         }
     }
 
@@ -654,8 +717,7 @@ impl Tlb {
         }
     }
 
-    fn clear_l1_regime(&mut self, regime: Regime) {
-        let r = regime.index();
+    fn clear_table(&mut self, r: usize) {
         for i in live_entries(std::mem::take(&mut self.l1_live[r])) {
             self.l1.regimes[r][i] = L1Entry::INVALID;
             self.meta[r * L1_ENTRIES + i] = EMPTY_META;
@@ -687,16 +749,12 @@ impl Tlb {
             }
         }
 
-        // L1 tables of the regimes that use this stage.
-        for regime in Regime::ALL {
-            if regime.stage() != Some(f.stage) {
-                continue;
-            }
+        // L1 tables of the regimes that use this stage, in every slot.
+        for r in Self::tables_of(f.stage) {
             if f.is_everything() {
-                self.clear_l1_regime(regime);
+                self.clear_table(r);
                 continue;
             }
-            let r = regime.index();
             let live = self.l1_live[r];
             let in_super = |va: u64| match &self.l1_super[r] {
                 Some(list) => list
@@ -1097,6 +1155,38 @@ mod tests {
         // answer the store.
         rig.access(Regime::S, 0x1000, Access::Write).unwrap();
         assert_eq!(rig.walks(), 2);
+    }
+
+    #[test]
+    fn l1_entries_of_an_address_space_survive_switching_away_and_back() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_1000, RWXAD, false),
+            (2, 0x1000, 12, 0x8000_2000, RWXAD, false),
+            (3, 0x1000, 12, 0x8000_3000, RWXAD, false),
+        ]);
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        rig.asid(2);
+        assert!(!rig.hits(Regime::S, 0x1000), "ASID 2 has its own L1 tables");
+        assert_eq!(rig.access(Regime::S, 0x1000, Access::Read), Ok(0x8000_2000));
+        rig.asid(1);
+        assert!(rig.hits(Regime::S, 0x1000), "ASID 1's entry is still there");
+        // A fence for ASID 1 issued while ASID 2 is current reaches ASID 1's tables.
+        rig.asid(2);
+        rig.tlb.sfence_vma(None, Some(1));
+        assert!(rig.hits(Regime::S, 0x1000), "ASID 2's entry survives");
+        rig.asid(1);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        // Another root under the same ASID starts from empty tables.
+        rig.tlb.set_s_root(0x1234);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        // More spaces than slots: the oldest slot is reused and starts empty.
+        rig.access(Regime::S, 0x1000, Access::Read).unwrap();
+        for asid in [2, 3, 4, 5] {
+            rig.asid(asid);
+        }
+        rig.asid(1);
+        assert!(!rig.hits(Regime::S, 0x1000));
     }
 
     #[test]
