@@ -741,10 +741,19 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             };
             let old = h.csr_read(i.csr(), i.raw)?;
             if i.rs1 != 0 {
-                let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
-                    old | src
+                // Priv spec 3.1.9: reads of mip.SEIP return the software-writable bit ORed
+                // with the interrupt controller's signal, but only the software bit takes
+                // part in a read-modify-write (else OpenSBI's `csrs mip, SSIP` while the
+                // PLIC signals would latch SEIP for good: an interrupt storm).
+                let base = if i.csr() == crate::hart::csr::num::MIP {
+                    (old & !rivet_devices::irq::SEIP) | (h.csr.mip & rivet_devices::irq::SEIP)
                 } else {
-                    old & !src
+                    old
+                };
+                let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
+                    base | src
+                } else {
+                    base & !src
                 };
                 h.csr_write(i.csr(), v, i.raw)?;
             }
@@ -1217,6 +1226,40 @@ fn clmul(a: u64, b: u64) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rivet_devices::irq::{HartSignals, SEIP, SSIP};
+    use std::sync::Arc;
+
+    /// A hart in M-mode on a bare machine (4 KiB of RAM, no devices).
+    fn bare_hart() -> (Hart, Arc<HartSignals>) {
+        let signals = Arc::new(HartSignals::new());
+        let clock = rivet_devices::clock::Clock::new();
+        let shared = Arc::new(crate::hart::Shared {
+            ram: Arc::new(rivet_devices::ram::GuestRam::new(0x8000_0000, 0x1000).unwrap()),
+            bus: rivet_devices::bus::Bus::new(),
+            aclint: rivet_devices::aclint::Aclint::new(vec![signals.clone()], clock.clone())
+                .unwrap(),
+            clock,
+            power: Arc::new(rivet_devices::power::PowerControl::new()),
+            mmio_in_ram: Vec::new(),
+        });
+        (Hart::new(0, signals.clone(), shared), signals)
+    }
+
+    #[test]
+    fn csrrs_on_mip_does_not_latch_the_external_seip_signal() {
+        let (mut h, signals) = bare_hart();
+        signals.set_level(SEIP, true);
+        assert_ne!(h.csr_read(crate::hart::csr::num::MIP, 0).unwrap() & SEIP, 0);
+        // csrrs zero, mip, t0 with t0 = SSIP (OpenSBI injecting an IPI).
+        h.x[5] = SSIP;
+        let insn = decode(0x3442_a073);
+        assert_eq!(insn.op, Op::Csrrs);
+        exec(&mut h, &insn).unwrap();
+        signals.set_level(SEIP, false);
+        let mip = h.csr_read(crate::hart::csr::num::MIP, 0).unwrap();
+        assert_eq!(mip & SEIP, 0, "SEIP must follow the PLIC, not stay latched");
+        assert_ne!(mip & SSIP, 0);
+    }
 
     #[test]
     fn bit_manipulation_helpers() {
