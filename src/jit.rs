@@ -3,13 +3,16 @@
 //! This module hands the backend what it cannot know itself: the layout of the hart
 //! state compiled code touches ([`layout`], from `offset_of!` on the `#[repr(C)]`
 //! [`Hart`]) and the helper functions compiled code calls ([`HELPERS`]). Each hart owns
-//! one [`Tier1`] (one code module); blocks are compiled synchronously on the hart's
-//! thread when the interpreter has run them [`DEFAULT_THRESHOLD`] times.
+//! one [`Tier1`] (one code module and code cache): blocks the interpreter has run
+//! [`DEFAULT_THRESHOLD`] times are queued to the hart's compiler thread (or compiled
+//! on the spot with `--jit-sync`), and their code is installed between slices.
 //!
 //! Code lifetime: cranelift-jit frees only whole modules, so invalidation is coarse.
-//! `fence.i` (the only code invalidation the interpreter has) drops every decoded block
-//! and the jump cache, after which no compiled function is reachable; the whole module
-//! is then freed at once ([`Tier1::flush`]).
+//! A block whose bytes changed (found after `fence.i`) is dropped and its code left
+//! unreachable (link epochs unlink chains to it); when the code cache is three
+//! quarters full, or too many blocks died, the engine drops every block and the whole
+//! module is freed at once ([`Tier1::flush`]); compile results from before a flush are
+//! discarded by generation.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
