@@ -204,8 +204,6 @@ pub struct Stream {
 
 /// A whole program: assembly text and the streams it contains.
 pub struct Program {
-    pub group: Group,
-    pub seed: u64,
     pub asm: String,
     pub streams: Vec<Stream>,
 }
@@ -1113,8 +1111,6 @@ pub fn program(group: Group, seed: u64, count: usize, len: usize) -> Program {
         }
     }
     Program {
-        group,
-        seed,
         asm,
         streams,
     }

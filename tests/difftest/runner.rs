@@ -453,17 +453,17 @@ pub fn compare_lines(expected: &str, actual: &str) -> Option<String> {
     let mut s = String::new();
     let _ = writeln!(s, "first difference at line {}:", first + 1);
     let from = first.saturating_sub(6);
-    for i in from..first {
-        let _ = writeln!(s, "    {}", e[i]);
+    for line in &e[from.min(e.len())..first.min(e.len())] {
+        let _ = writeln!(s, "    {line}");
     }
-    for i in first..(first + 8).min(e.len()) {
-        let _ = writeln!(s, "  - {}", e[i]);
+    for line in e.iter().skip(first).take(8) {
+        let _ = writeln!(s, "  - {line}");
     }
     if first >= e.len() {
         let _ = writeln!(s, "  - <end of QEMU output>");
     }
-    for i in first..(first + 8).min(a.len()) {
-        let _ = writeln!(s, "  + {}", a[i]);
+    for line in a.iter().skip(first).take(8) {
+        let _ = writeln!(s, "  + {line}");
     }
     if first >= a.len() {
         let _ = writeln!(s, "  + <end of output>");
