@@ -1110,10 +1110,7 @@ pub fn program(group: Group, seed: u64, count: usize, len: usize) -> Program {
             let _ = writeln!(asm, "\t.dword {v}");
         }
     }
-    Program {
-        asm,
-        streams,
-    }
+    Program { asm, streams }
 }
 
 /// Saves/restores the runtime's callee-saved state around all streams

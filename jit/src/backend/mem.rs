@@ -53,12 +53,19 @@ impl Tx<'_> {
         let l1 = &self.layout.l1;
         let index_mask = ((1i64 << l1.index_bits) - 1) << l1.entry_shift;
         let shift = i64::from(l1.page_shift - l1.entry_shift);
-        // The table pointer changes only in helpers, so one load per access is cheap
-        // (it stays in the host's L1 cache).
-        let table = self
-            .b
-            .ins()
-            .load(I64, state_flags(), self.hart, self.layout.l1_data);
+        // The table pointer changes only in `exec_one`: one load per block (and after
+        // each `exec_one`), on the main line so it dominates the later accesses.
+        let table = match self.l1_table {
+            Some(t) => t,
+            None => {
+                let t = self
+                    .b
+                    .ins()
+                    .load(I64, state_flags(), self.hart, self.layout.l1_data);
+                self.l1_table = Some(t);
+                t
+            }
+        };
         let idx = self.b.ins().ushr_imm_s(addr, shift);
         let off = self.b.ins().band_imm_s(idx, index_mask);
         let entry = self.b.ins().iadd(table, off);

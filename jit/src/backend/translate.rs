@@ -37,6 +37,9 @@ pub(super) struct Tx<'a> {
     looping: Option<(ir::Block, Variable, u32)>,
     /// Addresses of the block's two link cells, when it chains.
     links: Option<[i64; 2]>,
+    /// The L1 table pointer of the data regime, once loaded on the main line (it changes
+    /// only in `exec_one`, after which it is loaded again).
+    pub l1_table: Option<Value>,
     /// The host's C calling convention (helpers), and the blocks' signature.
     host_cc: cranelift_codegen::isa::CallConv,
     block_sig: Option<ir::SigRef>,
@@ -103,6 +106,7 @@ pub(super) fn translate(
         sigs: [None; 8],
         looping: None,
         links,
+        l1_table: None,
         host_cc: config.default_call_conv,
         block_sig: None,
     };
@@ -469,6 +473,8 @@ impl Tx<'_> {
             .ins()
             .load(I64, state_flags(), self.hart, self.layout.instret);
         self.k = 0;
+        // exec_one may have changed privilege or mstatus, and so the data regime.
+        self.l1_table = None;
     }
 
     fn sext32(&mut self, v: Value) -> Value {
