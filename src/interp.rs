@@ -1122,19 +1122,14 @@ unsafe fn matches_host(insns: &[Insn], host: *const u8) -> bool {
     true
 }
 
+/// Whether guest RAM at physical `paddr` still holds `insns`.
 fn still_in_memory(h: &Hart, insns: &[Insn], paddr: u64) -> bool {
-    let mut p = paddr;
-    for i in insns {
-        let now = match h.shared.ram.read(p, i.len) {
-            Some(v) => v as u32,
-            None => return false,
-        };
-        if now != i.raw {
-            return false;
-        }
-        p += u64::from(i.len);
-    }
-    true
+    let len: u64 = insns.iter().map(|i| u64::from(i.len)).sum();
+    // SAFETY: `host_ptr` checked that all `len` bytes are in RAM.
+    h.shared
+        .ram
+        .host_ptr(paddr, len)
+        .is_some_and(|host| unsafe { matches_host(insns, host) })
 }
 
 fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, Exception> {

@@ -7,12 +7,10 @@ use std::time::Duration;
 
 use common::{guest, rivet, run_with_input, run_with_timeout};
 
-/// Boots the reference guest; `None` (after saying why) when it is not available.
-fn boot(smp: &str, append: &str, extra: &[&str]) -> Option<common::Outcome> {
-    let g = guest("boot")?;
+/// `rivet run` of reference guest `g` with 2 GiB and the kernel command line `append`.
+fn guest_command(g: &common::Guest, append: &str) -> std::process::Command {
     let mut cmd = rivet();
-    cmd.args(["run", "--machine", "virt", "--memory", "2G", "--smp", smp])
-        .args(extra)
+    cmd.args(["run", "--memory", "2G"])
         .arg("--bios")
         .arg(&g.firmware)
         .arg("--kernel")
@@ -20,6 +18,14 @@ fn boot(smp: &str, append: &str, extra: &[&str]) -> Option<common::Outcome> {
         .arg("--initrd")
         .arg(&g.initrd)
         .args(["--append", append]);
+    cmd
+}
+
+/// Boots the reference guest; `None` (after saying why) when it is not available.
+fn boot(smp: &str, append: &str, extra: &[&str]) -> Option<common::Outcome> {
+    let g = guest("boot")?;
+    let mut cmd = guest_command(&g, append);
+    cmd.args(["--machine", "virt", "--smp", smp]).args(extra);
     let o = run_with_timeout(cmd, Duration::from_secs(600));
     let tail: String = o
         .stdout
@@ -111,15 +117,7 @@ fn debian_boots_with_the_jit_flushing_a_small_code_cache() {
 #[test]
 fn shell_guest_runs_typed_commands() {
     let Some(g) = guest("shell") else { return };
-    let mut cmd = rivet();
-    cmd.args(["run", "--memory", "2G"])
-        .arg("--bios")
-        .arg(&g.firmware)
-        .arg("--kernel")
-        .arg(&g.kernel)
-        .arg("--initrd")
-        .arg(&g.initrd)
-        .args(["--append", "console=ttyS0 quiet"]);
+    let cmd = guest_command(&g, "console=ttyS0 quiet");
     let o = run_with_input(
         cmd,
         Duration::from_secs(600),
