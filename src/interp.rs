@@ -6,13 +6,14 @@
 //! for every virtual mapping of its physical page. Caches are per hart: a hart only has
 //! to see code another agent wrote after its own `fence.i` (Unpriv spec "Zifencei").
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::rc::Rc;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rivet_jit::backend::{BlockFn, LinkCell, Links};
+use rivet_jit::backend::{link_cells_for, successors, BlockFn, LinkCell};
 use rivet_jit::frontend::{decode, Insn, Op};
 
 use crate::hart::csr::mstatus;
@@ -20,10 +21,13 @@ use crate::hart::fp::{self, Prec};
 use crate::hart::memory::AmoOp;
 use crate::hart::trap::{cause, Exception};
 use crate::hart::{ArchState, Hart, Priv};
-use crate::jit::Tier1;
+use crate::jit::{Region, RegionBlock, Tier1};
 
 /// Longest block, in instructions.
 const MAX_BLOCK: usize = 64;
+/// Most blocks, and most instructions, in one compiled region.
+const REGION_BLOCKS: usize = 16;
+const REGION_INSNS: usize = 256;
 const JUMP_CACHE: usize = 4096;
 
 pub struct Block {
@@ -33,13 +37,48 @@ pub struct Block {
     paddr: u64,
     /// Interpreted runs so far (tiering).
     runs: Cell<u32>,
-    /// The block's compiled code, once tier 1 compiled it. Compiled code points into
-    /// `insns`; both go when the block is dropped (see [`Interp::flush_code`]).
+    /// The block is a member of a region sent to be compiled (not as its first block).
+    claimed: Cell<bool>,
+    /// The block's compiled code (of the region it starts), once tier 1 compiled it.
+    /// Compiled code points into the region's instructions; they go when the block is
+    /// dropped (see [`Interp::flush_code`]).
     compiled: Cell<Option<BlockFn>>,
+    /// The region sent to be compiled (its first member is this block): its other
+    /// members' bytes are checked with this block's.
+    region: OnceCell<Region>,
     /// The `fence.i` epoch at which the block's bytes were last known to be in memory.
     epoch: Cell<u64>,
     /// Where the compiled code's exits to fixed successors look for them (chaining).
-    links: Box<Links>,
+    links: OnceCell<Box<[LinkCell]>>,
+}
+
+impl Block {
+    /// Whether the guest RAM at `host` (the host address of the block's first byte)
+    /// still holds the block and the rest of its region.
+    ///
+    /// # Safety
+    /// `host` points into guest RAM with the block's page readable.
+    unsafe fn matches_host(&self, host: *const u8) -> bool {
+        let others = self.region.get().map_or(&[][..], |r| &r[1..]);
+        // SAFETY: members lie in the block's page (see `Interp::region`).
+        unsafe {
+            matches_host(&self.insns, host)
+                && others
+                    .iter()
+                    .all(|m| matches_host(&m.insns, host.wrapping_add(m.offset as usize)))
+        }
+    }
+
+    /// Whether guest RAM at physical `paddr` still holds the block and its region.
+    fn still_in_memory(&self, h: &Hart, paddr: u64) -> bool {
+        // SAFETY: `host_ptr` checked that the page is in RAM.
+        h.shared
+            .ram
+            .host_ptr(paddr & !0xfff, 0x1000)
+            .is_some_and(|page| unsafe {
+                self.matches_host(page.wrapping_add((paddr & 0xfff) as usize))
+            })
+    }
 }
 
 /// A jump-cache entry: valid while its generation is current and the L1 exec entry of
@@ -58,6 +97,8 @@ struct JumpEntry {
 pub struct DispatchStats {
     /// Compiled blocks found in the compact table.
     pub fast: u64,
+    /// Instructions the interpreter retired (the rest ran in compiled code).
+    pub interpreted: u64,
     /// Blocks found in the jump cache.
     pub jump: u64,
     /// Blocks found by physical address after a jump-cache miss.
@@ -71,6 +112,7 @@ pub struct DispatchStats {
 impl DispatchStats {
     pub fn add(&mut self, o: &DispatchStats) {
         self.fast += o.fast;
+        self.interpreted += o.interpreted;
         self.jump += o.jump;
         self.map += o.map;
         self.decoded += o.decoded;
@@ -144,7 +186,7 @@ struct FastEntry {
 const EMPTY_FAST: FastEntry = FastEntry {
     pc: 1,
     host: 0,
-    epoch: 0,
+    epoch: rivet_jit::backend::UNLINKED,
     f: None,
 };
 
@@ -248,7 +290,7 @@ impl Interp {
                 let b = &e.block;
                 // SAFETY: `host` maps the page holding the whole block (blocks never
                 // cross a page) in guest RAM, which lives as long as the hart.
-                if b.epoch.get() == self.code_epoch || unsafe { matches_host(&b.insns, host) } {
+                if b.epoch.get() == self.code_epoch || unsafe { b.matches_host(host) } {
                     b.epoch.set(self.code_epoch);
                     self.stats.jump += 1;
                     return Ok(b.clone());
@@ -266,7 +308,7 @@ impl Interp {
         };
         let cached = match cached {
             Some(b) if b.epoch.get() != self.code_epoch => {
-                if still_in_memory(h, &b.insns, paddr) {
+                if b.still_in_memory(h, paddr) {
                     b.epoch.set(self.code_epoch);
                     Some(b)
                 } else {
@@ -310,9 +352,14 @@ impl Interp {
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
         self.install_compiled();
         h.fast_table = self.fast.as_ptr() as usize;
-        let mut left = u64::from(budget);
-        while left > 0 {
-            left -= 1;
+        for _ in 0..budget {
+            if h.signals.chain_key().load(Ordering::Relaxed) != h.link_epoch {
+                // Another thread asked for the hart (an interrupt line, a timer
+                // deadline, a stop), or the link epoch moved: let compiled code chain
+                // again, then look at what changed.
+                h.signals.arm(h.link_epoch);
+                h.update_timers();
+            }
             let mut link = self.pending_link.take();
             if let Some(mut irq) = h.pending_interrupt() {
                 link = None;
@@ -334,7 +381,7 @@ impl Interp {
                 // The common case once code is hot: no block lookup, no refcounts.
                 self.stats.fast += 1;
                 link_exit(link, h, f);
-                left = left.saturating_sub(self.run_compiled(h, f) - 1);
+                self.run_compiled(h, f);
                 if h.code_flush_pending {
                     h.code_flush_pending = false;
                     self.fence_i(h);
@@ -357,12 +404,12 @@ impl Interp {
                     Ok(next) => {
                         h.pc = next;
                         h.instret = h.instret.wrapping_add(1);
+                        self.stats.interpreted += 1;
                     }
                     Err(e) => h.raise(e),
                 }
             } else {
-                let ran = self.run_block(h, &block, link);
-                left = left.saturating_sub(ran - 1);
+                self.run_block(h, &block, link);
             }
             drop(block);
             if h.code_flush_pending {
@@ -380,7 +427,7 @@ impl Interp {
         while let Some(c) = t1.take_compiled() {
             // The block may have changed (fence.i) or gone (flush) meanwhile.
             if let Some(b) = self.blocks.get(&c.paddr) {
-                if Arc::ptr_eq(&b.insns, &c.insns) {
+                if b.region.get().is_some_and(|r| Arc::ptr_eq(r, &c.region)) {
                     b.compiled.set(Some(c.f));
                 }
             }
@@ -391,67 +438,246 @@ impl Interp {
         }
     }
 
-    /// Runs compiled code and the blocks it chains to; returns how many blocks ran.
+    /// Runs compiled code and the blocks it chains to.
     #[inline]
-    fn run_compiled(&mut self, h: &mut Hart, f: BlockFn) -> u64 {
+    fn run_compiled(&mut self, h: &mut Hart, f: BlockFn) {
         let Some(t1) = &mut self.tier1 else {
-            return 1;
+            return;
         };
-        let ran = t1.run(h, f);
+        t1.run(h, f);
         if h.last_exit != 0 {
             self.pending_link = Some((h.last_exit as *const LinkCell, h.pc));
         }
-        ran
     }
 
-    /// Runs one block: compiled when tier 1 has compiled it (compiling it once it is
-    /// hot), else interpreted; returns how many blocks ran (chaining). `link` is the
-    /// exit the previous compiled run left through.
-    #[inline]
-    fn run_block(
-        &mut self,
-        h: &mut Hart,
-        block: &Rc<Block>,
-        link: Option<(*const LinkCell, u64)>,
-    ) -> u64 {
-        if let Some(t1) = &mut self.tier1 {
-            let f = match block.compiled.get() {
-                Some(f) => Some(f),
-                None => {
-                    let runs = block.runs.get().saturating_add(1);
-                    block.runs.set(runs);
-                    if runs == t1.threshold {
-                        let req = t1.request(&block.insns, h.pc, block.paddr, &block.links);
-                        let f = t1.compile(req);
-                        block.compiled.set(f);
-                        f
-                    } else {
-                        None
-                    }
-                }
+    /// Interprets `insns` at `h.pc`, counting what retired (`--stats`).
+    fn interpret(&mut self, h: &mut Hart, insns: &[Insn]) {
+        let before = h.instret;
+        interpret(h, insns, self.trace);
+        self.stats.interpreted += h.instret.wrapping_sub(before);
+    }
+
+    /// The region to compile for the hot block `head` at `pc`: the head and the blocks
+    /// of the loops through it. Candidates are found breadth first among the blocks of
+    /// its page it continues at ([`successors`]) that are decoded, known to be current,
+    /// and hot themselves (`min_runs` interpreted runs, or compiled); those from which
+    /// the head can be reached again are kept, up to [`REGION_BLOCKS`] blocks and
+    /// [`REGION_INSNS`] instructions. A head on no loop is compiled alone: chaining
+    /// joins straight-line code at little cost, while a loop kept in one function keeps
+    /// its registers in host registers from one iteration to the next.
+    fn region(&self, head: &Block, pc: u64, min_runs: u32) -> Region {
+        // Candidates (offset from `pc`, block) and the edges between them.
+        let mut found: Vec<(u64, &Rc<Block>)> = Vec::new();
+        let mut edges: Vec<(usize, usize)> = Vec::new();
+        let mut n = 0;
+        while n <= found.len() && found.len() < 2 * REGION_BLOCKS {
+            let (at, insns) = match n {
+                0 => (pc, &head.insns),
+                _ => (pc.wrapping_add(found[n - 1].0), &found[n - 1].1.insns),
             };
-            if let Some(f) = f {
-                if self.lockstep {
-                    lockstep(t1, h, &block.insns, f);
-                    return 1;
+            for s in successors(insns, at).into_iter().flatten() {
+                let offset = s.wrapping_sub(pc);
+                if (s ^ pc) & !0xfff != 0 {
+                    continue;
                 }
-                if let Some(host) = h.fetch_host(h.pc) {
-                    // The page is mapped whole (one L1 entry): chaining within it is
-                    // sound.
-                    link_exit(link, h, f);
-                    let slot = ((h.pc >> 1) as usize) & (JUMP_CACHE - 1);
-                    self.fast[slot] = FastEntry {
-                        pc: h.pc,
-                        host: host as usize,
-                        epoch: h.link_epoch,
-                        f: Some(f),
-                    };
+                if offset == 0 {
+                    edges.push((n, 0));
+                    continue;
                 }
-                return self.run_compiled(h, f);
+                if let Some(k) = found.iter().position(|f| f.0 == offset) {
+                    edges.push((n, k + 1));
+                    continue;
+                }
+                let Some(b) = self.blocks.get(&head.paddr.wrapping_add(offset)) else {
+                    continue;
+                };
+                let hot = b.runs.get() >= min_runs || b.compiled.get().is_some();
+                if hot && b.epoch.get() == self.code_epoch && !b.insns.is_empty() {
+                    found.push((offset, b));
+                    edges.push((n, found.len()));
+                }
+            }
+            n += 1;
+        }
+        // Node 0 is the head, node k the candidate found[k - 1]; keep those that reach
+        // the head again.
+        let mut reaches = vec![false; found.len() + 1];
+        reaches[0] = true;
+        loop {
+            let mut changed = false;
+            for &(from, to) in &edges {
+                if reaches[to] && !reaches[from] {
+                    reaches[from] = true;
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
             }
         }
-        interpret(h, &block.insns, self.trace);
-        1
+        let mut out = vec![RegionBlock {
+            offset: 0,
+            insns: head.insns.clone(),
+        }];
+        let mut total = head.insns.len();
+        for (k, &(offset, b)) in found.iter().enumerate() {
+            if !reaches[k + 1] || out.len() >= REGION_BLOCKS || total + b.insns.len() > REGION_INSNS
+            {
+                continue;
+            }
+            total += b.insns.len();
+            b.claimed.set(true);
+            out.push(RegionBlock {
+                offset,
+                insns: b.insns.clone(),
+            });
+        }
+        out.into()
+    }
+
+    /// Runs one block: compiled when tier 1 has compiled it (compiling its region once
+    /// it is hot), else interpreted. `link` is the exit the previous compiled run left
+    /// through.
+    #[inline]
+    fn run_block(&mut self, h: &mut Hart, block: &Rc<Block>, link: Option<(*const LinkCell, u64)>) {
+        let Some(threshold) = self.tier1.as_ref().map(|t| t.threshold) else {
+            return self.interpret(h, &block.insns);
+        };
+        let f = match block.compiled.get() {
+            Some(f) => Some(f),
+            None => {
+                let mut runs = block.runs.get().saturating_add(1);
+                if runs == threshold && block.claimed.replace(false) {
+                    // Part of a region on its way: once that region runs, this block
+                    // is reached inside it. Only if it stays hot on its own after
+                    // another round of runs does it become a region of its own.
+                    runs = 0;
+                }
+                block.runs.set(runs);
+                if runs == threshold {
+                    let region = self.region(block, h.pc, (threshold / 8).max(1));
+                    let region = block.region.get_or_init(|| region);
+                    let links = block.links.get_or_init(|| {
+                        (0..link_cells_for(region.len()))
+                            .map(|_| LinkCell::default())
+                            .collect()
+                    });
+                    let t1 = self.tier1.as_mut().expect("tier 1 is on");
+                    let req = t1.request(region, h.pc, block.paddr, links);
+                    let f = t1.compile(req);
+                    block.compiled.set(f);
+                    f
+                } else {
+                    None
+                }
+            }
+        };
+        let Some(f) = f else {
+            return self.interpret(h, &block.insns);
+        };
+        if self.lockstep {
+            return self.lockstep(h, block, f);
+        }
+        if let Some(host) = h.fetch_host(h.pc) {
+            // The page is mapped whole (one L1 entry): chaining within it is sound.
+            link_exit(link, h, f);
+            let slot = ((h.pc >> 1) as usize) & (JUMP_CACHE - 1);
+            self.fast[slot] = FastEntry {
+                pc: h.pc,
+                host: host as usize,
+                epoch: h.link_epoch,
+                f: Some(f),
+            };
+        }
+        self.run_compiled(h, f)
+    }
+
+    /// `--lockstep`: runs a compiled region and, for regions that can run twice, the
+    /// interpreter from the same starting state over as many instructions; stops the
+    /// machine at the first difference in the architectural state (x, f, pc, instret,
+    /// privilege, CSRs, PMP, reservation). Regions that store or read the clock, and
+    /// runs that touched a device, run compiled only and count as unchecked.
+    fn lockstep(&mut self, h: &mut Hart, block: &Block, f: BlockFn) {
+        let Some(t1) = self.tier1.as_mut() else {
+            return;
+        };
+        let region = block.region.get().cloned().unwrap_or_default();
+        if !region.iter().all(|m| replayable(&m.insns)) {
+            t1.stats.unchecked += 1;
+            t1.run(h, f);
+            return;
+        }
+        let start = h.arch_state();
+        let mmio = h.mmio_accesses;
+        t1.run(h, f);
+        if h.mmio_accesses != mmio {
+            // A device saw the accesses (reads may have side effects): not replayed.
+            t1.stats.unchecked += 1;
+            return;
+        }
+        t1.stats.checked += 1;
+        let got = h.arch_state();
+        h.restore_arch_state(&start);
+        self.interpret_to(h, got.instret, got.pc);
+        let want = h.arch_state();
+        if got != want {
+            eprintln!(
+                "rivet: lockstep mismatch in the region at {:#x} (hart {}):",
+                start.pc, h.hartid
+            );
+            for m in region.iter() {
+                let mut pc = start.pc.wrapping_add(m.offset);
+                for i in m.insns.iter() {
+                    eprintln!(
+                        "  {pc:016x}: {:08x}  {}",
+                        i.raw,
+                        rivet_jit::frontend::disasm::disasm(i, pc)
+                    );
+                    pc = pc.wrapping_add(u64::from(i.len));
+                }
+                eprintln!();
+            }
+            eprintln!("  interpreter: {}", describe_diff(&want, &got, true));
+            eprintln!("  compiled:    {}", describe_diff(&want, &got, false));
+            h.shared
+                .power
+                .request(rivet_devices::power::PowerEvent::Fail(LOCKSTEP_FAIL));
+        }
+    }
+
+    /// Interprets from the hart's state until `instret` instructions have retired;
+    /// then, if the pc is not `pc`, one instruction more (compiled code that trapped on
+    /// an instruction stopped before it retired).
+    fn interpret_to(&mut self, h: &mut Hart, instret: u64, pc: u64) {
+        let mut extra = false;
+        for _ in 0..1 << 20 {
+            if h.instret >= instret {
+                if h.pc == pc || extra {
+                    return;
+                }
+                // Compiled code stopped at a trap: the interpreter takes it too.
+                extra = true;
+            }
+            let left = if extra { 1 } else { instret - h.instret };
+            let before = h.instret;
+            match self.block(h) {
+                Ok(b) if !b.insns.is_empty() => {
+                    // Compiled code may stop inside a block (an access its helper
+                    // performed): stop where it stopped.
+                    let k = b
+                        .insns
+                        .len()
+                        .min(usize::try_from(left).unwrap_or(usize::MAX));
+                    interpret(h, &b.insns[..k], false);
+                }
+                Ok(_) => return,
+                Err(e) => h.raise(e),
+            }
+            if h.instret == before && !extra {
+                // A trap before any instruction retired.
+                return;
+            }
+        }
     }
 }
 
@@ -503,53 +729,6 @@ fn replayable(insns: &[Insn]) -> bool {
         ) || i.op.ext() == rivet_jit::frontend::Ext::A;
         !csr_time && !writes
     })
-}
-
-/// `--lockstep`: runs a compiled block and, for blocks that can run twice, the
-/// interpreter on the same starting state first; stops the machine at the first
-/// difference in the architectural state (x, f, pc, instret, privilege, CSRs, PMP,
-/// reservation). Blocks that store or read the clock run compiled only, and blocks
-/// whose interpreted run touched a device keep that run; both count as unchecked.
-fn lockstep(t1: &mut Tier1, h: &mut Hart, insns: &[Insn], f: BlockFn) {
-    if !replayable(insns) {
-        t1.stats.unchecked += 1;
-        t1.run(h, f);
-        return;
-    }
-    let start = h.arch_state();
-    let mmio = h.mmio_accesses;
-    interpret(h, insns, false);
-    if h.mmio_accesses != mmio {
-        // A device saw the accesses (reads may have side effects): the block ran once,
-        // interpreted, and is not replayed.
-        t1.stats.unchecked += 1;
-        return;
-    }
-    t1.stats.checked += 1;
-    let want = h.arch_state();
-    h.restore_arch_state(&start);
-    t1.run(h, f);
-    let got = h.arch_state();
-    if got != want {
-        eprintln!(
-            "rivet: lockstep mismatch in the block at {:#x} (hart {}):",
-            start.pc, h.hartid
-        );
-        let mut pc = start.pc;
-        for i in insns {
-            eprintln!(
-                "  {pc:016x}: {:08x}  {}",
-                i.raw,
-                rivet_jit::frontend::disasm::disasm(i, pc)
-            );
-            pc = pc.wrapping_add(u64::from(i.len));
-        }
-        eprintln!("  interpreter: {}", describe_diff(&want, &got, true));
-        eprintln!("  compiled:    {}", describe_diff(&want, &got, false));
-        h.shared
-            .power
-            .request(rivet_devices::power::PowerEvent::Fail(LOCKSTEP_FAIL));
-    }
 }
 
 /// The exit status a lockstep mismatch stops the machine with.
@@ -1122,16 +1301,6 @@ unsafe fn matches_host(insns: &[Insn], host: *const u8) -> bool {
     true
 }
 
-/// Whether guest RAM at physical `paddr` still holds `insns`.
-fn still_in_memory(h: &Hart, insns: &[Insn], paddr: u64) -> bool {
-    let len: u64 = insns.iter().map(|i| u64::from(i.len)).sum();
-    // SAFETY: `host_ptr` checked that all `len` bytes are in RAM.
-    h.shared
-        .ram
-        .host_ptr(paddr, len)
-        .is_some_and(|host| unsafe { matches_host(insns, host) })
-}
-
 fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, Exception> {
     let mut insns = Vec::new();
     let page_end = (paddr | 0xfff) + 1;
@@ -1160,9 +1329,11 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, 
         insns: insns.into(),
         paddr,
         runs: Cell::new(0),
+        claimed: Cell::new(false),
         compiled: Cell::new(None),
+        region: OnceCell::new(),
         epoch: Cell::new(epoch),
-        links: Box::default(),
+        links: OnceCell::new(),
     })
 }
 
@@ -1236,6 +1407,7 @@ mod tests {
             clock,
             power: Arc::new(rivet_devices::power::PowerControl::new()),
             mmio_in_ram: Vec::new(),
+            timer_loop: Default::default(),
         });
         (Hart::new(0, signals.clone(), shared), signals)
     }

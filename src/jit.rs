@@ -20,21 +20,14 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
-    self, BlockFn, Compiler, Entry, Helpers, L1Layout, Links, StateLayout, EXIT_NEXT, EXIT_TRAP,
+    self, BlockFn, Compiler, Entry, Helpers, L1Layout, LinkCell, MemKind, Member, StateLayout,
+    EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
 };
 use rivet_jit::frontend::Insn;
 
+use crate::hart::mmu::Access;
 use crate::hart::tlb::{self, L1Entry};
 use crate::hart::Hart;
-
-/// Iterations a self-looping block runs per call of its compiled code.
-pub const LOOP_ITERATIONS: u32 = 512;
-
-/// Compiled blocks one dispatch may run by chaining, after the first: bounds how long
-/// compiled code runs without checking for interrupts and stop requests (a self-looping
-/// block returns to the dispatcher after its [`LOOP_ITERATIONS`]). 32 and 256 measured:
-/// 256 ran md5sum 10% faster.
-pub const CHAIN_MAX: u64 = 256;
 
 /// Interpreted runs of a block before it is compiled.
 pub const DEFAULT_THRESHOLD: u32 = 200;
@@ -55,9 +48,8 @@ pub struct JitStats {
     pub compile_time: Duration,
     pub failures: u64,
     pub flushes: u64,
-    /// Compiled block executions entered from the dispatcher, and through chaining.
+    /// Compiled code entered from the dispatcher.
     pub runs: u64,
-    pub chained: u64,
     /// `--lockstep`: blocks compared against the interpreter, and blocks run unchecked
     /// (they store to memory or read the host clock).
     pub checked: u64,
@@ -74,7 +66,6 @@ impl JitStats {
         self.failures += o.failures;
         self.flushes += o.flushes;
         self.runs += o.runs;
-        self.chained += o.chained;
         self.checked += o.checked;
         self.unchecked += o.unchecked;
         self.dispatch.add(&o.dispatch);
@@ -89,9 +80,7 @@ pub fn layout() -> StateLayout {
         pc: offset_of!(Hart, pc) as i32,
         instret: offset_of!(Hart, instret) as i32,
         l1_data: offset_of!(Hart, l1_data) as i32,
-        mem_value: offset_of!(Hart, mem_value) as i32,
-        link_epoch: offset_of!(Hart, link_epoch) as i32,
-        chain_left: offset_of!(Hart, chain_left) as i32,
+        chain_key: offset_of!(Hart, chain_key) as i32,
         last_exit: offset_of!(Hart, last_exit) as i32,
         l1_exec: offset_of!(Hart, l1_exec) as i32,
         fast_table: offset_of!(Hart, fast_table) as i32,
@@ -123,31 +112,67 @@ unsafe fn hart<'a>(hart: *mut u8) -> &'a mut Hart {
     unsafe { &mut *(hart as *mut Hart) }
 }
 
-unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, size: u64) -> u64 {
+unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, kind: u64, pc: u64, n: u64) -> u64 {
     // SAFETY: compiled code passes its hart pointer through.
     let h = unsafe { hart(h) };
-    match h.load(vaddr, size as u8) {
+    let k = MemKind::unpack(kind);
+    match h.refill_l1(vaddr, k.size, Access::Read) {
+        Ok(true) => return MEM_HIT,
+        Ok(false) => {}
+        Err(e) => return trap_at(h, e, pc, n),
+    }
+    match h.load(vaddr, k.size) {
         Ok(v) => {
-            h.mem_value = v;
-            EXIT_NEXT
+            let shift = 64 - 8 * u32::from(k.size);
+            let v = if k.signed {
+                ((v << shift) as i64 >> shift) as u64
+            } else {
+                v
+            };
+            h.set_x(k.rd, v);
+            done_at(h, k, pc, n)
         }
-        Err(e) => {
-            h.raise(e);
-            EXIT_TRAP
-        }
+        Err(e) => trap_at(h, e, pc, n),
     }
 }
 
-unsafe extern "C" fn helper_store(h: *mut u8, vaddr: u64, size: u64, value: u64) -> u64 {
+unsafe extern "C" fn helper_store(
+    h: *mut u8,
+    vaddr: u64,
+    value: u64,
+    kind: u64,
+    pc: u64,
+    n: u64,
+) -> u64 {
     // SAFETY: compiled code passes its hart pointer through.
     let h = unsafe { hart(h) };
-    match h.store(vaddr, size as u8, value) {
-        Ok(()) => EXIT_NEXT,
-        Err(e) => {
-            h.raise(e);
-            EXIT_TRAP
-        }
+    let k = MemKind::unpack(kind);
+    match h.refill_l1(vaddr, k.size, Access::Write) {
+        Ok(true) => return MEM_HIT,
+        Ok(false) => {}
+        Err(e) => return trap_at(h, e, pc, n),
     }
+    match h.store(vaddr, k.size, value) {
+        Ok(()) => done_at(h, k, pc, n),
+        Err(e) => trap_at(h, e, pc, n),
+    }
+}
+
+/// The memory instruction `k` at `pc` retired, after `instret` others.
+fn done_at(h: &mut Hart, k: MemKind, pc: u64, instret: u64) -> u64 {
+    h.pc = pc.wrapping_add(u64::from(k.len));
+    h.instret = instret.wrapping_add(1);
+    MEM_DONE
+}
+
+/// Takes the trap `e` of the instruction at `pc`, before which `instret`
+/// instructions had retired.
+#[cold]
+fn trap_at(h: &mut Hart, e: crate::hart::trap::Exception, pc: u64, instret: u64) -> u64 {
+    h.pc = pc;
+    h.instret = instret;
+    h.raise(e);
+    EXIT_TRAP
 }
 
 unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> u64 {
@@ -190,27 +215,46 @@ pub struct Tier1Options {
 fn new_compiler(o: Tier1Options) -> Result<Compiler, JitError> {
     let mut compiler =
         Compiler::new(layout(), HELPERS, o.cache_bytes).map_err(JitError::Backend)?;
-    compiler.loop_iterations = if o.chaining { LOOP_ITERATIONS } else { 0 };
+    compiler.loops = o.chaining;
     // A developer's aid for reading the code the JIT emits.
     compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
+    // A developer's aid: the regions of a real run, to replay with
+    // `cargo run --release -p rivet-jit --example compile_bench`.
+    if let Some(path) = std::env::var_os("RIVET_JIT_RECORD") {
+        if let Ok(f) = std::fs::File::create(path) {
+            compiler.record = Some(Box::new(std::io::BufWriter::new(f)));
+        }
+    }
     Ok(compiler)
 }
 
-/// A block to compile. The compiled code embeds the addresses of `insns` (kept alive
-/// by the block, as the `Arc` here keeps them while compiling) and of the link cells.
-pub struct Request {
+/// One block of a region to compile, by its offset from the region's first pc.
+pub struct RegionBlock {
+    pub offset: u64,
     pub insns: Arc<[Insn]>,
+}
+
+/// A region: a block (first) and blocks of its page it continues at, compiled into
+/// one function (see `rivet_jit::backend::Compiler::compile_region`).
+pub type Region = Arc<[RegionBlock]>;
+
+/// A region to compile. The compiled code embeds the addresses of the members'
+/// instructions (kept alive by the region's first block, as the `Arc` here keeps them
+/// while compiling) and of the link cells.
+pub struct Request {
+    pub region: Region,
     pub pc: u64,
     pub paddr: u64,
-    links: Option<usize>,
+    /// The link cells' address and number.
+    links: Option<(usize, usize)>,
     generation: u64,
 }
 
-/// A compiled block, back from the compiler thread.
+/// A compiled region, back from the compiler thread.
 pub struct Compiled {
-    /// The block's physical address and instructions (identity: the same `Arc`).
+    /// The first block's physical address, and the region (identity: the same `Arc`).
     pub paddr: u64,
-    pub insns: Arc<[Insn]>,
+    pub region: Region,
     pub f: BlockFn,
 }
 
@@ -221,11 +265,21 @@ fn compile_request(compiler: &mut Compiler, req: Request, cache_bytes: usize) ->
     let f = if compiler.code_used() > cache_bytes / 4 * 3 {
         Err(None)
     } else {
-        // SAFETY: the links address is that of the block's link cells, alive as long
-        // as the code can run (see Request).
-        let links = req.links.map(|a| unsafe { &*(a as *const Links) });
+        // SAFETY: the links address and length are those of the block's link cells,
+        // alive as long as the code can run (see Request).
+        let links = req
+            .links
+            .map(|(a, n)| unsafe { std::slice::from_raw_parts(a as *const LinkCell, n) });
+        let members: Vec<Member> = req
+            .region
+            .iter()
+            .map(|m| Member {
+                pc: req.pc.wrapping_add(m.offset),
+                insns: &m.insns,
+            })
+            .collect();
         compiler
-            .compile_linked(&req.insns, req.pc, links)
+            .compile_region(&members, links)
             .map(BlockFn::addr)
             .map_err(|e| Some(crate::launch::error_chain(&e)))
     };
@@ -390,13 +444,15 @@ impl Tier1 {
         }
     }
 
-    /// The request for compiling `insns` at `pc` (physical `paddr`) with `links`.
-    pub fn request(&self, insns: &Arc<[Insn]>, pc: u64, paddr: u64, links: &Links) -> Request {
+    /// The request for compiling `region` at `pc` (physical `paddr`) with `links`.
+    pub fn request(&self, region: &Region, pc: u64, paddr: u64, links: &[LinkCell]) -> Request {
         Request {
-            insns: insns.clone(),
+            region: region.clone(),
             pc,
             paddr,
-            links: self.chaining.then_some(links as *const Links as usize),
+            links: self
+                .chaining
+                .then_some((links.as_ptr() as usize, links.len())),
             generation: self.generation,
         }
     }
@@ -423,13 +479,18 @@ impl Tier1 {
         match d.f {
             Ok(f) if d.req.generation == self.generation => {
                 self.stats.blocks += 1;
-                self.stats.insns += d.req.insns.len() as u64;
+                self.stats.insns += d
+                    .req
+                    .region
+                    .iter()
+                    .map(|m| m.insns.len() as u64)
+                    .sum::<u64>();
                 // SAFETY: the compiler returned a block's address, of a module not
                 // flushed since (same generation).
                 let f = unsafe { BlockFn::from_addr(f) }?;
                 Some(Compiled {
                     paddr: d.req.paddr,
-                    insns: d.req.insns,
+                    region: d.req.region,
                     f,
                 })
             }
@@ -446,23 +507,20 @@ impl Tier1 {
     }
 
     /// Runs compiled block `f` on `h` (whose pc is the block's start) and the blocks
-    /// it chains to; returns how many blocks ran.
+    /// it chains to, until one returns (see `rivet_jit::backend` on chaining).
     #[inline]
-    pub fn run(&mut self, h: &mut Hart, f: BlockFn) -> u64 {
+    pub fn run(&mut self, h: &mut Hart, f: BlockFn) {
         self.stats.runs += 1;
         h.refresh_l1_data();
-        h.chain_left = CHAIN_MAX;
         h.last_exit = 0;
+        let (pc, instret) = (h.pc, h.instret);
         // SAFETY: `f` was compiled by this tier's compiler against `layout()` for the
         // `Hart` type and has not been flushed (the caller found it in the live block
         // cache); so were the blocks it chains to (link cells and table entries of the
         // current link epoch). The hart pointer is derived from an exclusive borrow not
         // used during the call; helpers report traps by value, nothing unwinds through
         // compiled code.
-        unsafe { self.entry.run(h as *mut Hart as *mut u8, f) };
-        let chained = CHAIN_MAX - h.chain_left;
-        self.stats.chained += chained;
-        1 + chained
+        unsafe { self.entry.run(h as *mut Hart as *mut u8, f, pc, instret) };
     }
 
     /// Frees all compiled code.

@@ -101,7 +101,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             eprintln!(
                 "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s {place} ({:.1} \
                  us/block, {:.2} us/instruction, {:.1}% of the run's time); {} compiled \
-                 block runs ({} more chained), {} flushes, {} failures",
+                 runs entered from the dispatcher, {:.1}% of instructions retired in \
+                 compiled code; {} flushes, {} failures",
                 j.blocks,
                 j.insns,
                 ct,
@@ -109,7 +110,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 ct * 1e6 / j.insns.max(1) as f64,
                 100.0 * ct / secs,
                 j.runs,
-                j.chained,
+                100.0 * result.instructions.saturating_sub(j.dispatch.interpreted) as f64
+                    / result.instructions.max(1) as f64,
                 j.flushes,
                 j.failures
             );

@@ -1,5 +1,5 @@
 //! The machine runtime: one host thread per hart (the work-stealing pool comes later),
-//! WFI parking, and the power events that end a run.
+//! WFI parking, the timer loop, and the power events that end a run.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +49,7 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         aclint: board.aclint.clone(),
         power: board.power.clone(),
         mmio_in_ram: board.mmio_in_ram.clone(),
+        timer_loop: Default::default(),
     });
     let retired = Arc::new(AtomicU64::new(0));
     let jit_stats = Arc::new(Mutex::new(None::<JitStats>));
@@ -78,11 +79,31 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
             .expect("spawning a hart thread");
         threads.push(t);
     }
+    // This thread is the machine's timer loop: it asks a hart running compiled code
+    // to return when one of its timer deadlines passes (compiled code chains without
+    // looking at the clock), and it waits for the run to end.
     let event = loop {
+        let seen = shared.timer_loop.generation();
         if let Some(e) = board.power.event() {
             break e;
         }
-        std::thread::sleep(Duration::from_millis(5));
+        let now = shared.clock.mtime();
+        let mut next = u64::MAX;
+        for s in &board.harts {
+            let d = s.deadline();
+            if d <= now {
+                s.deadline_reached(d);
+            } else {
+                next = next.min(d);
+            }
+        }
+        // Power events are polled.
+        let poll = Instant::now() + Duration::from_millis(5);
+        let until = match next {
+            u64::MAX => poll,
+            t => shared.clock.instant_of(t).min(poll),
+        };
+        shared.timer_loop.park(seen, Some(until));
     };
     for s in &board.harts {
         s.kick();

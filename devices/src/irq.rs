@@ -33,13 +33,65 @@ impl IrqLine for NoIrq {
 /// What the outside world tells one hart: `mip` bits driven by devices, the ACLINT
 /// `mtimecmp` of this hart, and a wake-up for a hart parked in WFI.
 ///
-/// The hart reads `pending` at every block boundary (one relaxed load); devices set bits
-/// and then call [`HartSignals::kick`] so a parked hart re-evaluates.
+/// The hart reads `pending` between blocks; devices set bits and then call
+/// [`HartSignals::kick`], which wakes a parked hart and clears the *chain key*, the
+/// exit-request word compiled code checks before it chains to the next block or goes
+/// round a loop: a hart running compiled code returns to its dispatcher and sees the
+/// change at once.
 pub struct HartSignals {
     pending: AtomicU64,
     mtimecmp: AtomicU64,
+    /// The hart's link epoch while its compiled code may chain; 0 once another thread
+    /// asked it to return (see [`HartSignals::request_exit`]).
+    chain_key: AtomicU64,
+    /// The next host-clock tick at which one of the hart's timers fires (`u64::MAX`:
+    /// none), for the machine's timer loop.
+    deadline: AtomicU64,
+    wake: Wake,
+}
+
+/// A wake-up that is never lost: a generation counter under a lock, and a condition
+/// variable. A thread reads the generation, looks at what it waits for, and parks
+/// only while no [`Wake::kick`] came after its reading.
+#[derive(Default)]
+pub struct Wake {
     generation: Mutex<u64>,
-    wake: Condvar,
+    cv: Condvar,
+}
+
+impl Wake {
+    /// Wakes every parked thread.
+    pub fn kick(&self) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        *g = g.wrapping_add(1);
+        self.cv.notify_all();
+    }
+
+    /// The current generation; pass it to [`Wake::park`].
+    pub fn generation(&self) -> u64 {
+        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Parks the calling thread until a kick after `seen` or until `deadline`.
+    pub fn park(&self, seen: u64, deadline: Option<Instant>) {
+        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
+        while *g == seen {
+            match deadline {
+                None => g = self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return;
+                    }
+                    g = self
+                        .cv
+                        .wait_timeout(g, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0;
+                }
+            }
+        }
+    }
 }
 
 impl Default for HartSignals {
@@ -53,8 +105,9 @@ impl HartSignals {
         Self {
             pending: AtomicU64::new(0),
             mtimecmp: AtomicU64::new(u64::MAX),
-            generation: Mutex::new(0),
-            wake: Condvar::new(),
+            chain_key: AtomicU64::new(0),
+            deadline: AtomicU64::new(u64::MAX),
+            wake: Wake::default(),
         }
     }
 
@@ -85,37 +138,60 @@ impl HartSignals {
         self.kick();
     }
 
+    /// The chain key, whose address compiled code reads it through.
+    pub fn chain_key(&self) -> &AtomicU64 {
+        &self.chain_key
+    }
+
+    /// Asks the hart's compiled code to return to the dispatcher at its next exit.
+    pub fn request_exit(&self) {
+        // SeqCst pairs with the fence in `arm`: either the hart sees the key cleared,
+        // or its dispatcher, after arming, sees what the caller changed before.
+        self.chain_key.store(0, Ordering::SeqCst);
+    }
+
+    /// The hart's dispatcher lets compiled code chain in link epoch `epoch` (not 0).
+    /// The caller re-reads its signals afterwards.
+    pub fn arm(&self, epoch: u64) {
+        self.chain_key.store(epoch, Ordering::SeqCst);
+        std::sync::atomic::fence(Ordering::SeqCst);
+    }
+
+    /// Publishes the hart's next timer deadline; true when it is earlier than the one
+    /// published before (the timer loop must wait less).
+    pub fn publish_deadline(&self, ticks: u64) -> bool {
+        self.deadline.swap(ticks, Ordering::AcqRel) > ticks
+    }
+
+    /// The published deadline.
+    pub fn deadline(&self) -> u64 {
+        self.deadline.load(Ordering::Acquire)
+    }
+
+    /// Called by the timer loop once `mtime` has reached the published deadline
+    /// `ticks`: withdraws it (unless the hart published another meanwhile) and asks the
+    /// hart to return from compiled code and look at its timers.
+    pub fn deadline_reached(&self, ticks: u64) {
+        let _ =
+            self.deadline
+                .compare_exchange(ticks, u64::MAX, Ordering::AcqRel, Ordering::Acquire);
+        self.request_exit();
+    }
+
     /// Wakes the hart if it is parked, and makes it re-read its signals.
     pub fn kick(&self) {
-        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-        *g = g.wrapping_add(1);
-        self.wake.notify_all();
+        self.request_exit();
+        self.wake.kick();
     }
 
     /// The current wake generation; pass it to [`HartSignals::park`].
     pub fn generation(&self) -> u64 {
-        *self.generation.lock().unwrap_or_else(|e| e.into_inner())
+        self.wake.generation()
     }
 
     /// Parks the calling thread until a kick after `seen` or until `deadline`.
     pub fn park(&self, seen: u64, deadline: Option<Instant>) {
-        let mut g = self.generation.lock().unwrap_or_else(|e| e.into_inner());
-        while *g == seen {
-            match deadline {
-                None => g = self.wake.wait(g).unwrap_or_else(|e| e.into_inner()),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        return;
-                    }
-                    g = self
-                        .wake
-                        .wait_timeout(g, d - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0;
-                }
-            }
-        }
+        self.wake.park(seen, deadline);
     }
 }
 

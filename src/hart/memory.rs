@@ -165,6 +165,22 @@ impl Hart {
         Ok((paddr, Target::Mmio(paddr)))
     }
 
+    /// For the slow path of compiled code: translates the naturally aligned access and
+    /// fills its L1 entry; true when L1 now grants it (the caller then performs it
+    /// through L1 itself), false when the access must go through [`Hart::load`] or
+    /// [`Hart::store`] (a device, a misaligned access, a page PMP splits).
+    pub fn refill_l1(&mut self, vaddr: u64, size: u8, access: Access) -> Result<bool, Exception> {
+        if vaddr & (u64::from(size) - 1) != 0 {
+            return Ok(false);
+        }
+        let p = self.data_priv();
+        self.translate(vaddr, u64::from(size), access, p)?;
+        Ok(self
+            .tlb
+            .probe(self.data_regime(), vaddr, u64::from(size), access)
+            .is_some())
+    }
+
     /// Loads `size` (1, 2, 4, 8) bytes, zero-extended.
     #[inline]
     pub fn load(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use rivet_devices::aclint::Aclint;
 use rivet_devices::bus::Bus;
 use rivet_devices::clock::Clock;
-use rivet_devices::irq::HartSignals;
+use rivet_devices::irq::{HartSignals, Wake};
 use rivet_devices::power::PowerControl;
 use rivet_devices::ram::GuestRam;
 
@@ -46,6 +46,9 @@ pub struct Shared {
     /// Device windows that lie inside RAM (HTIF's tohost/fromhost): pages overlapping
     /// them never get L1 entries.
     pub mmio_in_ram: Vec<std::ops::Range<u64>>,
+    /// Wakes the machine's timer loop when a hart publishes an earlier deadline (see
+    /// `crate::runtime`).
+    pub timer_loop: Wake,
 }
 
 impl Shared {
@@ -92,15 +95,13 @@ pub struct Hart {
     /// them).
     pub l1_exec: usize,
     pub fast_table: usize,
-    /// Where the JIT's load helper leaves the loaded value.
-    pub mem_value: u64,
-    /// Block chaining (see `rivet_jit::backend`): bumped whenever code or PMP may have
-    /// changed, which unlinks every chained exit; chained blocks compiled code may
-    /// still enter before it returns to the dispatcher; the link cell of the last exit
-    /// that did not chain.
-    pub link_epoch: u64,
-    pub chain_left: u64,
+    /// Block chaining (see `rivet_jit::backend`): the address of the chain key in
+    /// [`HartSignals`], and the link cell of the last exit that did not chain.
+    pub chain_key: usize,
     pub last_exit: usize,
+    /// Bumped whenever code or PMP may have changed, which unlinks every chained exit
+    /// (the dispatcher arms the chain key with it).
+    pub link_epoch: u64,
     pub prv: Priv,
     /// Set by `fence.i`: the engine drops decoded and compiled code at the end of the
     /// block (never while compiled code of that block runs).
@@ -194,10 +195,9 @@ impl Hart {
             l1_data: 0,
             l1_exec: 0,
             fast_table: 0,
-            mem_value: 0,
-            link_epoch: 1,
-            chain_left: 0,
+            chain_key: signals.chain_key() as *const _ as usize,
             last_exit: 0,
+            link_epoch: 1,
             prv: Priv::M,
             code_flush_pending: false,
             cycle_offset: 0,
@@ -254,6 +254,9 @@ impl Hart {
             }
         }
         self.timer.next_deadline = next;
+        if self.signals.publish_deadline(next) {
+            self.shared.timer_loop.kick();
+        }
     }
 
     /// Points `l1_data` at the L1 table of the data regime now in effect (privilege,

@@ -12,14 +12,25 @@
 //! addend is a multiple of the page size), inside one RAM page that the runtime keeps
 //! mapped for the machine's lifetime. Everything else (miss, MMIO, misaligned, pages
 //! without the permission) is the slow path: one helper call that does what the
-//! interpreter does and may take a trap, so the state is made precise before it.
+//! interpreter does and may take a trap.
+//!
+//! The slow path never joins the main line with a value of its own. Its helper either
+//! refills the L1 entry so that the access now hits (the common case: a TLB miss), and
+//! the fast path goes on; or it performs the whole instruction itself (a device, a
+//! misaligned access, a page without uniform PMP) or takes its trap, and the function
+//! returns with the hart at the next instruction or the trap handler. For that, the x
+//! registers changed so far are written back on the main line before the access (as
+//! TCG does before its guest memory operations), and the helper gets the instruction's
+//! pc, retired-instruction count, length and destination ([`MemKind`]). A block then
+//! has two Cranelift blocks per access and no block parameters, which keeps compiling
+//! cheap.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::{I16, I32, I64, I8};
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Type, Value};
+use cranelift_codegen::ir::types::I64;
+use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value};
 
 use super::translate::{state_flags, Tx};
-use super::Helper;
+use super::{Helper, MemKind};
 use crate::frontend::Insn;
 
 /// Guest RAM through the host mapping: aligned (see the module comment), never faulting
@@ -34,14 +45,6 @@ fn size_index(size: u8) -> usize {
         2 => 1,
         4 => 2,
         _ => 3,
-    }
-}
-
-fn narrow(size: u8) -> Type {
-    match size {
-        1 => I8,
-        2 => I16,
-        _ => I32,
     }
 }
 
@@ -88,18 +91,33 @@ impl Tx<'_> {
         self.b.ins().iadd(addr, addend)
     }
 
-    /// `rd = load(x[rs1] + imm)` of `size` bytes, sign- or zero-extended.
-    pub(super) fn load(&mut self, i: &Insn, pc: u64, size: u8, signed: bool) {
-        let (addr, entry) = self.address(i);
-        let hit = self.hit(addr, entry, self.layout.l1.read, size);
+    /// The slow path of the access probed by `hit`: `helper` refills the L1 entry, or
+    /// performs the whole instruction (a device, a misaligned access, a fault) and the
+    /// function returns. Leaves the builder in the fast path's block, where the entry
+    /// grants the access.
+    fn probe(&mut self, hit: Value, helper: Helper, args: &[Value]) {
         let fast = self.b.create_block();
         let slow = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.append_block_param(done, I64);
         self.b.set_cold_block(slow);
         self.b.ins().brif(hit, fast, &[], slow, &[]);
-
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let status = self.call(helper, args);
+        // MEM_HIT (0): the entry now grants the access, so the fast path goes on.
+        self.exit_if_trap_or(status, fast);
+        self.b.seal_block(fast);
         self.b.switch_to_block(fast);
+    }
+
+    /// `rd = load(x[rs1] + imm)` of `size` bytes, sign- or zero-extended.
+    pub(super) fn load(&mut self, i: &Insn, pc: u64, size: u8, signed: bool) {
+        self.write_back();
+        let (addr, entry) = self.address(i);
+        let hit = self.hit(addr, entry, self.layout.l1.read, size);
+        let kind = MemKind::pack(size, signed, i.len, i.rd);
+        let kind = self.b.ins().iconst(I64, kind as i64);
+        let (pcv, n) = self.position(pc);
+        self.probe(hit, Helper::Load, &[addr, kind, pcv, n]);
         let host = self.host(addr, entry);
         let f = host_flags();
         let v = match (size, signed) {
@@ -111,42 +129,19 @@ impl Tx<'_> {
             (_, false) => self.b.ins().uload32(f, host, 0),
             (_, true) => self.b.ins().sload32(f, host, 0),
         };
-        self.b.ins().jump(done, &[v.into()]);
-
-        self.b.switch_to_block(slow);
-        self.sync(pc);
-        let sz = self.b.ins().iconst(I64, i64::from(size));
-        let status = self.call(Helper::Load, &[addr, sz]);
-        self.exit_if_trap(status);
-        let raw = self
-            .b
-            .ins()
-            .load(I64, state_flags(), self.hart, self.layout.mem_value);
-        let v = if signed && size < 8 {
-            let n = self.b.ins().ireduce(narrow(size), raw);
-            self.b.ins().sextend(I64, n)
-        } else {
-            raw
-        };
-        self.b.ins().jump(done, &[v.into()]);
-
-        self.b.switch_to_block(done);
-        let v = self.b.block_params(done)[0];
         self.set(i.rd, v);
     }
 
     /// `store(x[rs1] + imm, x[rs2])` of `size` bytes.
     pub(super) fn store(&mut self, i: &Insn, pc: u64, size: u8) {
+        self.write_back();
         let value = self.get(i.rs2);
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.write, size);
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        let done = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(hit, fast, &[], slow, &[]);
-
-        self.b.switch_to_block(fast);
+        let kind = MemKind::pack(size, false, i.len, 0);
+        let kind = self.b.ins().iconst(I64, kind as i64);
+        let (pcv, n) = self.position(pc);
+        self.probe(hit, Helper::Store, &[addr, value, kind, pcv, n]);
         let host = self.host(addr, entry);
         let f = host_flags();
         match size {
@@ -155,15 +150,5 @@ impl Tx<'_> {
             4 => self.b.ins().istore32(f, value, host, 0),
             _ => self.b.ins().store(f, value, host, 0),
         };
-        self.b.ins().jump(done, &[]);
-
-        self.b.switch_to_block(slow);
-        self.sync(pc);
-        let sz = self.b.ins().iconst(I64, i64::from(size));
-        let status = self.call(Helper::Store, &[addr, sz, value]);
-        self.exit_if_trap(status);
-        self.b.ins().jump(done, &[]);
-
-        self.b.switch_to_block(done);
     }
 }

@@ -17,18 +17,25 @@
 //! the trap was taken, stop); nothing unwinds through compiled frames.
 //!
 //! Exit codes of a block function: [`EXIT_NEXT`] (the block ran to its end, `pc` holds
-//! the next pc), [`EXIT_TRAP`] (a helper took a trap; `pc` is the handler), or the
-//! address of the compiled successor to call next (block chaining, below).
+//! the next pc), or [`EXIT_TRAP`] (a helper took a trap; `pc` is the handler).
 //!
-//! Block chaining: an exit to a fixed successor in the block's own page (a branch, a
-//! `jal`, the fall-through) goes through a [`LinkCell`] the runtime owns. When the
-//! cell's epoch equals the state's `link_epoch` and the state's `chain_left` is not
-//! zero, the block decrements `chain_left` and returns the cell's target instead of
-//! [`EXIT_NEXT`]; otherwise it stores the cell's address in `last_exit` so the runtime
-//! can fill the cell once it knows the successor's code. The same page means the same
-//! physical page (translation and PMP were checked when the chain was entered); the
-//! runtime bumps `link_epoch` whenever code or PMP may have changed, which unlinks every
-//! cell at once.
+//! Block chaining: a compiled function takes the hart pointer, its run-time pc and the
+//! retired-instruction count, so one block can jump to the next (a tail call) without
+//! going through memory or the runtime. An exit to a fixed successor in the block's
+//! own page (a branch, a `jal`, the fall-through) goes through a [`LinkCell`] the
+//! runtime owns; an indirect jump (and a fixed successor elsewhere) probes the
+//! runtime's table of compiled blocks. Either chains when the cell's (or the table
+//! entry's) epoch equals the hart's *chain key*; otherwise the function returns, and a
+//! cell's address is left in `last_exit` so the runtime can fill the cell once it
+//! knows the successor's code.
+//!
+//! The chain key is the exit-request word (Architecture: "Harts, threads, devices").
+//! While compiled code may chain it holds the hart's link epoch, which the runtime
+//! bumps whenever code or PMP may have changed (unlinking every cell at once); any
+//! thread that needs the hart back (a pending interrupt, a timer deadline, a stop)
+//! clears it, and compiled code returns at its next exit or loop back-edge. The same
+//! page means the same physical page: translation and PMP were checked when the chain
+//! was entered.
 
 mod arena;
 mod mem;
@@ -45,6 +52,7 @@ use cranelift_frontend::FunctionBuilderContext;
 use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, Linkage, Module};
 
+use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -54,11 +62,43 @@ use crate::frontend::Insn;
 pub const EXIT_NEXT: u64 = 0;
 /// A helper raised a trap (the hart already entered the handler).
 pub const EXIT_TRAP: u64 = 1;
+/// A memory helper's status: the L1 entry now grants the access (compiled code does it).
+pub const MEM_HIT: u64 = 0;
+/// A memory helper's status: it performed the whole instruction (the hart is at the
+/// next one); compiled code returns [`EXIT_NEXT`].
+pub const MEM_DONE: u64 = 2;
+
+/// What a memory helper needs to finish a load or store itself: the access size (1, 2,
+/// 4, 8), whether a load sign-extends, the instruction's length and a load's `rd`,
+/// packed into one integer argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemKind {
+    pub size: u8,
+    pub signed: bool,
+    pub len: u8,
+    pub rd: u8,
+}
+
+impl MemKind {
+    pub const fn pack(size: u8, signed: bool, len: u8, rd: u8) -> u64 {
+        size as u64 | (signed as u64) << 8 | (len as u64) << 16 | (rd as u64) << 24
+    }
+
+    pub const fn unpack(k: u64) -> Self {
+        Self {
+            size: k as u8,
+            signed: (k >> 8) & 1 != 0,
+            len: (k >> 16) as u8,
+            rd: (k >> 24) as u8 & 31,
+        }
+    }
+}
 
 /// A compiled block: code in Cranelift's `tail` calling convention that takes a
-/// pointer to the hart state the [`StateLayout`] describes and returns [`EXIT_NEXT`]
-/// or [`EXIT_TRAP`]. The `tail` convention has no callee-saved registers (a block's
-/// prologue saves nothing) and lets a block jump to its successor with
+/// pointer to the hart state the [`StateLayout`] describes, the pc it runs at and the
+/// retired-instruction count, and returns [`EXIT_NEXT`] or [`EXIT_TRAP`] with the
+/// state's pc and count stored. The `tail` convention has no callee-saved registers (a
+/// block's prologue saves nothing) and lets a block jump to its successor with
 /// `return_call_indirect`, so a chain of blocks runs without returning. Rust enters
 /// blocks through [`Entry`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,11 +118,14 @@ impl BlockFn {
 }
 
 /// The bridge from Rust's calling convention to compiled blocks': a function
-/// `extern "C" fn(hart, block) -> u64` that calls `block(hart)`.
+/// `extern "C" fn(hart, block, pc, instret) -> u64` that calls
+/// `block(hart, pc, instret)`.
 pub struct Entry {
     _module: JITModule,
-    f: unsafe extern "C" fn(*mut u8, *const u8) -> u64,
+    f: EntryFn,
 }
+
+type EntryFn = unsafe extern "C" fn(*mut u8, *const u8, u64, u64) -> u64;
 
 impl Entry {
     pub fn new() -> Result<Self, Error> {
@@ -90,8 +133,9 @@ impl Entry {
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         let ptr = isa.pointer_type();
         let mut sig = module.make_signature();
-        sig.params.push(AbiParam::new(ptr));
-        sig.params.push(AbiParam::new(ptr));
+        for ty in [ptr, ptr, ir::types::I64, ir::types::I64] {
+            sig.params.push(AbiParam::new(ty));
+        }
         sig.returns.push(AbiParam::new(ir::types::I64));
         let mut ctx = module.make_context();
         ctx.func.signature = sig.clone();
@@ -101,9 +145,9 @@ impl Entry {
             let block = b.create_block();
             b.append_block_params_for_function_params(block);
             b.switch_to_block(block);
-            let (hart, code) = (b.block_params(block)[0], b.block_params(block)[1]);
+            let p = b.block_params(block).to_vec();
             let callee = b.import_signature(block_signature(ptr));
-            let call = b.ins().call_indirect(callee, code, &[hart]);
+            let call = b.ins().call_indirect(callee, p[1], &[p[0], p[2], p[3]]);
             let status = b.inst_results(call)[0];
             b.ins().return_(&[status]);
             b.seal_all_blocks();
@@ -123,30 +167,29 @@ impl Entry {
             _module: module,
             // SAFETY: the function just compiled has this signature in the host's
             // default (C) calling convention.
-            f: unsafe {
-                std::mem::transmute::<*const u8, unsafe extern "C" fn(*mut u8, *const u8) -> u64>(
-                    code,
-                )
-            },
+            f: unsafe { std::mem::transmute::<*const u8, EntryFn>(code) },
         })
     }
 
-    /// Runs `block` (and the blocks it chains to) on `hart`.
+    /// Runs `block` (and the blocks it chains to) on `hart`, at `pc` with `instret`
+    /// instructions retired (the state's own values).
     ///
     /// # Safety
     /// `block` is live code compiled against the layout of the state `hart` points to,
     /// which nothing else uses during the call.
     #[inline]
-    pub unsafe fn run(&self, hart: *mut u8, block: BlockFn) -> u64 {
+    pub unsafe fn run(&self, hart: *mut u8, block: BlockFn, pc: u64, instret: u64) -> u64 {
         // SAFETY: guaranteed by the caller.
-        unsafe { (self.f)(hart, block.0.as_ptr()) }
+        unsafe { (self.f)(hart, block.0.as_ptr(), pc, instret) }
     }
 }
 
 /// The signature of a compiled block.
 pub(crate) fn block_signature(ptr: ir::Type) -> ir::Signature {
     let mut sig = ir::Signature::new(CallConv::Tail);
-    sig.params.push(AbiParam::new(ptr));
+    for ty in [ptr, ir::types::I64, ir::types::I64] {
+        sig.params.push(AbiParam::new(ty));
+    }
     sig.returns.push(AbiParam::new(ir::types::I64));
     sig
 }
@@ -176,13 +219,26 @@ fn host_isa() -> Result<OwnedTargetIsa, Error> {
         .map_err(Error::Isa)
 }
 
-/// One chaining link of a block exit: the successor's code and the `link_epoch` it was
+/// One chaining link of a block exit: the successor's code and the link epoch it was
 /// linked in. Compiled code reads it; the runtime writes it between blocks.
 #[repr(C)]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LinkCell {
     pub target: std::cell::Cell<usize>,
     pub epoch: std::cell::Cell<u64>,
+}
+
+/// The epoch of a cell never linked: no chain key has it (keys are link epochs,
+/// counted up from 1, or 0).
+pub const UNLINKED: u64 = u64::MAX;
+
+impl Default for LinkCell {
+    fn default() -> Self {
+        Self {
+            target: std::cell::Cell::new(0),
+            epoch: std::cell::Cell::new(UNLINKED),
+        }
+    }
 }
 
 impl LinkCell {
@@ -196,9 +252,41 @@ impl LinkCell {
     }
 }
 
-/// The link cells of one block: exit 0 is the taken branch or jump (or a loop's
-/// restart), exit 1 the fall-through.
-pub type Links = [LinkCell; 2];
+/// One block of a region (see [`Compiler::compile_region`]): its instructions and the
+/// virtual pc they were decoded at.
+#[derive(Debug, Clone, Copy)]
+pub struct Member<'a> {
+    pub pc: u64,
+    pub insns: &'a [Insn],
+}
+
+/// The fixed pcs a block (`insns` at `pc`) may continue at when it runs to its end:
+/// both sides of a final branch, the target of a final `jal`, or the next pc when the
+/// block stopped before a page boundary or at its length limit. None after any other
+/// block-ending instruction (its successor is known only at run time).
+pub fn successors(insns: &[Insn], pc: u64) -> [Option<u64>; 2] {
+    let Some(last) = insns.last() else {
+        return [None, None];
+    };
+    let at = insns[..insns.len() - 1]
+        .iter()
+        .fold(pc, |p, i| p.wrapping_add(u64::from(i.len)));
+    let next = at.wrapping_add(u64::from(last.len));
+    let target = at.wrapping_add(i64::from(last.imm) as u64);
+    use crate::frontend::Op;
+    match last.op {
+        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => [Some(target), Some(next)],
+        Op::Jal => [Some(target), None],
+        op if !op.ends_block() => [Some(next), None],
+        _ => [None, None],
+    }
+}
+
+/// Link cells a region of `blocks` blocks needs: each block has at most two fixed
+/// exits.
+pub fn link_cells_for(blocks: usize) -> usize {
+    2 * blocks
+}
 
 /// Where compiled code finds the hart state: byte offsets from the hart pointer.
 #[derive(Debug, Clone, Copy)]
@@ -211,12 +299,9 @@ pub struct StateLayout {
     /// regime in effect. The runtime keeps it current at block entry and after every
     /// `exec_one` call (which may change privilege or `mstatus`).
     pub l1_data: i32,
-    /// Where the `load` helper leaves the value it loaded.
-    pub mem_value: i32,
-    /// Chaining (see the module docs): the current link epoch (u64), chained blocks
-    /// still allowed (u64), and the link cell of the last unchained exit (pointer).
-    pub link_epoch: i32,
-    pub chain_left: i32,
+    /// Chaining (see the module docs): a pointer to the chain key (a u64 other
+    /// threads may clear), and the link cell of the last unchained exit (pointer).
+    pub chain_key: i32,
     pub last_exit: i32,
     /// Indirect jumps chain too: a pointer to the L1 table of instruction fetches
     /// (of [`L1Layout`]'s shape), and a pointer to the table of compiled blocks by pc.
@@ -228,7 +313,7 @@ pub struct StateLayout {
 
 /// The shape of the runtime's table of compiled blocks: entry `(pc >> 1) & (2^bits - 1)`
 /// holds a block's `pc`, the host address its code was read from (`host`, which the
-/// L1 fetch entry must still give for `pc`), the `link_epoch` it was verified in, and
+/// L1 fetch entry must still give for `pc`), the link epoch it was verified in, and
 /// its code `f` (each a u64).
 #[derive(Debug, Clone, Copy)]
 pub struct FastLayout {
@@ -291,12 +376,15 @@ macro_rules! helpers {
 }
 
 helpers! {
-    /// The load slow path (L1 miss, MMIO, misaligned): loads `size` (1, 2, 4, 8) bytes
-    /// zero-extended into the state's `mem_value`; returns 0, or non-zero after taking
-    /// the access's trap.
-    fn load / Load(hart, vaddr: u64, size: u64);
-    /// The store slow path: stores the low `size` bytes of `value`.
-    fn store / Store(hart, vaddr: u64, size: u64, value: u64);
+    /// The slow path of the load at `pc` (`kind` packs a [`MemKind`]), with the x
+    /// registers in the state exact and `instret` instructions retired before it:
+    /// returns [`MEM_HIT`] when the L1 entry now grants the access (nothing was
+    /// loaded); else performs the load (a device, a misaligned access), writes `rd`,
+    /// sets pc and the retired count past it and returns [`MEM_DONE`], or takes its
+    /// trap and returns [`EXIT_TRAP`].
+    fn load / Load(hart, vaddr: u64, kind: u64, pc: u64, instret: u64);
+    /// The slow path of a store of the low bytes of `value`, as `load`.
+    fn store / Store(hart, vaddr: u64, value: u64, kind: u64, pc: u64, instret: u64);
     /// Executes the instruction `insn` at `pc` with the interpreter's semantics: sets pc
     /// to the next pc and counts the instruction retired; returns non-zero after taking
     /// a trap.
@@ -333,11 +421,55 @@ pub struct Compiler {
     code_used: Arc<AtomicUsize>,
     cache_bytes: usize,
     blocks: usize,
-    /// Iterations a self-looping block may run per call (0: never loop inside compiled
-    /// code, so one call runs the block exactly once).
-    pub loop_iterations: u32,
+    /// Whether jumps back to an earlier block of a region (or to the start of the same
+    /// block) stay in compiled code, checking the chain key (else every such jump
+    /// returns, so one call runs each block at most once).
+    pub loops: bool,
     /// Print the host code of every compiled block to stderr.
     pub dump: bool,
+    /// Write every region compiled, one line each (see [`parse_region`]), for
+    /// replaying the compiles of a real run (`examples/compile_bench.rs`).
+    pub record: Option<Box<dyn std::io::Write + Send>>,
+    last: CompileStats,
+}
+
+/// The size of the last compiled function, for tuning the translator.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CompileStats {
+    /// Cranelift IR instructions and blocks.
+    pub ir_insts: usize,
+    pub ir_blocks: usize,
+    /// Bytes of host code.
+    pub code_bytes: usize,
+}
+
+/// A region as one line of text: its members as `pc:raw,raw,...`, separated by spaces.
+pub fn format_region(members: &[Member]) -> String {
+    let mut line = String::new();
+    for (n, m) in members.iter().enumerate() {
+        if n > 0 {
+            line.push(' ');
+        }
+        line.push_str(&format!("{:x}:", m.pc));
+        let raws: Vec<String> = m.insns.iter().map(|i| format!("{:x}", i.raw)).collect();
+        line.push_str(&raws.join(","));
+    }
+    line
+}
+
+/// The members of a region written by [`format_region`] (pc and decoded instructions).
+pub fn parse_region(line: &str) -> Option<Vec<(u64, Vec<Insn>)>> {
+    line.split_whitespace()
+        .map(|m| {
+            let (pc, raws) = m.split_once(':')?;
+            let pc = u64::from_str_radix(pc, 16).ok()?;
+            let insns = raws
+                .split(',')
+                .map(|r| u32::from_str_radix(r, 16).ok().map(crate::frontend::decode))
+                .collect::<Option<Vec<_>>>()?;
+            Some((pc, insns))
+        })
+        .collect()
 }
 
 impl Compiler {
@@ -360,8 +492,10 @@ impl Compiler {
             layout,
             helpers,
             blocks: 0,
-            loop_iterations: 0,
+            loops: false,
             dump: false,
+            record: None,
+            last: CompileStats::default(),
         })
     }
 
@@ -385,22 +519,35 @@ impl Compiler {
         self.blocks
     }
 
+    /// The size of the function compiled last.
+    pub fn last_stats(&self) -> CompileStats {
+        self.last
+    }
+
     /// Compiles the block `insns` whose first instruction is at virtual `pc`.
     ///
     /// The returned code embeds pointers into `insns` (for `exec_one`): the caller keeps
     /// `insns` alive and unmoved as long as it may call the function.
     pub fn compile(&mut self, insns: &[Insn], pc: u64) -> Result<BlockFn, Error> {
-        self.compile_linked(insns, pc, None)
+        self.compile_region(&[Member { pc, insns }], None)
     }
 
-    /// As [`Compiler::compile`], with the exits to fixed successors in the block's page
-    /// going through `links` (which the caller keeps alive and unmoved as `insns`).
-    pub fn compile_linked(
+    /// Compiles a region: the block `members[0]` and blocks of the same page it may
+    /// continue at (by [`successors`]); control passes between members inside the
+    /// function, with guest registers kept in host registers. Exits to fixed pcs
+    /// outside the region chain through `links` (cells the caller keeps alive and
+    /// unmoved as the members' instructions, at least [`link_cells_for`] of them) and
+    /// the table of compiled blocks; without `links` every exit returns.
+    pub fn compile_region(
         &mut self,
-        insns: &[Insn],
-        pc: u64,
-        links: Option<&Links>,
+        members: &[Member],
+        links: Option<&[LinkCell]>,
     ) -> Result<BlockFn, Error> {
+        let pc = members.first().map_or(0, |m| m.pc);
+        if let Some(out) = &mut self.record {
+            // Best effort: a developer's aid.
+            let _ = writeln!(out, "{}", format_region(members));
+        }
         let err = |source| Error::Compile {
             pc,
             source: Box::new(source),
@@ -410,21 +557,17 @@ impl Compiler {
         let sig = block_signature(ptr);
         self.ctx.func.signature = sig.clone();
         self.ctx.func.name = UserFuncName::user(0, self.blocks as u32);
+        let cells: Option<Vec<i64>> =
+            links.map(|l| l.iter().map(|c| c as *const LinkCell as i64).collect());
         translate::translate(
             &mut self.ctx.func,
             &mut self.fctx,
             &self.layout,
             &self.helpers,
-            insns,
-            pc,
+            members,
             self.module.target_config(),
-            self.loop_iterations,
-            links.map(|l| {
-                [
-                    &l[0] as *const LinkCell as i64,
-                    &l[1] as *const LinkCell as i64,
-                ]
-            }),
+            self.loops,
+            cells.as_deref(),
         );
         // Named after the guest pc, so profiles of compiled code (cranelift-jit writes
         // /tmp/perf-PID.map under `perf record`) say which guest code ran.
@@ -433,6 +576,16 @@ impl Compiler {
             .module
             .declare_function(&name, Linkage::Local, &sig)
             .map_err(err)?;
+        self.last = CompileStats {
+            ir_insts: self
+                .ctx
+                .func
+                .layout
+                .blocks()
+                .fold(0, |n, b| n + self.ctx.func.layout.block_insts(b).count()),
+            ir_blocks: self.ctx.func.layout.blocks().count(),
+            code_bytes: 0,
+        };
         let dump = self.dump;
         self.ctx.set_disasm(dump);
         self.module
@@ -443,6 +596,10 @@ impl Compiler {
                 eprintln!("{name}:\n{vcode}");
             }
         }
+        self.last.code_bytes = self
+            .ctx
+            .compiled_code()
+            .map_or(0, |c| c.code_buffer().len());
         self.module.finalize_definitions().map_err(err)?;
         let code = self.module.get_finalized_function(id);
         self.blocks += 1;

@@ -4,6 +4,8 @@ use super::*;
 use crate::frontend::Op;
 
 const PAGE: u64 = 0x1000_0000;
+/// A page the slow path maps (to the same host page as `PAGE`) when it is first used.
+const REFILL_PAGE: u64 = 0x3000_0000;
 const TRAP_ADDR: u64 = 0xdead_0000;
 const HANDLER: u64 = 0x999;
 
@@ -28,15 +30,17 @@ struct State {
     x: [u64; 32],
     pc: u64,
     instret: u64,
-    l1_data: *const Entry,
-    mem_value: u64,
-    link_epoch: u64,
-    chain_left: u64,
+    l1_data: *mut Entry,
+    /// Points at `key`.
+    chain_key: *const u64,
     last_exit: usize,
     l1_exec: usize,
     fast_table: usize,
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
+    key: u64,
+    /// `exec_one` clears the chain key when this many calls are left.
+    clear_key_after: Option<usize>,
 }
 
 #[repr(C, align(4096))]
@@ -52,9 +56,7 @@ fn layout() -> StateLayout {
         pc: std::mem::offset_of!(State, pc) as i32,
         instret: std::mem::offset_of!(State, instret) as i32,
         l1_data: std::mem::offset_of!(State, l1_data) as i32,
-        mem_value: std::mem::offset_of!(State, mem_value) as i32,
-        link_epoch: std::mem::offset_of!(State, link_epoch) as i32,
-        chain_left: std::mem::offset_of!(State, chain_left) as i32,
+        chain_key: std::mem::offset_of!(State, chain_key) as i32,
         last_exit: std::mem::offset_of!(State, last_exit) as i32,
         l1_exec: std::mem::offset_of!(State, l1_exec) as i32,
         fast_table: std::mem::offset_of!(State, fast_table) as i32,
@@ -85,21 +87,69 @@ fn state(hart: *mut u8) -> &'static mut State {
     unsafe { &mut *(hart as *mut State) }
 }
 
-unsafe extern "C" fn load(hart: *mut u8, vaddr: u64, size: u64) -> u64 {
-    let s = state(hart);
-    s.calls.push(("load", s.pc, s.instret, vaddr));
+/// The slow path of the test rig: a page fault at `TRAP_ADDR`, an L1 refill for
+/// `REFILL_PAGE`, anything else an access the helper performs itself.
+fn slow_path(s: &mut State, vaddr: u64, kind: u64, pc: u64, n: u64) -> Option<MemKind> {
     if vaddr == TRAP_ADDR {
         s.pc = HANDLER;
-        return 1;
+        s.instret = n;
+        return None;
     }
-    s.mem_value = (vaddr ^ 0xffff_ffff_ffff_ff80) & (u64::MAX >> (64 - 8 * size));
-    0
+    let k = MemKind::unpack(kind);
+    if vaddr & !0xfff == REFILL_PAGE && vaddr.is_multiple_of(u64::from(k.size)) {
+        // SAFETY: the table has 256 entries and the rig owns it.
+        let e = unsafe { &mut *s.l1_data.add(((REFILL_PAGE >> 12) & 255) as usize) };
+        let host = e.addend.wrapping_add(PAGE);
+        *e = Entry {
+            read: REFILL_PAGE,
+            write: REFILL_PAGE,
+            exec: u64::MAX,
+            addend: host.wrapping_sub(REFILL_PAGE),
+        };
+        return Some(MemKind { size: 0, ..k });
+    }
+    s.pc = pc + u64::from(k.len);
+    s.instret = n + 1;
+    Some(k)
 }
 
-unsafe extern "C" fn store(hart: *mut u8, vaddr: u64, _size: u64, _value: u64) -> u64 {
+unsafe extern "C" fn load(hart: *mut u8, vaddr: u64, kind: u64, pc: u64, n: u64) -> u64 {
     let s = state(hart);
-    s.calls.push(("store", s.pc, s.instret, vaddr));
-    0
+    s.calls.push(("load", pc, n, vaddr));
+    match slow_path(s, vaddr, kind, pc, n) {
+        None => EXIT_TRAP,
+        Some(k) if k.size == 0 => MEM_HIT,
+        Some(k) => {
+            let shift = 64 - 8 * u32::from(k.size);
+            let v = (vaddr ^ 0xffff_ffff_ffff_ff80) << shift;
+            let v = if k.signed {
+                (v as i64 >> shift) as u64
+            } else {
+                v >> shift
+            };
+            if k.rd != 0 {
+                s.x[usize::from(k.rd)] = v;
+            }
+            MEM_DONE
+        }
+    }
+}
+
+unsafe extern "C" fn store(
+    hart: *mut u8,
+    vaddr: u64,
+    _value: u64,
+    kind: u64,
+    pc: u64,
+    n: u64,
+) -> u64 {
+    let s = state(hart);
+    s.calls.push(("store", pc, n, vaddr));
+    match slow_path(s, vaddr, kind, pc, n) {
+        None => EXIT_TRAP,
+        Some(k) if k.size == 0 => MEM_HIT,
+        Some(_) => MEM_DONE,
+    }
 }
 
 /// Stands in for the interpreter: writes 0x1234 to rd and retires the instruction.
@@ -108,6 +158,13 @@ unsafe extern "C" fn exec_one(hart: *mut u8, insn: *const Insn, pc: u64) -> u64 
     // SAFETY: compiled code passes a pointer into the block it was compiled from.
     let i = unsafe { &*insn };
     s.calls.push(("exec", pc, s.instret, i.op as u64));
+    if let Some(n) = &mut s.clear_key_after {
+        if *n == 0 {
+            s.key = 0;
+        } else {
+            *n -= 1;
+        }
+    }
     if i.rd != 0 {
         s.x[usize::from(i.rd)] = 0x1234;
     }
@@ -165,27 +222,40 @@ impl Rig {
     /// compiled code must not depend on the virtual address it was compiled for.
     /// Returns the exit code and the final state.
     fn run(&mut self, insns: &[Insn], x: &[(usize, u64)]) -> (u64, State) {
+        self.run_until(insns, x, None)
+    }
+
+    /// As [`Rig::run`], with the chain key cleared by the `exec_one` call after
+    /// `clear_key_after` more.
+    fn run_until(
+        &mut self,
+        insns: &[Insn],
+        x: &[(usize, u64)],
+        clear_key_after: Option<usize>,
+    ) -> (u64, State) {
         let f = self.compiler.compile(insns, 0x4000_0000).expect("compiles");
-        let mut s = State {
+        let mut s = Box::new(State {
             x: [0; 32],
-            pc: 0x8000_0000,
-            instret: 100,
-            l1_data: self.table.as_ptr(),
-            mem_value: 0,
-            link_epoch: 1,
-            chain_left: 0,
+            pc: 0,
+            instret: 0,
+            l1_data: self.table.as_mut_ptr(),
+            chain_key: std::ptr::null(),
             last_exit: 0,
             l1_exec: 0,
             fast_table: 0,
             calls: Vec::new(),
-        };
+            key: 1,
+            clear_key_after,
+        });
+        s.chain_key = &s.key;
         for &(r, v) in x {
             s.x[r] = v;
         }
+        let hart = &mut *s as *mut State as *mut u8;
         // SAFETY: `f` was compiled for `State`'s layout and the helpers above; `insns`
         // outlives the call.
-        let code = unsafe { self.entry.run(&mut s as *mut State as *mut u8, f) };
-        (code, s)
+        let code = unsafe { self.entry.run(hart, f, 0x8000_0000, 100) };
+        (code, *s)
     }
 }
 
@@ -325,33 +395,60 @@ fn loads_and_stores_hit_the_l1_inline() {
 }
 
 #[test]
-fn misses_and_misaligned_accesses_take_the_slow_path() {
+fn a_slow_access_the_helper_performs_ends_the_run_after_it() {
     let mut rig = Rig::new();
-    let (_, s) = rig.run(
-        &[
+    let cases: &[(Insn, u64, u64)] = &[
+        // Misaligned: the helper loads, sign-extends and retires the lw.
+        (
             insn(Op::Lw, 3, 1, 0, 2),
-            insn(Op::Lh, 4, 2, 0, 0),
-            insn(Op::Sd, 0, 1, 2, 4),
-        ],
-        &[(1, PAGE), (2, 0x2000_0000)],
-    );
+            PAGE + 2,
+            ((PAGE + 2) as u32 ^ 0xffff_ff80) as i32 as i64 as u64,
+        ),
+        // Not mapped in L1 (a device, say).
+        (insn(Op::Lh, 3, 1, 0, 0), 0x2000_0000, 0xffff_ffff_ffff_ff80),
+        (insn(Op::Lbu, 3, 1, 0, 0), 0x2000_0000, 0x80),
+    ];
+    for &(i, addr, want) in cases {
+        let block = [insn(Op::Addi, 7, 0, 0, 5), i, insn(Op::Addi, 8, 0, 0, 6)];
+        let base = addr.wrapping_sub(i64::from(i.imm) as u64);
+        let (code, s) = rig.run(&block, &[(1, base)]);
+        assert_eq!(code, EXIT_NEXT);
+        assert_eq!(s.calls, vec![("load", 0x8000_0004, 101, addr)]);
+        assert_eq!(s.x[3], want, "{:?}", i.op);
+        assert_eq!((s.pc, s.instret), (0x8000_0008, 102));
+        assert_eq!(
+            (s.x[7], s.x[8]),
+            (5, 0),
+            "written back before; not run after"
+        );
+    }
+    let (code, s) = rig.run(&[insn(Op::Sd, 0, 1, 2, 4)], &[(1, PAGE), (2, 1)]);
+    assert_eq!((code, s.pc, s.instret), (EXIT_NEXT, 0x8000_0004, 101));
+    assert_eq!(s.calls, vec![("store", 0x8000_0000, 100, PAGE + 4)]);
+}
+
+#[test]
+fn after_an_l1_refill_the_fast_path_goes_on() {
+    let mut rig = Rig::new();
+    rig.page.0[8..16].copy_from_slice(&0x1122_3344_5566_7788u64.to_le_bytes());
+    let block = [
+        insn(Op::Ld, 3, 1, 0, 8),
+        insn(Op::Sb, 0, 1, 3, 16),
+        insn(Op::Lb, 4, 1, 0, 16),
+    ];
+    let (code, s) = rig.run(&block, &[(1, REFILL_PAGE)]);
+    assert_eq!(code, EXIT_NEXT);
     assert_eq!(
         s.calls,
-        vec![
-            ("load", 0x8000_0000, 100, PAGE + 2),
-            ("load", 0x8000_0004, 101, 0x2000_0000),
-            ("store", 0x8000_0008, 102, PAGE + 4),
-        ]
+        vec![("load", 0x8000_0000, 100, REFILL_PAGE + 8)],
+        "one refill, then hits"
     );
     assert_eq!(
-        s.x[3],
-        ((PAGE + 2) as u32 ^ 0xffff_ff80) as i32 as i64 as u64,
-        "lw sign-extends"
+        (s.x[3], s.x[4]),
+        (0x1122_3344_5566_7788, 0xffff_ffff_ffff_ff88)
     );
-    assert_eq!(
-        s.x[4], 0xffff_ffff_ffff_ff80,
-        "slow-path value sign-extended"
-    );
+    assert_eq!(rig.page.0[16], 0x88);
+    assert_eq!((s.pc, s.instret), (0x8000_000c, 103));
 }
 
 #[test]
@@ -398,45 +495,132 @@ fn other_instructions_run_through_exec_one() {
 }
 
 #[test]
-fn self_loops_iterate_inside_compiled_code_up_to_the_bound() {
+fn self_loops_iterate_inside_compiled_code_until_the_chain_key_is_cleared() {
     let mut rig = Rig::new();
-    rig.compiler.loop_iterations = 512;
+    rig.compiler.loops = true;
     let body = [insn(Op::Addi, 1, 1, 0, -1), insn(Op::Bne, 0, 1, 0, -4)];
     let (code, s) = rig.run(&body, &[(1, 1000)]);
     assert_eq!(code, EXIT_NEXT);
-    assert_eq!((s.x[1], s.pc, s.instret), (488, 0x8000_0000, 100 + 1024));
+    assert_eq!((s.x[1], s.pc, s.instret), (0, 0x8000_0008, 100 + 2000));
+    // The third exec_one clears the key: that iteration's back edge returns.
+    let body = [
+        insn(Op::Csrrs, 5, 0, 0, 0xc00),
+        insn(Op::Addi, 1, 1, 0, -1),
+        insn(Op::Bne, 0, 1, 0, -8),
+    ];
+    let (code, s) = rig.run_until(&body, &[(1, 1000)], Some(2));
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.pc, s.instret), (997, 0x8000_0000, 109));
+    rig.compiler.loops = false;
     let (_, s) = rig.run(&body, &[(1, 3)]);
-    assert_eq!((s.x[1], s.pc, s.instret), (0, 0x8000_0008, 106));
+    assert_eq!(
+        (s.x[1], s.pc, s.instret),
+        (2, 0x8000_0000, 103),
+        "no loops: one pass"
+    );
 }
 
 #[test]
-fn a_trap_in_a_later_loop_iteration_is_precise() {
+fn a_slow_access_in_a_later_loop_iteration_leaves_precise_state() {
     let mut rig = Rig::new();
-    rig.compiler.loop_iterations = 512;
+    rig.compiler.loops = true;
     let body = [
         insn(Op::Ld, 5, 2, 0, 0),
         insn(Op::Addi, 2, 2, 0, 8),
         insn(Op::Addi, 3, 3, 0, 1),
         insn(Op::Bne, 0, 3, 4, -12),
     ];
-    let (code, s) = rig.run(&body, &[(2, TRAP_ADDR - 16), (4, 100)]);
-    assert_eq!(code, EXIT_TRAP);
+    // A refill in the first iteration, a hit in the second, and in the third the
+    // next page, which the helper loads itself.
+    let (code, s) = rig.run(&body, &[(2, REFILL_PAGE + 0xff0), (4, 100)]);
+    assert_eq!(code, EXIT_NEXT);
     assert_eq!(
         s.calls,
         vec![
-            ("load", 0x8000_0000, 100, TRAP_ADDR - 16),
-            ("load", 0x8000_0000, 104, TRAP_ADDR - 8),
-            ("load", 0x8000_0000, 108, TRAP_ADDR),
+            ("load", 0x8000_0000, 100, REFILL_PAGE + 0xff0),
+            ("load", 0x8000_0000, 108, REFILL_PAGE + 0x1000),
         ]
     );
     assert_eq!(
         (s.x[2], s.x[3]),
-        (TRAP_ADDR, 2),
+        (REFILL_PAGE + 0x1000, 2),
         "registers of two full iterations"
     );
     assert_eq!(
         s.x[5],
-        (TRAP_ADDR - 8) ^ 0xffff_ffff_ffff_ff80,
-        "last loaded value"
+        (REFILL_PAGE + 0x1000) ^ 0xffff_ffff_ffff_ff80,
+        "the third load"
     );
+    assert_eq!((s.pc, s.instret), (0x8000_0004, 109));
+}
+
+/// A loop of two blocks compiled as one region: `A: x1 -= 1; if x1 == 0 goto out;
+/// B: x2 += x1 (or a load through x3); goto A`.
+fn two_block_loop(second: Insn) -> [Vec<Insn>; 2] {
+    [
+        vec![insn(Op::Addi, 1, 1, 0, -1), insn(Op::Beq, 0, 1, 0, 16)],
+        vec![second, insn(Op::Jal, 0, 0, 0, -12)],
+    ]
+}
+
+impl Rig {
+    fn run_region(&mut self, blocks: &[Vec<Insn>; 2], x: &[(usize, u64)]) -> (u64, State) {
+        let members = [
+            Member {
+                pc: 0x4000_0000,
+                insns: &blocks[0],
+            },
+            Member {
+                pc: 0x4000_0008,
+                insns: &blocks[1],
+            },
+        ];
+        let f = self
+            .compiler
+            .compile_region(&members, None)
+            .expect("compiles");
+        let mut s = Box::new(State {
+            x: [0; 32],
+            pc: 0,
+            instret: 0,
+            l1_data: self.table.as_mut_ptr(),
+            chain_key: std::ptr::null(),
+            last_exit: 0,
+            l1_exec: 0,
+            fast_table: 0,
+            calls: Vec::new(),
+            key: 1,
+            clear_key_after: None,
+        });
+        s.chain_key = &s.key;
+        for &(r, v) in x {
+            s.x[r] = v;
+        }
+        let hart = &mut *s as *mut State as *mut u8;
+        // SAFETY: as in `Rig::run_until`.
+        let code = unsafe { self.entry.run(hart, f, 0x8000_0000, 100) };
+        (code, *s)
+    }
+}
+
+#[test]
+fn a_region_runs_its_loop_across_blocks() {
+    let mut rig = Rig::new();
+    rig.compiler.loops = true;
+    let blocks = two_block_loop(insn(Op::Add, 2, 2, 1, 0));
+    let (code, s) = rig.run_region(&blocks, &[(1, 10)]);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.x[2]), (0, 45));
+    assert_eq!((s.pc, s.instret), (0x8000_0014, 100 + 9 * 4 + 2));
+}
+
+#[test]
+fn a_trap_in_a_later_block_of_a_region_is_precise() {
+    let mut rig = Rig::new();
+    rig.compiler.loops = true;
+    let blocks = two_block_loop(insn(Op::Ld, 5, 3, 0, 0));
+    let (code, s) = rig.run_region(&blocks, &[(1, 10), (3, TRAP_ADDR)]);
+    assert_eq!(code, EXIT_TRAP);
+    assert_eq!(s.calls, vec![("load", 0x8000_0008, 102, TRAP_ADDR)]);
+    assert_eq!(s.x[1], 9, "the first block's write is in memory");
 }

@@ -1,19 +1,28 @@
-//! Instruction IR -> Cranelift IR for one block.
+//! Instruction IR -> Cranelift IR for one region: a block and the blocks of its page
+//! it continues at (see [`super::Compiler::compile_region`]).
 //!
-//! x registers live in Cranelift variables: loaded from the hart on first use, written
-//! back when dirty before any helper call and at every exit. Every variable is first
-//! defined on the block's main line (never inside a slow path), so it dominates its
-//! later uses. `instret` is kept as (`base`, `k`): the value loaded at entry (or after the
-//! last `exec_one`, which counts its own instruction) plus the instructions retired since;
-//! writing `base + k` is idempotent, so a slow path may write it and the main line write
-//! it again.
+//! Each member block is a Cranelift block; a jump to a member's pc is a jump inside the
+//! function. x registers live in Cranelift variables: in a region of one block without
+//! a loop they are loaded from the hart on first use; otherwise every register the
+//! region names is loaded on entry, so each variable is defined before any member and
+//! Cranelift's SSA construction joins the values at members with several predecessors.
+//! Registers are written back when dirty before any helper call and at every exit. The
+//! registers dirty on entry to a member are computed before translation (the union
+//! over its predecessors); a jump into a member writes back what is dirty beyond that.
+//!
+//! `instret` is kept as (`base`, `k`): `base` is a variable (the count at the member's
+//! entry, or after the last `exec_one`, which counts its own instruction) and `k` the
+//! instructions retired since, known at compile time; writing `base + k` is idempotent,
+//! so a slow path may write it and the main line write it again.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64, I8};
 use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
-use super::{Helper, Helpers, LinkCell, StateLayout, EXIT_NEXT};
+use super::{
+    successors, Helper, Helpers, LinkCell, Member, StateLayout, EXIT_NEXT, EXIT_TRAP, MEM_DONE,
+};
 use crate::frontend::{Insn, Op};
 
 pub(super) struct Tx<'a> {
@@ -23,8 +32,11 @@ pub(super) struct Tx<'a> {
     helpers: &'a Helpers,
     vars: [Option<Variable>; 32],
     dirty: u32,
+    /// The retired-instruction count at the current member's entry (or after the last
+    /// `exec_one`): `instret_base` is its value in the block being translated.
+    instret: Variable,
     instret_base: Value,
-    /// The pc the block was entered at, and the pc `start` it was compiled for: a block
+    /// The pc the region was entered at, and the pc `start` it was compiled for: code
     /// is keyed by physical address and may run at any virtual address that maps it, so
     /// every pc compiled code produces is `pc0 + (pc - start)`.
     pc0: Value,
@@ -32,39 +44,68 @@ pub(super) struct Tx<'a> {
     /// Instructions retired since `instret_base` was read.
     pub k: i64,
     sigs: [Option<ir::SigRef>; 8],
-    /// For a block whose last branch targets its own start: the loop header and the
-    /// iteration counter (see [`Tx::enter_loop`]).
-    looping: Option<(ir::Block, Variable, u32)>,
-    /// Addresses of the block's two link cells, when it chains.
-    links: Option<[i64; 2]>,
-    /// The L1 table pointer of the data regime, once loaded on the main line (it changes
-    /// only in `exec_one`, after which it is loaded again).
+    /// The region's members: pc, Cranelift block, registers dirty on entry.
+    members: Vec<(u64, ir::Block, u32)>,
+    /// The member being translated.
+    cur: usize,
+    /// Whether jumps back to an earlier member (or the same one) stay inside the
+    /// function (see `Compiler::loops`).
+    loops: bool,
+    /// The address of the chain key (loaded once, on entry).
+    key_ptr: Value,
+    /// Addresses of the region's link cells when it chains, and how many are used.
+    links: Option<&'a [i64]>,
+    links_used: usize,
+    /// The L1 table pointer of the data regime, once loaded in the current member (it
+    /// changes only in `exec_one`, after which it is loaded again).
     pub l1_table: Option<Value>,
+    /// The block that returns a helper's non-zero status (see [`Tx::exit_if_trap`]).
+    trap: Option<ir::Block>,
     /// The host's C calling convention (helpers), and the blocks' signature.
     host_cc: cranelift_codegen::isa::CallConv,
     block_sig: Option<ir::SigRef>,
 }
 
-/// Link cell indices (see [`super::Links`]).
-const TAKEN: usize = 0;
-const FALL: usize = 1;
+/// The x registers `i` reads or writes, and those it writes (by its operand format).
+fn x_regs(i: &Insn) -> (u32, u32) {
+    let args = i.op.format().args();
+    let bit = |r: u8| if r == 0 { 0 } else { 1u32 << (r & 31) };
+    let writes = if args.starts_with('d') { bit(i.rd) } else { 0 };
+    let mut uses = writes;
+    if args.contains('s') {
+        uses |= bit(i.rs1);
+    }
+    if args.contains('t') {
+        uses |= bit(i.rs2);
+    }
+    (uses, writes)
+}
 
-/// Whether the block ends with a conditional branch back to its own first instruction.
-fn is_self_loop(insns: &[Insn], start: u64) -> bool {
-    let Some(last) = insns.last() else {
-        return false;
-    };
-    let len: u64 = insns[..insns.len() - 1]
+/// Registers possibly dirty on entry to each member: the least solution of
+/// `dirty[s] = union over members m continuing at s of (dirty[m] | writes(m))`.
+fn dirty_on_entry(members: &[Member], index: impl Fn(u64) -> Option<usize>) -> Vec<u32> {
+    let writes: Vec<u32> = members
         .iter()
-        .map(|i| u64::from(i.len))
-        .sum();
-    matches!(
-        last.op,
-        Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu
-    ) && start
-        .wrapping_add(len)
-        .wrapping_add(i64::from(last.imm) as u64)
-        == start
+        .map(|m| m.insns.iter().fold(0, |w, i| w | x_regs(i).1))
+        .collect();
+    let mut dirty = vec![0u32; members.len()];
+    loop {
+        let mut changed = false;
+        for (n, m) in members.iter().enumerate() {
+            let out = dirty[n] | writes[n];
+            for s in successors(m.insns, m.pc).into_iter().flatten() {
+                if let Some(s) = index(s) {
+                    if dirty[s] | out != dirty[s] {
+                        dirty[s] |= out;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            return dirty;
+        }
+    }
 }
 
 /// Flags for the hart state: always valid and aligned, never trapping.
@@ -72,26 +113,37 @@ pub(super) fn state_flags() -> MemFlagsData {
     MemFlagsData::trusted()
 }
 
-// One call site (`Compiler::compile`), which owns every argument separately.
+// One call site (`Compiler::compile_region`), which owns every argument separately.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     layout: &StateLayout,
     helpers: &Helpers,
-    insns: &[Insn],
-    start: u64,
+    members: &[Member],
     config: cranelift_codegen::isa::TargetFrontendConfig,
-    loop_iterations: u32,
-    links: Option<[i64; 2]>,
+    loops: bool,
+    links: Option<&[i64]>,
 ) {
     let mut b = FunctionBuilder::new(func, fctx);
     let entry = b.create_block();
     b.append_block_params_for_function_params(entry);
     b.switch_to_block(entry);
-    let hart = b.block_params(entry)[0];
-    let instret_base = b.ins().load(I64, state_flags(), hart, layout.instret);
-    let pc0 = b.ins().load(I64, state_flags(), hart, layout.pc);
+    let (hart, pc0, v) = {
+        let p = b.block_params(entry);
+        (p[0], p[1], p[2])
+    };
+    let instret = b.declare_var(I64);
+    b.def_var(instret, v);
+    let key_ptr = b.ins().load(I64, state_flags(), hart, layout.chain_key);
+    let index = |pc: u64| members.iter().position(|m| m.pc == pc);
+    let dirty = dirty_on_entry(members, index);
+    let blocks: Vec<(u64, ir::Block, u32)> = members
+        .iter()
+        .zip(dirty)
+        .map(|(m, d)| (m.pc, b.create_block(), d))
+        .collect();
+    let start = members.first().map_or(0, |m| m.pc);
     let mut t = Tx {
         b,
         pc0,
@@ -101,91 +153,124 @@ pub(super) fn translate(
         helpers,
         vars: [None; 32],
         dirty: 0,
-        instret_base,
+        instret,
+        instret_base: v,
         k: 0,
         sigs: [None; 8],
-        looping: None,
+        members: blocks,
+        cur: 0,
+        loops,
+        key_ptr,
         links,
+        links_used: 0,
         l1_table: None,
+        trap: None,
         host_cc: config.default_call_conv,
         block_sig: None,
     };
-    if loop_iterations > 0 && is_self_loop(insns, start) {
-        t.enter_loop(insns, loop_iterations);
-    }
-    let mut pc = start;
-    let mut ended = false;
-    for (n, i) in insns.iter().enumerate() {
-        let last = n + 1 == insns.len();
-        if t.insn(i, pc, last) {
-            ended = true;
-            break;
+    let edges: Vec<(usize, usize)> = members
+        .iter()
+        .enumerate()
+        .flat_map(|(n, m)| {
+            successors(m.insns, m.pc)
+                .into_iter()
+                .flatten()
+                .filter_map(move |s| index(s).map(|s| (n, s)))
+        })
+        .collect();
+    if !edges.is_empty() {
+        // Control joins inside the function: define every register the region names
+        // here, where it dominates every member.
+        let uses = members
+            .iter()
+            .flat_map(|m| m.insns.iter())
+            .fold(0, |u, i| u | x_regs(i).0);
+        for r in 1..32u8 {
+            if uses & (1 << r) != 0 {
+                t.get(r);
+            }
         }
-        pc = pc.wrapping_add(u64::from(i.len));
     }
-    if !ended {
-        // The block stops before a page boundary or at its length limit.
-        t.exit_to(pc, FALL);
+    if let Some(&(_, first, _)) = t.members.first() {
+        t.b.ins().jump(first, &[]);
+    } else {
+        let pc = t.pc_value(start);
+        t.exit(pc);
+    }
+    for (n, m) in members.iter().enumerate() {
+        t.enter_member(n);
+        let mut pc = m.pc;
+        let mut ended = false;
+        for (k, i) in m.insns.iter().enumerate() {
+            let last = k + 1 == m.insns.len();
+            if t.insn(i, pc, last) {
+                ended = true;
+                break;
+            }
+            pc = pc.wrapping_add(u64::from(i.len));
+        }
+        if !ended {
+            // The block stops before a page boundary or at its length limit.
+            t.goto(pc);
+        }
+    }
+    if let Some(trap) = t.trap {
+        t.b.switch_to_block(trap);
+        let status = t.b.block_params(trap)[0];
+        // EXIT_TRAP stays, MEM_DONE becomes EXIT_NEXT.
+        const _: () = assert!(EXIT_TRAP & 1 == 1 && MEM_DONE & 1 == EXIT_NEXT);
+        let code = t.b.ins().band_imm_s(status, 1);
+        t.b.ins().return_(&[code]);
     }
     t.b.seal_all_blocks();
     t.b.finalize(config);
 }
 
 impl Tx<'_> {
-    /// Compiles a self-looping block as a loop of at most `max` iterations, so a hot
-    /// loop does not return to the dispatcher on every iteration (the bound keeps
-    /// interrupts and stop requests, checked between blocks, timely).
-    ///
-    /// Every register the body touches is loaded before the loop header, so each
-    /// variable is defined on entry and the header's block parameters are complete;
-    /// every register it writes counts as dirty from the start, so a slow path in a
-    /// later iteration writes back what earlier iterations changed.
-    fn enter_loop(&mut self, insns: &[Insn], max: u32) {
-        for i in insns {
-            for r in [i.rs1, i.rs2, i.rd] {
-                if r != 0 {
-                    self.get(r);
-                }
-            }
-            if i.rd != 0 {
-                self.dirty |= 1 << (i.rd & 31);
-            }
-        }
-        let iter = self.b.declare_var(I64);
-        let zero = self.b.ins().iconst(I64, 0);
-        self.b.def_var(iter, zero);
-        let header = self.b.create_block();
-        self.b.ins().jump(header, &[]);
-        self.b.switch_to_block(header);
-        self.instret_base = self
-            .b
-            .ins()
-            .load(I64, state_flags(), self.hart, self.layout.instret);
+    /// Starts translating member `n`.
+    fn enter_member(&mut self, n: usize) {
+        let (_, block, dirty) = self.members[n];
+        self.b.switch_to_block(block);
+        self.cur = n;
+        self.dirty = dirty;
+        self.instret_base = self.b.use_var(self.instret);
         self.k = 0;
-        self.looping = Some((header, iter, max));
+        self.l1_table = None;
     }
 
-    /// The loop's back edge after the branch at the end of the body was taken.
-    fn back_edge(&mut self, header: ir::Block, iter: Variable, max: u32) {
-        let n = self.b.use_var(iter);
-        let n = self.b.ins().iadd_imm_s(n, 1);
-        self.b.def_var(iter, n);
-        let again = self.b.create_block();
+    /// Continues at the fixed pc `next`: inside the function when a member starts
+    /// there, else by leaving the region ([`Tx::exit_to`]).
+    fn goto(&mut self, next: u64) {
+        let Some(n) = self.members.iter().position(|m| m.0 == next) else {
+            return self.exit_to(next);
+        };
+        let (_, block, dirty) = self.members[n];
+        // The member expects only `dirty` to differ from memory.
+        for r in 1..32u8 {
+            if self.dirty & !dirty & (1 << r) != 0 {
+                let v = self.get(r);
+                let off = self.layout.x + 8 * i32::from(r);
+                self.b.ins().store(state_flags(), v, self.hart, off);
+            }
+        }
+        let count = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        self.b.def_var(self.instret, count);
+        if n > self.cur {
+            self.b.ins().jump(block, &[]);
+            return;
+        }
+        // A loop: it goes round until the runtime asks compiled code to return (the
+        // chain key cleared), so interrupts and stop requests are taken in time.
+        let target = self.pc_value(next);
+        if !self.loops {
+            return self.exit(target);
+        }
+        let key = self.chain_key();
         let stop = self.b.create_block();
-        let more = self
-            .b
-            .ins()
-            .icmp_imm_s(IntCC::UnsignedLessThan, n, i64::from(max));
-        self.b.ins().brif(more, again, &[], stop, &[]);
+        self.b.set_cold_block(stop);
+        self.b.ins().brif(key, block, &[], stop, &[]);
         self.b.switch_to_block(stop);
-        // Back to the dispatcher: with the chain budget, this bounds how long compiled
-        // code runs between interrupt checks.
-        let start = self.pc_value(self.start);
-        self.exit(start);
-        self.b.switch_to_block(again);
-        // The header reloads instret: keep memory exact across iterations.
-        self.store_instret();
-        self.b.ins().jump(header, &[]);
+        self.exit(target);
     }
 
     /// The run-time value of the guest pc that is `pc` at compile time.
@@ -234,7 +319,7 @@ impl Tx<'_> {
         self.dirty |= 1 << r;
     }
 
-    /// Stores the dirty x registers back into the hart.
+    /// Stores the dirty x registers back into the hart; none is dirty afterwards.
     pub fn write_back(&mut self) {
         for r in 1..32u8 {
             if self.dirty & (1 << r) != 0 {
@@ -243,6 +328,15 @@ impl Tx<'_> {
                 self.b.ins().store(state_flags(), v, self.hart, off);
             }
         }
+        self.dirty = 0;
+    }
+
+    /// The run-time pc of the instruction at `pc` and the retired-instruction count
+    /// before it, for a helper that stores them when it takes a trap.
+    pub fn position(&mut self, pc: u64) -> (Value, Value) {
+        let pcv = self.pc_value(pc);
+        let n = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        (pcv, n)
     }
 
     /// Makes the hart's pc, instret and x registers exact for the instruction at `pc`
@@ -263,50 +357,32 @@ impl Tx<'_> {
             .store(state_flags(), v, self.hart, self.layout.instret);
     }
 
-    /// Ends the block: state written back, pc = `next`, return [`EXIT_NEXT`].
+    /// Ends the function: state written back, pc = `next`, return [`EXIT_NEXT`].
     fn exit(&mut self, next: Value) {
-        self.leave(next);
+        self.write_back();
+        self.store_position(next);
         let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
         self.b.ins().return_(&[code]);
     }
 
-    /// Makes the hart's state exact for leaving the block to `next`: registers written
-    /// back, pc and instret stored.
-    fn leave(&mut self, next: Value) {
-        self.write_back();
+    /// Stores the pc `next` and the retired-instruction count, for the runtime.
+    fn store_position(&mut self, next: Value) {
         self.b
             .ins()
             .store(state_flags(), next, self.hart, self.layout.pc);
         self.store_instret();
     }
 
-    /// Whether code verified in link epoch `epoch` may be chained to now: the epoch is
-    /// the hart's and the chain budget is not spent. Returns that and the budget.
-    fn may_chain(&mut self, epoch: Value) -> (Value, Value) {
-        let flags = MemFlagsData::trusted();
-        let now = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.link_epoch);
-        let left = self
-            .b
-            .ins()
-            .load(I64, flags, self.hart, self.layout.chain_left);
-        let same = self.b.ins().icmp(IntCC::Equal, epoch, now);
-        let more = self.b.ins().icmp_imm_s(IntCC::NotEqual, left, 0);
-        (self.b.ins().band(same, more), left)
+    /// The chain key now (see the module docs of [`super`]): loaded afresh at every
+    /// use, since other threads clear it to ask compiled code to return.
+    fn chain_key(&mut self) -> Value {
+        let ptr = self.key_ptr;
+        self.b.ins().load(I64, MemFlagsData::trusted(), ptr, 0)
     }
 
-    /// Spends one block of the chain budget `left` and jumps to the compiled block at
-    /// `code` (a tail call: its exit is this block's).
-    fn chain_to(&mut self, left: Value, code: Value) {
-        let left = self.b.ins().iadd_imm_s(left, -1);
-        self.b.ins().store(
-            MemFlagsData::trusted(),
-            left,
-            self.hart,
-            self.layout.chain_left,
-        );
+    /// Jumps to the compiled block at `code` for the pc `next` (a tail call: its exit
+    /// is this function's). Registers must be written back.
+    fn chain_to(&mut self, code: Value, next: Value) {
         let sig = match self.block_sig {
             Some(s) => s,
             None => {
@@ -316,30 +392,39 @@ impl Tx<'_> {
                 s
             }
         };
-        self.b.ins().return_call_indirect(sig, code, &[self.hart]);
+        let n = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        self.b
+            .ins()
+            .return_call_indirect(sig, code, &[self.hart, next, n]);
     }
 
-    /// Ends the block with a jump to the fixed pc `next`, chaining through link cell
-    /// `link` when the block has links and `next` is in its page (see the module docs
-    /// of [`super`]).
-    fn exit_to(&mut self, next: u64, link: usize) {
+    /// Leaves the region for the fixed pc `next`: a pc in the region's page chains
+    /// through the next free link cell (see the module docs of [`super`]), any other
+    /// through the table of compiled blocks, as an indirect jump does.
+    fn exit_to(&mut self, next: u64) {
         let nextv = self.pc_value(next);
-        let cell = match self.links {
-            Some(cells) if (next ^ self.start) & !0xfff == 0 => cells[link],
-            _ => return self.exit(nextv),
+        let Some(cells) = self.links else {
+            return self.exit(nextv);
         };
-        self.leave(nextv);
+        let cell = match cells.get(self.links_used) {
+            Some(&cell) if (next ^ self.start) & !0xfff == 0 => cell,
+            _ => return self.exit_indirect(nextv),
+        };
+        self.links_used += 1;
+        self.write_back();
         let flags = MemFlagsData::trusted();
         let cell = self.b.ins().iconst(I64, cell);
-        let target = self.b.ins().load(I64, flags, cell, LinkCell::TARGET);
         let epoch = self.b.ins().load(I64, flags, cell, LinkCell::EPOCH);
-        let (go, left) = self.may_chain(epoch);
+        let key = self.chain_key();
+        let go = self.b.ins().icmp(IntCC::Equal, epoch, key);
         let chain = self.b.create_block();
         let out = self.b.create_block();
         self.b.ins().brif(go, chain, &[], out, &[]);
         self.b.switch_to_block(chain);
-        self.chain_to(left, target);
+        let target = self.b.ins().load(I64, flags, cell, LinkCell::TARGET);
+        self.chain_to(target, nextv);
         self.b.switch_to_block(out);
+        self.store_position(nextv);
         self.b
             .ins()
             .store(flags, cell, self.hart, self.layout.last_exit);
@@ -347,24 +432,23 @@ impl Tx<'_> {
         self.b.ins().return_(&[code]);
     }
 
-    /// Ends the block with a jump to the run-time pc `target`: when the block chains,
-    /// the table of compiled blocks is probed inline and its code chained to when the
-    /// entry is `target`'s, of the current link epoch, and the L1 fetch entry of the
-    /// current privilege still maps `target` to the host address the code was read
-    /// from (the same checks as the dispatcher's).
+    /// Ends the function with a jump to the run-time pc `target`: when the region
+    /// chains, the table of compiled blocks is probed inline and its code chained to
+    /// when the entry is `target`'s, of the current chain key, and the L1 fetch entry
+    /// of the current privilege still maps `target` to the host address the code was
+    /// read from (the same checks as the dispatcher's).
     fn exit_indirect(&mut self, target: Value) {
         if self.links.is_none() {
             return self.exit(target);
         }
-        self.leave(target);
+        self.write_back();
         let flags = MemFlagsData::trusted();
         let (fl, l1) = (self.layout.fast, self.layout.l1);
         let miss = self.b.create_block();
         let probe_l1 = self.b.create_block();
-        let probe_more = self.b.create_block();
         let chain = self.b.create_block();
         self.b.set_cold_block(miss);
-        // The table entry.
+        // The table entry: its pc and epoch.
         let table = self
             .b
             .ins()
@@ -374,12 +458,12 @@ impl Tx<'_> {
         let off = self.b.ins().ishl_imm_u(idx, i64::from(fl.entry_shift));
         let e = self.b.ins().iadd(table, off);
         let epc = self.b.ins().load(I64, flags, e, fl.pc);
-        let hit = self.b.ins().icmp(IntCC::Equal, epc, target);
-        self.b.ins().brif(hit, probe_more, &[], miss, &[]);
-        self.b.switch_to_block(probe_more);
         let epoch = self.b.ins().load(I64, flags, e, fl.epoch);
-        let (go, left) = self.may_chain(epoch);
-        self.b.ins().brif(go, probe_l1, &[], miss, &[]);
+        let key = self.chain_key();
+        let same_pc = self.b.ins().icmp(IntCC::Equal, epc, target);
+        let same_key = self.b.ins().icmp(IntCC::Equal, epoch, key);
+        let hit = self.b.ins().band(same_pc, same_key);
+        self.b.ins().brif(hit, probe_l1, &[], miss, &[]);
         // The L1 fetch entry: the tag is the page when fetches may use it.
         self.b.switch_to_block(probe_l1);
         let l1t = self
@@ -404,8 +488,9 @@ impl Tx<'_> {
         self.b.ins().brif(ok, chain, &[], miss, &[]);
         self.b.switch_to_block(chain);
         let f = self.b.ins().load(I64, flags, e, fl.f);
-        self.chain_to(left, f);
+        self.chain_to(f, target);
         self.b.switch_to_block(miss);
+        self.store_position(target);
         let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
         self.b.ins().return_(&[code]);
     }
@@ -435,15 +520,31 @@ impl Tx<'_> {
         self.b.inst_results(call)[0]
     }
 
-    /// Returns the helper status `status` from the function when it is non-zero.
+    /// Returns the helper status `status` from the function when it is non-zero (the
+    /// state in memory is then exact: see the callers). One block of the function does
+    /// the returning for every helper call.
     pub fn exit_if_trap(&mut self, status: Value) {
-        let trap = self.b.create_block();
         let cont = self.b.create_block();
-        self.b.set_cold_block(trap);
-        self.b.ins().brif(status, trap, &[], cont, &[]);
-        self.b.switch_to_block(trap);
-        self.b.ins().return_(&[status]);
+        self.exit_if_trap_or(status, cont);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
+    }
+
+    /// Ends the current block: returns when the helper status `status` is non-zero
+    /// ([`EXIT_TRAP`], or [`MEM_DONE`], which returns [`EXIT_NEXT`]), else continues
+    /// at `cont`.
+    pub fn exit_if_trap_or(&mut self, status: Value, cont: ir::Block) {
+        let trap = match self.trap {
+            Some(t) => t,
+            None => {
+                let t = self.b.create_block();
+                self.b.set_cold_block(t);
+                self.b.append_block_param(t, I64);
+                self.trap = Some(t);
+                t
+            }
+        };
+        self.b.ins().brif(status, trap, &[status.into()], cont, &[]);
     }
 
     /// Runs `i` through the interpreter's semantics.
@@ -564,30 +665,16 @@ impl Tx<'_> {
                 let b = self.get(rs2);
                 let c = self.b.ins().icmp($cc, a, b);
                 self.k += 1;
-                if let (true, Some((header, iter, max))) = (last, self.looping) {
-                    let back = self.b.create_block();
-                    let out = self.b.create_block();
-                    self.b.ins().brif(c, back, &[], out, &[]);
-                    self.b.switch_to_block(out);
-                    self.exit_to(next, FALL);
-                    self.b.switch_to_block(back);
-                    self.back_edge(header, iter, max);
-                    return true;
-                }
-                if self.links.is_some() {
-                    let taken = self.b.create_block();
-                    let fall = self.b.create_block();
-                    self.b.ins().brif(c, taken, &[], fall, &[]);
-                    self.b.switch_to_block(taken);
-                    self.exit_to(pc.wrapping_add(imm as u64), TAKEN);
-                    self.b.switch_to_block(fall);
-                    self.exit_to(next, FALL);
-                    return true;
-                }
-                let taken = self.pc_value(pc.wrapping_add(imm as u64));
-                let fall = self.pc_value(next);
-                let target = self.b.ins().select(c, taken, fall);
-                self.exit(target);
+                let taken = self.b.create_block();
+                let fall = self.b.create_block();
+                self.b.ins().brif(c, taken, &[], fall, &[]);
+                self.b.switch_to_block(taken);
+                // Leaving on one side writes back what is dirty on both.
+                let dirty = self.dirty;
+                self.goto(pc.wrapping_add(imm as u64));
+                self.dirty = dirty;
+                self.b.switch_to_block(fall);
+                self.goto(next);
                 return true;
             }};
         }
@@ -605,7 +692,7 @@ impl Tx<'_> {
                 let link = self.pc_value(next);
                 self.set(rd, link);
                 self.k += 1;
-                self.exit_to(pc.wrapping_add(imm as u64), TAKEN);
+                self.goto(pc.wrapping_add(imm as u64));
                 return true;
             }
             Op::Jalr => {
