@@ -168,6 +168,14 @@ pub struct Interp {
     /// The link cell of the exit the last compiled run left through, and the pc it
     /// left to: linked to the code found there by the next dispatch.
     pending_link: Option<(*const LinkCell, u64)>,
+    /// Every cell linked to a block since cells were last unlinked, and the link epoch
+    /// they were linked in: when the hart's epoch moves on (code or PMP may have
+    /// changed), they are pointed back at the miss stub. A cell's block stays in the
+    /// block map at least until then: blocks leave it only when a re-verification after
+    /// `fence.i` fails, which comes after the unlinking, or in a flush, which forgets
+    /// the list.
+    linked: Vec<*const LinkCell>,
+    linked_epoch: u64,
 }
 
 /// One entry of the compact table of compiled blocks: 32 bytes, no pointer chasing.
@@ -227,6 +235,8 @@ impl Interp {
             code_epoch: 0,
             dead_compiled: 0,
             pending_link: None,
+            linked: Vec::new(),
+            linked_epoch: 0,
         }
     }
 
@@ -250,6 +260,8 @@ impl Interp {
     /// compiled code runs (it runs between blocks).
     pub fn flush_code(&mut self) {
         self.pending_link = None;
+        // The cells go with their blocks.
+        self.linked.clear();
         self.dead_compiled = 0;
         self.blocks.clear();
         self.jump.fill(None);
@@ -357,6 +369,10 @@ impl Interp {
                 // Another thread asked for the hart (an interrupt line, a timer
                 // deadline, a stop), or the link epoch moved: let compiled code chain
                 // again, then look at what changed.
+                if h.link_epoch != self.linked_epoch {
+                    self.unlink_all();
+                    self.linked_epoch = h.link_epoch;
+                }
                 h.signals.arm(h.link_epoch);
                 h.update_timers();
             }
@@ -380,7 +396,7 @@ impl Interp {
             if let Some(f) = self.compiled_at(h) {
                 // The common case once code is hot: no block lookup, no refcounts.
                 self.stats.fast += 1;
-                link_exit(link, h, f);
+                self.link_exit(link, h, f);
                 self.run_compiled(h, f);
                 if h.code_flush_pending {
                     h.code_flush_pending = false;
@@ -447,6 +463,34 @@ impl Interp {
         t1.run(h, f);
         if h.last_exit != 0 {
             self.pending_link = Some((h.last_exit as *const LinkCell, h.pc));
+        }
+    }
+
+    /// Links the exit `link` (from the dispatch before) to `f` when it led to `h.pc`,
+    /// where `f` was just found valid for the current code epoch.
+    #[inline]
+    fn link_exit(&mut self, link: Option<(*const LinkCell, u64)>, h: &Hart, f: BlockFn) {
+        if let Some((cell, pc)) = link {
+            if pc == h.pc {
+                // SAFETY: the cell belongs to a block of the block map (only a
+                // `fence.i` or a flush removes blocks, and both drop the pending link),
+                // and this thread is its only user.
+                unsafe { (*cell).link(f) };
+                self.linked.push(cell);
+            }
+        }
+    }
+
+    /// Points every linked cell back at the miss stub.
+    fn unlink_all(&mut self) {
+        let Some(t1) = &self.tier1 else {
+            return;
+        };
+        let miss = t1.miss_stub();
+        for cell in self.linked.drain(..) {
+            // SAFETY: see `linked`: the cell's block is alive; this thread is the only
+            // user of cells, and no compiled code runs.
+            unsafe { (*cell).unlink(miss) };
         }
     }
 
@@ -557,12 +601,13 @@ impl Interp {
                 if runs == threshold {
                     let region = self.region(block, h.pc, (threshold / 8).max(1));
                     let region = block.region.get_or_init(|| region);
+                    let t1 = self.tier1.as_mut().expect("tier 1 is on");
+                    let miss = t1.miss_stub();
                     let links = block.links.get_or_init(|| {
                         (0..link_cells_for(region.len()))
-                            .map(|_| LinkCell::default())
+                            .map(|_| LinkCell::new(miss))
                             .collect()
                     });
-                    let t1 = self.tier1.as_mut().expect("tier 1 is on");
                     let req = t1.request(region, h.pc, block.paddr, links);
                     let f = t1.compile(req);
                     block.compiled.set(f);
@@ -580,7 +625,7 @@ impl Interp {
         }
         if let Some(host) = h.fetch_host(h.pc) {
             // The page is mapped whole (one L1 entry): chaining within it is sound.
-            link_exit(link, h, f);
+            self.link_exit(link, h, f);
             let slot = ((h.pc >> 1) as usize) & (JUMP_CACHE - 1);
             self.fast[slot] = FastEntry {
                 pc: h.pc,
@@ -677,20 +722,6 @@ impl Interp {
                 // A trap before any instruction retired.
                 return;
             }
-        }
-    }
-}
-
-/// Links the exit `link` (from the dispatch before) to `f` when it led to `h.pc`, where
-/// `f` was just found valid for the current code epoch.
-#[inline]
-fn link_exit(link: Option<(*const LinkCell, u64)>, h: &Hart, f: BlockFn) {
-    if let Some((cell, pc)) = link {
-        if pc == h.pc {
-            // SAFETY: the cell belongs to a block of the block map (only a `fence.i` or
-            // a flush removes blocks, and both drop the pending link), and this thread
-            // is its only user.
-            unsafe { (*cell).link(f, h.link_epoch) };
         }
     }
 }

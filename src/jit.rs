@@ -417,7 +417,7 @@ impl Tier1 {
         };
         Ok(Self {
             backend,
-            entry: Entry::new().map_err(JitError::Backend)?,
+            entry: Entry::new(&layout()).map_err(JitError::Backend)?,
             chaining: o.chaining,
             threshold: o.threshold,
             stats: JitStats::default(),
@@ -455,6 +455,11 @@ impl Tier1 {
                 .then_some((links.as_ptr() as usize, links.len())),
             generation: self.generation,
         }
+    }
+
+    /// Where link cells not linked to a block lead (see `rivet_jit::backend`).
+    pub fn miss_stub(&self) -> usize {
+        self.entry.miss_stub()
     }
 
     /// A block the compiler thread finished, if any.

@@ -85,7 +85,7 @@ fn main() {
         .iter()
         .map(|r| {
             (0..link_cells_for(r.len()))
-                .map(|_| LinkCell::default())
+                .map(|_| LinkCell::new(0))
                 .collect()
         })
         .collect();

@@ -19,23 +19,25 @@
 //! Exit codes of a block function: [`EXIT_NEXT`] (the block ran to its end, `pc` holds
 //! the next pc), or [`EXIT_TRAP`] (a helper took a trap; `pc` is the handler).
 //!
-//! Block chaining: a compiled function takes the hart pointer, its run-time pc and the
-//! retired-instruction count, so one block can jump to the next (a tail call) without
-//! going through memory or the runtime. An exit to a fixed successor in the block's
-//! own page (a branch, a `jal`, the fall-through) goes through a [`LinkCell`] the
-//! runtime owns; an indirect jump (and a fixed successor elsewhere) probes the
-//! runtime's table of compiled blocks. Either chains when the cell's (or the table
-//! entry's) epoch equals the hart's *chain key*; otherwise the function returns, and a
-//! cell's address is left in `last_exit` so the runtime can fill the cell once it
-//! knows the successor's code.
+//! Block chaining: a compiled function takes the hart pointer, its run-time pc, the
+//! retired-instruction count and a link cell (below), so one block can jump to the
+//! next (a tail call) without going through memory or the runtime. An exit to a fixed
+//! successor in the block's own page (a branch, a `jal`, the fall-through) jumps
+//! through a [`LinkCell`] the runtime owns, unconditionally: the cell holds either the
+//! successor's code or the runtime's *miss stub* ([`Entry::miss_stub`]), which stores
+//! the pc, the count and the cell's address (`last_exit`) and returns, so the runtime
+//! can fill the cell once it knows the successor's code. The runtime points every cell
+//! it filled back at the stub whenever code or PMP may have changed. An indirect jump
+//! (and a fixed successor elsewhere) probes the runtime's table of compiled blocks,
+//! whose entries carry the link epoch they were made in.
 //!
-//! The chain key is the exit-request word (Architecture: "Harts, threads, devices").
-//! While compiled code may chain it holds the hart's link epoch, which the runtime
-//! bumps whenever code or PMP may have changed (unlinking every cell at once); any
-//! thread that needs the hart back (a pending interrupt, a timer deadline, a stop)
-//! clears it, and compiled code returns at its next exit or loop back-edge. The same
-//! page means the same physical page: translation and PMP were checked when the chain
-//! was entered.
+//! The chain key is the exit-request word (Architecture: "Harts, threads, devices"),
+//! checked on entry to every compiled function and at loop back-edges. While compiled
+//! code may chain it holds the hart's link epoch (bumped whenever code or PMP may have
+//! changed); any thread that needs the hart back (a pending interrupt, a timer
+//! deadline, a stop) clears it, and compiled code returns at the next block it enters.
+//! The same page means the same physical page: translation and PMP were checked when
+//! the chain was entered.
 
 mod arena;
 mod mem;
@@ -95,9 +97,9 @@ impl MemKind {
 }
 
 /// A compiled block: code in Cranelift's `tail` calling convention that takes a
-/// pointer to the hart state the [`StateLayout`] describes, the pc it runs at and the
-/// retired-instruction count, and returns [`EXIT_NEXT`] or [`EXIT_TRAP`] with the
-/// state's pc and count stored. The `tail` convention has no callee-saved registers (a
+/// pointer to the hart state the [`StateLayout`] describes, the pc it runs at, the
+/// retired-instruction count and the link cell it was entered through (or 0), and
+/// returns [`EXIT_NEXT`] or [`EXIT_TRAP`] with the state's pc and count stored. The `tail` convention has no callee-saved registers (a
 /// block's prologue saves nothing) and lets a block jump to its successor with
 /// `return_call_indirect`, so a chain of blocks runs without returning. Rust enters
 /// blocks through [`Entry`].
@@ -119,27 +121,35 @@ impl BlockFn {
 
 /// The bridge from Rust's calling convention to compiled blocks': a function
 /// `extern "C" fn(hart, block, pc, instret) -> u64` that calls
-/// `block(hart, pc, instret)`.
+/// `block(hart, pc, instret, 0)`; and the miss stub that link cells not linked to a
+/// block point at.
 pub struct Entry {
     _module: JITModule,
     f: EntryFn,
+    miss: usize,
 }
 
 type EntryFn = unsafe extern "C" fn(*mut u8, *const u8, u64, u64) -> u64;
 
 impl Entry {
-    pub fn new() -> Result<Self, Error> {
+    /// The trampoline and the miss stub, for a state of `layout`.
+    pub fn new(layout: &StateLayout) -> Result<Self, Error> {
         let isa = host_isa()?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         let ptr = isa.pointer_type();
+        let err = |source| Error::Compile {
+            pc: 0,
+            source: Box::new(source),
+        };
+        let mut ctx = module.make_context();
+        let mut fctx = FunctionBuilderContext::new();
+
         let mut sig = module.make_signature();
         for ty in [ptr, ptr, ir::types::I64, ir::types::I64] {
             sig.params.push(AbiParam::new(ty));
         }
         sig.returns.push(AbiParam::new(ir::types::I64));
-        let mut ctx = module.make_context();
         ctx.func.signature = sig.clone();
-        let mut fctx = FunctionBuilderContext::new();
         {
             let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
             let block = b.create_block();
@@ -147,28 +157,59 @@ impl Entry {
             b.switch_to_block(block);
             let p = b.block_params(block).to_vec();
             let callee = b.import_signature(block_signature(ptr));
-            let call = b.ins().call_indirect(callee, p[1], &[p[0], p[2], p[3]]);
+            let no_cell = b.ins().iconst(ptr, 0);
+            let call = b
+                .ins()
+                .call_indirect(callee, p[1], &[p[0], p[2], p[3], no_cell]);
             let status = b.inst_results(call)[0];
             b.ins().return_(&[status]);
             b.seal_all_blocks();
             b.finalize(module.target_config());
         }
-        let err = |source| Error::Compile {
-            pc: 0,
-            source: Box::new(source),
-        };
-        let id = module
+        let entry = module
             .declare_function("rivet_enter", Linkage::Local, &sig)
             .map_err(err)?;
-        module.define_function(id, &mut ctx).map_err(err)?;
+        module.define_function(entry, &mut ctx).map_err(err)?;
+        module.clear_context(&mut ctx);
+
+        // The miss stub: a block's exit through a cell not linked to code.
+        let sig = block_signature(ptr);
+        ctx.func.signature = sig.clone();
+        {
+            let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let block = b.create_block();
+            b.append_block_params_for_function_params(block);
+            b.switch_to_block(block);
+            let p = b.block_params(block).to_vec();
+            let flags = translate::state_flags();
+            b.ins().store(flags, p[1], p[0], layout.pc);
+            b.ins().store(flags, p[2], p[0], layout.instret);
+            b.ins().store(flags, p[3], p[0], layout.last_exit);
+            let next = b.ins().iconst(ir::types::I64, EXIT_NEXT as i64);
+            b.ins().return_(&[next]);
+            b.seal_all_blocks();
+            b.finalize(module.target_config());
+        }
+        let miss = module
+            .declare_function("rivet_miss", Linkage::Local, &sig)
+            .map_err(err)?;
+        module.define_function(miss, &mut ctx).map_err(err)?;
         module.finalize_definitions().map_err(err)?;
-        let code = module.get_finalized_function(id);
+        let code = module.get_finalized_function(entry);
+        let miss = module.get_finalized_function(miss) as usize;
         Ok(Self {
             _module: module,
             // SAFETY: the function just compiled has this signature in the host's
             // default (C) calling convention.
             f: unsafe { std::mem::transmute::<*const u8, EntryFn>(code) },
+            miss,
         })
+    }
+
+    /// The address of the miss stub, for [`LinkCell::new`]. It lives as long as this
+    /// `Entry`.
+    pub fn miss_stub(&self) -> usize {
+        self.miss
     }
 
     /// Runs `block` (and the blocks it chains to) on `hart`, at `pc` with `instret`
@@ -187,7 +228,7 @@ impl Entry {
 /// The signature of a compiled block.
 pub(crate) fn block_signature(ptr: ir::Type) -> ir::Signature {
     let mut sig = ir::Signature::new(CallConv::Tail);
-    for ty in [ptr, ir::types::I64, ir::types::I64] {
+    for ty in [ptr, ir::types::I64, ir::types::I64, ptr] {
         sig.params.push(AbiParam::new(ty));
     }
     sig.returns.push(AbiParam::new(ir::types::I64));
@@ -219,38 +260,39 @@ fn host_isa() -> Result<OwnedTargetIsa, Error> {
         .map_err(Error::Isa)
 }
 
-/// One chaining link of a block exit: the successor's code and the link epoch it was
-/// linked in. Compiled code reads it; the runtime writes it between blocks.
+/// One chaining link of a block exit: the code compiled code jumps to when it leaves
+/// through this exit, the successor's or the miss stub. Compiled code reads it; the
+/// runtime writes it between blocks.
 #[repr(C)]
 #[derive(Debug)]
 pub struct LinkCell {
     pub target: std::cell::Cell<usize>,
-    pub epoch: std::cell::Cell<u64>,
-}
-
-/// The epoch of a cell never linked: no chain key has it (keys are link epochs,
-/// counted up from 1, or 0).
-pub const UNLINKED: u64 = u64::MAX;
-
-impl Default for LinkCell {
-    fn default() -> Self {
-        Self {
-            target: std::cell::Cell::new(0),
-            epoch: std::cell::Cell::new(UNLINKED),
-        }
-    }
 }
 
 impl LinkCell {
     const TARGET: i32 = std::mem::offset_of!(LinkCell, target) as i32;
-    const EPOCH: i32 = std::mem::offset_of!(LinkCell, epoch) as i32;
 
-    /// Links the exit to `f` for the current `epoch`.
-    pub fn link(&self, f: BlockFn, epoch: u64) {
+    /// A cell not linked: it leads to `miss_stub` ([`Entry::miss_stub`]).
+    pub fn new(miss_stub: usize) -> Self {
+        Self {
+            target: std::cell::Cell::new(miss_stub),
+        }
+    }
+
+    /// Links the exit to `f`.
+    pub fn link(&self, f: BlockFn) {
         self.target.set(f.addr());
-        self.epoch.set(epoch);
+    }
+
+    /// Points the exit back at `miss_stub`.
+    pub fn unlink(&self, miss_stub: usize) {
+        self.target.set(miss_stub);
     }
 }
+
+/// The epoch of an empty entry of the table of compiled blocks: no chain key has it
+/// (keys are link epochs, counted up from 1, or 0).
+pub const UNLINKED: u64 = u64::MAX;
 
 /// One block of a region (see [`Compiler::compile_region`]): its instructions and the
 /// virtual pc they were decoded at.
@@ -300,7 +342,8 @@ pub struct StateLayout {
     /// `exec_one` call (which may change privilege or `mstatus`).
     pub l1_data: i32,
     /// Chaining (see the module docs): a pointer to the chain key (a u64 other
-    /// threads may clear), and the link cell of the last unchained exit (pointer).
+    /// threads may clear), and the link cell of the last exit that reached the miss
+    /// stub (pointer).
     pub chain_key: i32,
     pub last_exit: i32,
     /// Indirect jumps chain too: a pointer to the L1 table of instruction fetches

@@ -212,7 +212,7 @@ impl Rig {
         };
         Rig {
             compiler: Compiler::new(layout(), helpers, 1 << 20).expect("a Cranelift host"),
-            entry: super::Entry::new().expect("a Cranelift host"),
+            entry: super::Entry::new(&layout()).expect("a Cranelift host"),
             table,
             page,
         }
@@ -234,6 +234,17 @@ impl Rig {
         clear_key_after: Option<usize>,
     ) -> (u64, State) {
         let f = self.compiler.compile(insns, 0x4000_0000).expect("compiles");
+        let mut s = self.state(x);
+        s.clear_key_after = clear_key_after;
+        let hart = &mut *s as *mut State as *mut u8;
+        // SAFETY: `f` was compiled for `State`'s layout and the helpers above; `insns`
+        // outlives the call.
+        let code = unsafe { self.entry.run(hart, f, 0x8000_0000, 100) };
+        (code, *s)
+    }
+
+    /// A fresh state with registers `x`, chain key 1.
+    fn state(&mut self, x: &[(usize, u64)]) -> Box<State> {
         let mut s = Box::new(State {
             x: [0; 32],
             pc: 0,
@@ -245,17 +256,13 @@ impl Rig {
             fast_table: 0,
             calls: Vec::new(),
             key: 1,
-            clear_key_after,
+            clear_key_after: None,
         });
         s.chain_key = &s.key;
         for &(r, v) in x {
             s.x[r] = v;
         }
-        let hart = &mut *s as *mut State as *mut u8;
-        // SAFETY: `f` was compiled for `State`'s layout and the helpers above; `insns`
-        // outlives the call.
-        let code = unsafe { self.entry.run(hart, f, 0x8000_0000, 100) };
-        (code, *s)
+        s
     }
 }
 
@@ -579,23 +586,7 @@ impl Rig {
             .compiler
             .compile_region(&members, None)
             .expect("compiles");
-        let mut s = Box::new(State {
-            x: [0; 32],
-            pc: 0,
-            instret: 0,
-            l1_data: self.table.as_mut_ptr(),
-            chain_key: std::ptr::null(),
-            last_exit: 0,
-            l1_exec: 0,
-            fast_table: 0,
-            calls: Vec::new(),
-            key: 1,
-            clear_key_after: None,
-        });
-        s.chain_key = &s.key;
-        for &(r, v) in x {
-            s.x[r] = v;
-        }
+        let mut s = self.state(x);
         let hart = &mut *s as *mut State as *mut u8;
         // SAFETY: as in `Rig::run_until`.
         let code = unsafe { self.entry.run(hart, f, 0x8000_0000, 100) };
@@ -623,4 +614,50 @@ fn a_trap_in_a_later_block_of_a_region_is_precise() {
     assert_eq!(code, EXIT_TRAP);
     assert_eq!(s.calls, vec![("load", 0x8000_0008, 102, TRAP_ADDR)]);
     assert_eq!(s.x[1], 9, "the first block's write is in memory");
+}
+
+#[test]
+fn exits_jump_through_link_cells_and_the_entry_checks_the_chain_key() {
+    let mut rig = Rig::new();
+    let miss = rig.entry.miss_stub();
+    let cells: Vec<LinkCell> = (0..2).map(|_| LinkCell::new(miss)).collect();
+    // A: x1 += 1, then on to B (the fall-through at +4); B: x2 = x1 + 100.
+    let a = [insn(Op::Addi, 1, 1, 0, 1)];
+    let b = [insn(Op::Addi, 2, 1, 0, 100), insn(Op::Ecall, 0, 0, 0, 0)];
+    let fa = rig
+        .compiler
+        .compile_region(
+            &[Member {
+                pc: 0x4000_0000,
+                insns: &a,
+            }],
+            Some(&cells),
+        )
+        .expect("compiles");
+    let fb = rig.compiler.compile(&b, 0x4000_0004).expect("compiles");
+    let run = |rig: &mut Rig, key: u64| {
+        let mut s = rig.state(&[(1, 7)]);
+        s.key = key;
+        let hart = &mut *s as *mut State as *mut u8;
+        // SAFETY: as in `Rig::run_until`.
+        let code = unsafe { rig.entry.run(hart, fa, 0x8000_0000, 100) };
+        (code, *s)
+    };
+    // Unlinked: the miss stub stores the position and names the cell.
+    let (code, s) = run(&mut rig, 1);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.pc, s.instret), (8, 0x8000_0004, 101));
+    assert_eq!(s.last_exit, &cells[0] as *const LinkCell as usize);
+    // Linked: A jumps to B, which runs at the pc A passes.
+    cells[0].link(fb);
+    let (_, s) = run(&mut rig, 1);
+    assert_eq!((s.x[2], s.last_exit), (108, 0));
+    assert_eq!(s.calls, vec![("exec", 0x8000_0008, 102, Op::Ecall as u64)]);
+    // A cleared chain key: A returns before its first instruction.
+    let (code, s) = run(&mut rig, 0);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.pc, s.instret), (7, 0x8000_0000, 100));
+    cells[0].unlink(miss);
+    let (_, s) = run(&mut rig, 1);
+    assert_eq!((s.x[2], s.pc), (0, 0x8000_0004));
 }

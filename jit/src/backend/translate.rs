@@ -191,12 +191,17 @@ pub(super) fn translate(
             }
         }
     }
-    if let Some(&(_, first, _)) = t.members.first() {
-        t.b.ins().jump(first, &[]);
-    } else {
-        let pc = t.pc_value(start);
-        t.exit(pc);
-    }
+    // Return at once when another thread asked for the hart (the chain key cleared).
+    let key = t.chain_key();
+    let stop = t.b.create_block();
+    t.b.set_cold_block(stop);
+    match t.members.first() {
+        Some(&(_, first, _)) => t.b.ins().brif(key, first, &[], stop, &[]),
+        None => t.b.ins().jump(stop, &[]),
+    };
+    t.b.seal_block(stop);
+    t.b.switch_to_block(stop);
+    t.exit(pc0);
     for (n, m) in members.iter().enumerate() {
         t.enter_member(n);
         let mut pc = m.pc;
@@ -380,9 +385,10 @@ impl Tx<'_> {
         self.b.ins().load(I64, MemFlagsData::trusted(), ptr, 0)
     }
 
-    /// Jumps to the compiled block at `code` for the pc `next` (a tail call: its exit
-    /// is this function's). Registers must be written back.
-    fn chain_to(&mut self, code: Value, next: Value) {
+    /// Jumps to the compiled block at `code` for the pc `next`, entered through link
+    /// cell `cell` (or 0): a tail call, whose exit is this function's. Registers must
+    /// be written back.
+    fn chain_to(&mut self, code: Value, next: Value, cell: Value) {
         let sig = match self.block_sig {
             Some(s) => s,
             None => {
@@ -395,12 +401,12 @@ impl Tx<'_> {
         let n = self.b.ins().iadd_imm_s(self.instret_base, self.k);
         self.b
             .ins()
-            .return_call_indirect(sig, code, &[self.hart, next, n]);
+            .return_call_indirect(sig, code, &[self.hart, next, n, cell]);
     }
 
-    /// Leaves the region for the fixed pc `next`: a pc in the region's page chains
+    /// Leaves the region for the fixed pc `next`: a pc in the region's page jumps
     /// through the next free link cell (see the module docs of [`super`]), any other
-    /// through the table of compiled blocks, as an indirect jump does.
+    /// chains through the table of compiled blocks, as an indirect jump does.
     fn exit_to(&mut self, next: u64) {
         let nextv = self.pc_value(next);
         let Some(cells) = self.links else {
@@ -412,24 +418,13 @@ impl Tx<'_> {
         };
         self.links_used += 1;
         self.write_back();
-        let flags = MemFlagsData::trusted();
+        // The cell leads to the successor's code or to the miss stub.
         let cell = self.b.ins().iconst(I64, cell);
-        let epoch = self.b.ins().load(I64, flags, cell, LinkCell::EPOCH);
-        let key = self.chain_key();
-        let go = self.b.ins().icmp(IntCC::Equal, epoch, key);
-        let chain = self.b.create_block();
-        let out = self.b.create_block();
-        self.b.ins().brif(go, chain, &[], out, &[]);
-        self.b.switch_to_block(chain);
-        let target = self.b.ins().load(I64, flags, cell, LinkCell::TARGET);
-        self.chain_to(target, nextv);
-        self.b.switch_to_block(out);
-        self.store_position(nextv);
-        self.b
+        let target = self
+            .b
             .ins()
-            .store(flags, cell, self.hart, self.layout.last_exit);
-        let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
-        self.b.ins().return_(&[code]);
+            .load(I64, MemFlagsData::trusted(), cell, LinkCell::TARGET);
+        self.chain_to(target, nextv, cell);
     }
 
     /// Ends the function with a jump to the run-time pc `target`: when the region
@@ -488,7 +483,8 @@ impl Tx<'_> {
         self.b.ins().brif(ok, chain, &[], miss, &[]);
         self.b.switch_to_block(chain);
         let f = self.b.ins().load(I64, flags, e, fl.f);
-        self.chain_to(f, target);
+        let no_cell = self.b.ins().iconst(I64, 0);
+        self.chain_to(f, target, no_cell);
         self.b.switch_to_block(miss);
         self.store_position(target);
         let code = self.b.ins().iconst(I64, EXIT_NEXT as i64);
