@@ -21,7 +21,7 @@ use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
     self, BlockFn, Compiler, Entry, Helpers, L1Layout, LinkCell, MemKind, Member, StateLayout,
-    EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
+    Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
 };
 use rivet_jit::frontend::Insn;
 
@@ -81,6 +81,7 @@ pub fn layout() -> StateLayout {
         instret: offset_of!(Hart, instret) as i32,
         l1_data: offset_of!(Hart, l1_data) as i32,
         chain_key: offset_of!(Hart, chain_key) as i32,
+        helper_status: offset_of!(Hart, helper_status) as i32,
         last_exit: offset_of!(Hart, last_exit) as i32,
         l1_exec: offset_of!(Hart, l1_exec) as i32,
         fast_table: offset_of!(Hart, fast_table) as i32,
@@ -212,9 +213,8 @@ pub struct Tier1Options {
     pub cache_bytes: usize,
 }
 
-fn new_compiler(o: Tier1Options) -> Result<Compiler, JitError> {
-    let mut compiler =
-        Compiler::new(layout(), HELPERS, o.cache_bytes).map_err(JitError::Backend)?;
+fn new_compiler(o: Tier1Options, thunks: Thunks) -> Result<Compiler, JitError> {
+    let mut compiler = Compiler::new(layout(), thunks, o.cache_bytes).map_err(JitError::Backend)?;
     compiler.loops = o.chaining;
     // A developer's aid for reading the code the JIT emits.
     compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
@@ -315,7 +315,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn spawn(o: Tier1Options, name: String) -> Result<Self, JitError> {
+    fn spawn(o: Tier1Options, thunks: Thunks, name: String) -> Result<Self, JitError> {
         let (jobs, job_rx) = crossbeam::channel::unbounded::<Job>();
         let (done_tx, done) = crossbeam::channel::unbounded::<Done>();
         let (ready_tx, ready) = crossbeam::channel::bounded(1);
@@ -323,7 +323,7 @@ impl Worker {
             .name(name)
             .spawn(move || {
                 // Cranelift's module is made (and its code freed) on this thread.
-                let mut compiler = match new_compiler(o) {
+                let mut compiler = match new_compiler(o, thunks) {
                     Ok(c) => {
                         let _ = ready_tx.send(Ok(()));
                         c
@@ -410,14 +410,15 @@ pub struct Tier1 {
 
 impl Tier1 {
     pub fn new(o: Tier1Options, hartid: u64) -> Result<Self, JitError> {
+        let entry = Entry::new(&layout(), &HELPERS).map_err(JitError::Backend)?;
         let backend = if o.background {
-            Backend::Thread(Worker::spawn(o, format!("jit{hartid}"))?)
+            Backend::Thread(Worker::spawn(o, entry.thunks(), format!("jit{hartid}"))?)
         } else {
-            Backend::Inline(Box::new(new_compiler(o)?))
+            Backend::Inline(Box::new(new_compiler(o, entry.thunks())?))
         };
         Ok(Self {
             backend,
-            entry: Entry::new(&layout()).map_err(JitError::Backend)?,
+            entry,
             chaining: o.chaining,
             threshold: o.threshold,
             stats: JitStats::default(),

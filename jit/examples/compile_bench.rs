@@ -5,13 +5,15 @@
 //! interpreter; this measures it apart from everything else a run does.
 //!
 //! ```text
-//! cargo run --release -p rivet-jit --example compile_bench -- FILE [ROUNDS]
+//! cargo run --release -p rivet-jit --example compile_bench -- FILE [ROUNDS] [DUMP-PC]
 //! ```
+//!
+//! With `DUMP-PC` (hex), the host code of the regions starting there is printed.
 
 use std::time::Instant;
 
 use rivet_jit::backend::{
-    link_cells_for, parse_region, Compiler, FastLayout, Helpers, L1Layout, LinkCell, Member,
+    link_cells_for, parse_region, Compiler, Entry, FastLayout, Helpers, L1Layout, LinkCell, Member,
     StateLayout,
 };
 use rivet_jit::frontend::Insn;
@@ -38,6 +40,7 @@ fn layout() -> StateLayout {
         fast_table: 544,
         chain_key: 552,
         last_exit: 560,
+        helper_status: 568,
         fast: FastLayout {
             index_bits: 12,
             entry_shift: 5,
@@ -66,6 +69,7 @@ fn main() {
         std::process::exit(2);
     };
     let rounds: usize = args.next().and_then(|r| r.parse().ok()).unwrap_or(1);
+    let dump_pc = args.next().and_then(|p| u64::from_str_radix(&p, 16).ok());
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) => {
@@ -79,7 +83,8 @@ fn main() {
         store,
         exec_one,
     };
-    let mut compiler = Compiler::new(layout(), helpers, 1 << 30).expect("a Cranelift host");
+    let entry = Entry::new(&layout(), &helpers).expect("a Cranelift host");
+    let mut compiler = Compiler::new(layout(), entry.thunks(), 1 << 30).expect("a Cranelift host");
     compiler.loops = true;
     let cells: Vec<Vec<LinkCell>> = regions
         .iter()
@@ -101,6 +106,17 @@ fn main() {
                 .iter()
                 .map(|(pc, insns)| Member { pc: *pc, insns })
                 .collect();
+            compiler.dump = round == 0 && Some(r[0].0) == dump_pc;
+            if compiler.dump {
+                for (pc, insns) in r {
+                    let mut at = *pc;
+                    for i in insns {
+                        println!("  {at:x}: {}", rivet_jit::frontend::disasm(i, at));
+                        at += u64::from(i.len);
+                    }
+                    println!();
+                }
+            }
             if let Err(e) = compiler.compile_region(&members, Some(cells)) {
                 eprintln!("compile_bench: {e}");
                 std::process::exit(1);

@@ -95,6 +95,8 @@ pub struct Hart {
     /// them).
     pub l1_exec: usize,
     pub fast_table: usize,
+    /// Where the JIT's helper thunks leave a helper's status.
+    pub helper_status: u64,
     /// Block chaining (see `rivet_jit::backend`): the address of the chain key in
     /// [`HartSignals`], and the link cell of the last exit that did not chain.
     pub chain_key: usize,
@@ -195,6 +197,7 @@ impl Hart {
             l1_data: 0,
             l1_exec: 0,
             fast_table: 0,
+            helper_status: 0,
             chain_key: signals.chain_key() as *const _ as usize,
             last_exit: 0,
             link_epoch: 1,

@@ -19,11 +19,13 @@
 //! the fast path goes on; or it performs the whole instruction itself (a device, a
 //! misaligned access, a page without uniform PMP) or takes its trap, and the function
 //! returns with the hart at the next instruction or the trap handler. For that, the x
-//! registers changed so far are written back on the main line before the access (as
-//! TCG does before its guest memory operations), and the helper gets the instruction's
-//! pc, retired-instruction count, length and destination ([`MemKind`]). A block then
-//! has two Cranelift blocks per access and no block parameters, which keeps compiling
-//! cheap.
+//! registers changed so far are in memory when the helper runs: written back on the
+//! main line before the access in straight-line code (as TCG does before its guest
+//! memory operations; they would be written back at the block's exit anyway), or by
+//! the slow path itself in regions that loop, where registers stay in host registers
+//! across iterations. The helper gets the instruction's pc, retired-instruction count,
+//! length and destination ([`MemKind`]). A block then has two Cranelift blocks per
+//! access and no block parameters, which keeps compiling cheap.
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::I64;
@@ -52,7 +54,7 @@ impl Tx<'_> {
     /// The guest address `x[rs1] + imm` and its L1 entry pointer.
     fn address(&mut self, i: &Insn) -> (Value, Value) {
         let base = self.get(i.rs1);
-        let addr = self.b.ins().iadd_imm_s(base, i64::from(i.imm));
+        let addr = self.add_imm(base, i64::from(i.imm));
         let l1 = &self.layout.l1;
         let index_mask = ((1i64 << l1.index_bits) - 1) << l1.entry_shift;
         let shift = i64::from(l1.page_shift - l1.entry_shift);
@@ -92,32 +94,49 @@ impl Tx<'_> {
     }
 
     /// The slow path of the access probed by `hit`: `helper` refills the L1 entry, or
-    /// performs the whole instruction (a device, a misaligned access, a fault) and the
-    /// function returns. Leaves the builder in the fast path's block, where the entry
-    /// grants the access.
-    fn probe(&mut self, hit: Value, helper: Helper, args: &[Value]) {
+    /// performs the whole instruction `i` at `pc` (a device, a misaligned access, a
+    /// fault) and the function returns. `args` come before the [`MemKind`], pc and
+    /// count. Leaves the builder in the fast path's block, where the entry grants the
+    /// access.
+    fn probe(&mut self, hit: Value, helper: Helper, i: &Insn, pc: u64, kind: u64, args: &[Value]) {
         let fast = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
         self.b.ins().brif(hit, fast, &[], slow, &[]);
         self.b.seal_block(slow);
         self.b.switch_to_block(slow);
-        let status = self.call(helper, args);
+        if self.joined {
+            self.store_dirty();
+        }
+        let kind = self.b.ins().iconst(I64, kind as i64);
+        let (pcv, n) = self.position(pc);
+        let mut all = args.to_vec();
+        all.extend_from_slice(&[kind, pcv, n]);
+        debug_assert!(i.len == 2 || i.len == 4);
+        let status = self.call(helper, &all);
         // MEM_HIT (0): the entry now grants the access, so the fast path goes on.
         self.exit_if_trap_or(status, fast);
         self.b.seal_block(fast);
         self.b.switch_to_block(fast);
     }
 
+    /// Before an access whose slow path may return: outside loops, the dirty
+    /// registers are written back on the main line (once per block, as at its exit);
+    /// in a region that loops they stay in host registers and the slow path stores
+    /// them ([`Tx::probe`]).
+    fn before_access(&mut self) {
+        if !self.joined {
+            self.write_back();
+        }
+    }
+
     /// `rd = load(x[rs1] + imm)` of `size` bytes, sign- or zero-extended.
     pub(super) fn load(&mut self, i: &Insn, pc: u64, size: u8, signed: bool) {
-        self.write_back();
+        self.before_access();
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.read, size);
         let kind = MemKind::pack(size, signed, i.len, i.rd);
-        let kind = self.b.ins().iconst(I64, kind as i64);
-        let (pcv, n) = self.position(pc);
-        self.probe(hit, Helper::Load, &[addr, kind, pcv, n]);
+        self.probe(hit, Helper::Load, i, pc, kind, &[addr]);
         let host = self.host(addr, entry);
         let f = host_flags();
         let v = match (size, signed) {
@@ -134,14 +153,12 @@ impl Tx<'_> {
 
     /// `store(x[rs1] + imm, x[rs2])` of `size` bytes.
     pub(super) fn store(&mut self, i: &Insn, pc: u64, size: u8) {
-        self.write_back();
+        self.before_access();
         let value = self.get(i.rs2);
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.write, size);
         let kind = MemKind::pack(size, false, i.len, 0);
-        let kind = self.b.ins().iconst(I64, kind as i64);
-        let (pcv, n) = self.position(pc);
-        self.probe(hit, Helper::Store, &[addr, value, kind, pcv, n]);
+        self.probe(hit, Helper::Store, i, pc, kind, &[addr, value]);
         let host = self.host(addr, entry);
         let f = host_flags();
         match size {

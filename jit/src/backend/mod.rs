@@ -127,13 +127,22 @@ pub struct Entry {
     _module: JITModule,
     f: EntryFn,
     miss: usize,
+    thunks: Thunks,
 }
 
 type EntryFn = unsafe extern "C" fn(*mut u8, *const u8, u64, u64) -> u64;
 
 impl Entry {
-    /// The trampoline and the miss stub, for a state of `layout`.
-    pub fn new(layout: &StateLayout) -> Result<Self, Error> {
+    /// The trampoline, the miss stub and the helper thunks, for a state of `layout`.
+    ///
+    /// Compiled code calls each of `helpers` through a thunk in the `preserve_all`
+    /// calling convention, which saves every register the helper (a C function) may
+    /// clobber: a helper call on a slow path then costs the main line no registers,
+    /// where C's convention would make the block keep every value live across it in
+    /// one of the few callee-saved registers (saved and restored on each entry and
+    /// exit of the block) or on the stack. `preserve_all` returns no values, so a thunk
+    /// leaves the helper's status in the state (`helper_status`).
+    pub fn new(layout: &StateLayout, helpers: &Helpers) -> Result<Self, Error> {
         let isa = host_isa()?;
         let mut module = JITModule::new(JITBuilder::with_isa(isa.clone(), default_libcall_names()));
         let ptr = isa.pointer_type();
@@ -194,16 +203,65 @@ impl Entry {
             .declare_function("rivet_miss", Linkage::Local, &sig)
             .map_err(err)?;
         module.define_function(miss, &mut ctx).map_err(err)?;
+        module.clear_context(&mut ctx);
+
+        let mut thunk_ids = Vec::new();
+        for &h in Helper::ALL {
+            let (addr, arity) = helpers.get(h);
+            let mut sig = ir::Signature::new(CallConv::PreserveAll);
+            let mut c_sig = ir::Signature::new(isa.default_call_conv());
+            for _ in 0..arity {
+                sig.params.push(AbiParam::new(ir::types::I64));
+                c_sig.params.push(AbiParam::new(ir::types::I64));
+            }
+            c_sig.returns.push(AbiParam::new(ir::types::I64));
+            ctx.func.signature = sig.clone();
+            {
+                let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
+                let block = b.create_block();
+                b.append_block_params_for_function_params(block);
+                b.switch_to_block(block);
+                let p = b.block_params(block).to_vec();
+                let c_sig = b.import_signature(c_sig);
+                let callee = b.ins().iconst(ir::types::I64, addr as i64);
+                let call = b.ins().call_indirect(c_sig, callee, &p);
+                let status = b.inst_results(call)[0];
+                b.ins()
+                    .store(translate::state_flags(), status, p[0], layout.helper_status);
+                b.ins().return_(&[]);
+                b.seal_all_blocks();
+                b.finalize(module.target_config());
+            }
+            let id = module
+                .declare_function(&format!("rivet_thunk_{h:?}"), Linkage::Local, &sig)
+                .map_err(err)?;
+            module.define_function(id, &mut ctx).map_err(err)?;
+            module.clear_context(&mut ctx);
+            thunk_ids.push((id, arity));
+        }
+
         module.finalize_definitions().map_err(err)?;
         let code = module.get_finalized_function(entry);
         let miss = module.get_finalized_function(miss) as usize;
+        let thunks = Thunks(
+            thunk_ids
+                .into_iter()
+                .map(|(id, arity)| (module.get_finalized_function(id) as usize, arity))
+                .collect(),
+        );
         Ok(Self {
             _module: module,
             // SAFETY: the function just compiled has this signature in the host's
             // default (C) calling convention.
             f: unsafe { std::mem::transmute::<*const u8, EntryFn>(code) },
             miss,
+            thunks,
         })
+    }
+
+    /// The helper thunks, for [`Compiler::new`]. They live as long as this `Entry`.
+    pub fn thunks(&self) -> Thunks {
+        self.thunks.clone()
     }
 
     /// The address of the miss stub, for [`LinkCell::new`]. It lives as long as this
@@ -330,6 +388,17 @@ pub fn link_cells_for(blocks: usize) -> usize {
     2 * blocks
 }
 
+/// The thunks compiled code calls helpers through (see [`Entry::new`]): their
+/// addresses and numbers of arguments, by [`Helper`].
+#[derive(Debug, Clone)]
+pub struct Thunks(Vec<(usize, usize)>);
+
+impl Thunks {
+    pub(crate) fn get(&self, h: Helper) -> (usize, usize) {
+        self.0[h as usize]
+    }
+}
+
 /// Where compiled code finds the hart state: byte offsets from the hart pointer.
 #[derive(Debug, Clone, Copy)]
 pub struct StateLayout {
@@ -341,6 +410,8 @@ pub struct StateLayout {
     /// regime in effect. The runtime keeps it current at block entry and after every
     /// `exec_one` call (which may change privilege or `mstatus`).
     pub l1_data: i32,
+    /// Where a helper thunk leaves the helper's status (u64).
+    pub helper_status: i32,
     /// Chaining (see the module docs): a pointer to the chain key (a u64 other
     /// threads may clear), and the link cell of the last exit that reached the miss
     /// stub (pointer).
@@ -404,6 +475,10 @@ macro_rules! helpers {
             $( $variant, )*
         }
 
+        impl Helper {
+            pub(crate) const ALL: &[Helper] = &[$( Helper::$variant, )*];
+        }
+
         impl Helpers {
             /// The helper's address and its number of arguments (the hart included).
             pub(crate) fn get(&self, h: Helper) -> (usize, usize) {
@@ -459,7 +534,7 @@ pub struct Compiler {
     ctx: Context,
     fctx: FunctionBuilderContext,
     layout: StateLayout,
-    helpers: Helpers,
+    helpers: Thunks,
     /// Bytes of the code cache in use (shared with its arena).
     code_used: Arc<AtomicUsize>,
     cache_bytes: usize,
@@ -516,8 +591,9 @@ pub fn parse_region(line: &str) -> Option<Vec<(u64, Vec<Insn>)>> {
 }
 
 impl Compiler {
-    /// A compiler whose code cache reserves `cache_bytes` (see [`CODE_CACHE_BYTES`]).
-    pub fn new(layout: StateLayout, helpers: Helpers, cache_bytes: usize) -> Result<Self, Error> {
+    /// A compiler whose code cache reserves `cache_bytes` (see [`CODE_CACHE_BYTES`]),
+    /// for code that calls helpers through `helpers` (of an [`Entry`] that outlives it).
+    pub fn new(layout: StateLayout, helpers: Thunks, cache_bytes: usize) -> Result<Self, Error> {
         let isa = host_isa()?;
         let code_used = Arc::new(AtomicUsize::new(0));
         // Where the host refuses read-write-execute memory, cranelift-jit's own provider

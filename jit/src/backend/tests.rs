@@ -36,6 +36,7 @@ struct State {
     last_exit: usize,
     l1_exec: usize,
     fast_table: usize,
+    helper_status: u64,
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
     key: u64,
@@ -57,6 +58,7 @@ fn layout() -> StateLayout {
         instret: std::mem::offset_of!(State, instret) as i32,
         l1_data: std::mem::offset_of!(State, l1_data) as i32,
         chain_key: std::mem::offset_of!(State, chain_key) as i32,
+        helper_status: std::mem::offset_of!(State, helper_status) as i32,
         last_exit: std::mem::offset_of!(State, last_exit) as i32,
         l1_exec: std::mem::offset_of!(State, l1_exec) as i32,
         fast_table: std::mem::offset_of!(State, fast_table) as i32,
@@ -210,9 +212,10 @@ impl Rig {
             exec: u64::MAX,
             addend: host.wrapping_sub(PAGE),
         };
+        let entry = super::Entry::new(&layout(), &helpers).expect("a Cranelift host");
         Rig {
-            compiler: Compiler::new(layout(), helpers, 1 << 20).expect("a Cranelift host"),
-            entry: super::Entry::new(&layout()).expect("a Cranelift host"),
+            compiler: Compiler::new(layout(), entry.thunks(), 1 << 20).expect("a Cranelift host"),
+            entry,
             table,
             page,
         }
@@ -254,6 +257,7 @@ impl Rig {
             last_exit: 0,
             l1_exec: 0,
             fast_table: 0,
+            helper_status: 0,
             calls: Vec::new(),
             key: 1,
             clear_key_after: None,

@@ -21,7 +21,7 @@ use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData,
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::{
-    successors, Helper, Helpers, LinkCell, Member, StateLayout, EXIT_NEXT, EXIT_TRAP, MEM_DONE,
+    successors, Helper, LinkCell, Member, StateLayout, Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE,
 };
 use crate::frontend::{Insn, Op};
 
@@ -29,7 +29,7 @@ pub(super) struct Tx<'a> {
     pub b: FunctionBuilder<'a>,
     pub hart: Value,
     pub layout: &'a StateLayout,
-    helpers: &'a Helpers,
+    helpers: &'a Thunks,
     vars: [Option<Variable>; 32],
     dirty: u32,
     /// The retired-instruction count at the current member's entry (or after the last
@@ -53,6 +53,10 @@ pub(super) struct Tx<'a> {
     loops: bool,
     /// The address of the chain key (loaded once, on entry).
     key_ptr: Value,
+    /// The region's members continue at each other (so it may loop): memory slow
+    /// paths write back the dirty registers themselves rather than the main line
+    /// before every access (see `mem.rs`).
+    pub joined: bool,
     /// Addresses of the region's link cells when it chains, and how many are used.
     links: Option<&'a [i64]>,
     links_used: usize,
@@ -61,8 +65,7 @@ pub(super) struct Tx<'a> {
     pub l1_table: Option<Value>,
     /// The block that returns a helper's non-zero status (see [`Tx::exit_if_trap`]).
     trap: Option<ir::Block>,
-    /// The host's C calling convention (helpers), and the blocks' signature.
-    host_cc: cranelift_codegen::isa::CallConv,
+    /// The blocks' signature.
     block_sig: Option<ir::SigRef>,
 }
 
@@ -119,7 +122,7 @@ pub(super) fn translate(
     func: &mut Function,
     fctx: &mut FunctionBuilderContext,
     layout: &StateLayout,
-    helpers: &Helpers,
+    helpers: &Thunks,
     members: &[Member],
     config: cranelift_codegen::isa::TargetFrontendConfig,
     loops: bool,
@@ -161,11 +164,11 @@ pub(super) fn translate(
         cur: 0,
         loops,
         key_ptr,
+        joined: false,
         links,
         links_used: 0,
         l1_table: None,
         trap: None,
-        host_cc: config.default_call_conv,
         block_sig: None,
     };
     let edges: Vec<(usize, usize)> = members
@@ -178,7 +181,8 @@ pub(super) fn translate(
                 .filter_map(move |s| index(s).map(|s| (n, s)))
         })
         .collect();
-    if !edges.is_empty() {
+    t.joined = !edges.is_empty();
+    if t.joined {
         // Control joins inside the function: define every register the region names
         // here, where it dominates every member.
         let uses = members
@@ -258,7 +262,7 @@ impl Tx<'_> {
                 self.b.ins().store(state_flags(), v, self.hart, off);
             }
         }
-        let count = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        let count = self.instret_now();
         self.b.def_var(self.instret, count);
         if n > self.cur {
             self.b.ins().jump(block, &[]);
@@ -281,7 +285,21 @@ impl Tx<'_> {
     /// The run-time value of the guest pc that is `pc` at compile time.
     fn pc_value(&mut self, pc: u64) -> Value {
         let delta = pc.wrapping_sub(self.start) as i64;
-        self.b.ins().iadd_imm_s(self.pc0, delta)
+        self.add_imm(self.pc0, delta)
+    }
+
+    /// `v + imm` (Cranelift at `opt_level=none` would add a zero too).
+    pub fn add_imm(&mut self, v: Value, imm: i64) -> Value {
+        if imm == 0 {
+            v
+        } else {
+            self.b.ins().iadd_imm_s(v, imm)
+        }
+    }
+
+    /// The retired-instruction count before the instruction being translated.
+    fn instret_now(&mut self) -> Value {
+        self.add_imm(self.instret_base, self.k)
     }
 
     /// The value of x register `r`.
@@ -326,6 +344,13 @@ impl Tx<'_> {
 
     /// Stores the dirty x registers back into the hart; none is dirty afterwards.
     pub fn write_back(&mut self) {
+        self.store_dirty();
+        self.dirty = 0;
+    }
+
+    /// Stores the dirty x registers back into the hart, on a path that leaves them
+    /// dirty on the main line (a slow path that may return).
+    pub fn store_dirty(&mut self) {
         for r in 1..32u8 {
             if self.dirty & (1 << r) != 0 {
                 let v = self.get(r);
@@ -333,14 +358,13 @@ impl Tx<'_> {
                 self.b.ins().store(state_flags(), v, self.hart, off);
             }
         }
-        self.dirty = 0;
     }
 
     /// The run-time pc of the instruction at `pc` and the retired-instruction count
     /// before it, for a helper that stores them when it takes a trap.
     pub fn position(&mut self, pc: u64) -> (Value, Value) {
         let pcv = self.pc_value(pc);
-        let n = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        let n = self.instret_now();
         (pcv, n)
     }
 
@@ -356,7 +380,7 @@ impl Tx<'_> {
     }
 
     fn store_instret(&mut self) {
-        let v = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        let v = self.instret_now();
         self.b
             .ins()
             .store(state_flags(), v, self.hart, self.layout.instret);
@@ -398,7 +422,7 @@ impl Tx<'_> {
                 s
             }
         };
-        let n = self.b.ins().iadd_imm_s(self.instret_base, self.k);
+        let n = self.instret_now();
         self.b
             .ins()
             .return_call_indirect(sig, code, &[self.hart, next, n, cell]);
@@ -492,17 +516,18 @@ impl Tx<'_> {
     }
 
     /// Calls helper `h` with the hart pointer followed by `args`; returns its result.
+    /// The helper is reached through its thunk (see [`super::Entry::new`]), which
+    /// preserves every register and leaves the status in the state.
     pub fn call(&mut self, h: Helper, args: &[Value]) -> Value {
         let (addr, arity) = self.helpers.get(h);
         debug_assert_eq!(arity, args.len() + 1);
         let sig = match self.sigs[arity] {
             Some(s) => s,
             None => {
-                let mut sig = ir::Signature::new(self.host_cc);
+                let mut sig = ir::Signature::new(cranelift_codegen::isa::CallConv::PreserveAll);
                 for _ in 0..arity {
                     sig.params.push(AbiParam::new(I64));
                 }
-                sig.returns.push(AbiParam::new(I64));
                 let s = self.b.import_signature(sig);
                 self.sigs[arity] = Some(s);
                 s
@@ -512,8 +537,10 @@ impl Tx<'_> {
         let mut all = Vec::with_capacity(arity);
         all.push(self.hart);
         all.extend_from_slice(args);
-        let call = self.b.ins().call_indirect(sig, callee, &all);
-        self.b.inst_results(call)[0]
+        self.b.ins().call_indirect(sig, callee, &all);
+        self.b
+            .ins()
+            .load(I64, state_flags(), self.hart, self.layout.helper_status)
     }
 
     /// Returns the helper status `status` from the function when it is non-zero (the
@@ -694,7 +721,7 @@ impl Tx<'_> {
             Op::Jalr => {
                 // The target reads rs1 before rd is written (rd may equal rs1).
                 let a = self.get(rs1);
-                let t = self.b.ins().iadd_imm_s(a, imm);
+                let t = self.add_imm(a, imm);
                 let target = self.b.ins().band_imm_s(t, !1);
                 let link = self.pc_value(next);
                 self.set(rd, link);
@@ -721,7 +748,7 @@ impl Tx<'_> {
             Op::Sw => self.store(i, pc, 4),
             Op::Sd => self.store(i, pc, 8),
 
-            Op::Addi => ri!(|t, a| t.b.ins().iadd_imm_s(a, imm)),
+            Op::Addi => ri!(|t, a| t.add_imm(a, imm)),
             Op::Slti => ri!(|t, a| {
                 let c = t.b.ins().icmp_imm_s(IntCC::SignedLessThan, a, imm);
                 t.b.ins().uextend(I64, c)
@@ -748,7 +775,7 @@ impl Tx<'_> {
             Op::Or => rr!(|t, a, b| t.b.ins().bor(a, b)),
             Op::And => rr!(|t, a, b| t.b.ins().band(a, b)),
             Op::Addiw => ri!(|t, a| {
-                let s = t.b.ins().iadd_imm_s(a, imm);
+                let s = t.add_imm(a, imm);
                 t.sext32(s)
             }),
             Op::Slliw => ri!(|t, a| {
