@@ -29,6 +29,7 @@ const MAX_BLOCK: usize = 64;
 const REGION_BLOCKS: usize = 16;
 const REGION_INSNS: usize = 256;
 const JUMP_CACHE: usize = 4096;
+const PHYS_CACHE: usize = 16384;
 
 pub struct Block {
     /// Shared with the compiler thread while it compiles the block.
@@ -149,6 +150,10 @@ pub struct Interp {
     pub stats: DispatchStats,
     jump: Vec<Option<JumpEntry>>,
     blocks: HashMap<u64, Rc<Block>, BuildHasherDefault<PageHasher>>,
+    /// Blocks by physical address, direct-mapped, in front of `blocks`: a program run
+    /// again at new virtual addresses (a new process, ASLR) finds its blocks here after
+    /// one probe where the map takes several cache misses.
+    phys: Vec<Option<Rc<Block>>>,
     /// Bumped to invalidate every jump-cache entry at once.
     generation: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
@@ -227,6 +232,7 @@ impl Interp {
             stats: DispatchStats::default(),
             jump: vec![None; JUMP_CACHE],
             blocks: HashMap::default(),
+            phys: vec![None; PHYS_CACHE],
             generation: 0,
             trace: false,
             tier1: None,
@@ -264,6 +270,7 @@ impl Interp {
         self.linked.clear();
         self.dead_compiled = 0;
         self.blocks.clear();
+        self.phys.fill(None);
         self.jump.fill(None);
         self.fast.fill(EMPTY_FAST);
         self.generation += 1;
@@ -312,10 +319,14 @@ impl Interp {
         let paddr = h.translate_fetch(pc)?;
         // After a TLB flush the jump cache's host check fails; the entry may still
         // name the block at this physical address.
-        let cached = match &self.jump[slot] {
-            Some(e) if e.pc == pc && e.block.paddr == paddr && e.generation == self.generation => {
+        let phys = ((paddr >> 1) as usize) & (PHYS_CACHE - 1);
+        let cached = match (&self.jump[slot], &self.phys[phys]) {
+            (Some(e), _)
+                if e.pc == pc && e.block.paddr == paddr && e.generation == self.generation =>
+            {
                 Some(e.block.clone())
             }
+            (_, Some(b)) if b.paddr == paddr => Some(b.clone()),
             _ => self.blocks.get(&paddr).cloned(),
         };
         let cached = match cached {
@@ -325,6 +336,7 @@ impl Interp {
                     Some(b)
                 } else {
                     self.blocks.remove(&paddr);
+                    self.phys[phys] = None;
                     if b.compiled.get().is_some() {
                         self.dead_compiled += 1;
                     }
@@ -347,6 +359,9 @@ impl Interp {
                 b
             }
         };
+        if !block.insns.is_empty() {
+            self.phys[phys] = Some(block.clone());
+        }
         // The translation above filled the L1 exec entry when the page is cacheable.
         if let Some(host) = h.fetch_host(pc) {
             self.jump[slot] = Some(JumpEntry {
