@@ -6,10 +6,10 @@
 //! for every virtual mapping of its physical page. Caches are per hart: a hart only has
 //! to see code another agent wrote after its own `fence.i` (Unpriv spec "Zifencei").
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::rc::Rc;
+use std::rc::{Rc, Weak};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -51,9 +51,21 @@ pub struct Block {
     epoch: Cell<u64>,
     /// Where the compiled code's exits to fixed successors look for them (chaining).
     links: OnceCell<Box<[LinkCell]>>,
+    /// The block's fixed successors in its own page, as offsets from its first byte
+    /// ([`successors`]), and the blocks found there when the interpreter last ran
+    /// through them: the dispatcher takes the next block from here instead of looking
+    /// it up (see [`Interp::run`]).
+    next: [Option<u64>; 2],
+    next_blocks: RefCell<[Weak<Block>; 2]>,
 }
 
 impl Block {
+    /// Which fixed successor of this block (run at `pc`) `next` is, if any.
+    fn successor_slot(&self, pc: u64, next: u64) -> Option<usize> {
+        let delta = next.wrapping_sub(pc);
+        self.next.iter().position(|&d| d == Some(delta))
+    }
+
     /// Whether the guest RAM at `host` (the host address of the block's first byte)
     /// still holds the block and the rest of its region.
     ///
@@ -98,6 +110,8 @@ struct JumpEntry {
 pub struct DispatchStats {
     /// Compiled blocks found in the compact table.
     pub fast: u64,
+    /// Blocks found as the cached successor of the block interpreted before.
+    pub next: u64,
     /// Instructions the interpreter retired (the rest ran in compiled code).
     pub interpreted: u64,
     /// Blocks found in the jump cache.
@@ -113,6 +127,7 @@ pub struct DispatchStats {
 impl DispatchStats {
     pub fn add(&mut self, o: &DispatchStats) {
         self.fast += o.fast;
+        self.next += o.next;
         self.interpreted += o.interpreted;
         self.jump += o.jump;
         self.map += o.map;
@@ -379,6 +394,8 @@ impl Interp {
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
         self.install_compiled();
         h.fast_table = self.fast.as_ptr() as usize;
+        // The block interpreted last when it ran to its end, and the pc it ran at.
+        let mut prev: Option<(Rc<Block>, u64)> = None;
         for _ in 0..budget {
             if h.signals.chain_key().load(Ordering::Relaxed) != h.link_epoch {
                 // Another thread asked for the hart (an interrupt line, a timer
@@ -403,10 +420,36 @@ impl Interp {
                     irq = i;
                     h.waiting = false;
                     h.interrupt(irq);
+                    prev = None;
                 }
             }
             if h.waiting || !h.shared.power.is_running() {
                 return;
+            }
+            // After an interpreted block, the next one is usually its successor: no
+            // lookup. A fixed successor in the same virtual page is in the same
+            // physical page (the block ended in a branch or jump, which changes neither
+            // translation nor privilege).
+            let slot = prev.as_ref().and_then(|(a, pc)| {
+                let k = a.successor_slot(*pc, h.pc)?;
+                Some((a.clone(), k))
+            });
+            prev = None;
+            let cached = slot.as_ref().and_then(|(a, k)| {
+                a.next_blocks.borrow()[*k]
+                    .upgrade()
+                    .filter(|b| b.epoch.get() == self.code_epoch)
+            });
+            if let Some(block) = cached {
+                self.stats.next += 1;
+                let pc = h.pc;
+                prev = self.run_block(h, &block, link).then_some((block, pc));
+                if h.code_flush_pending {
+                    h.code_flush_pending = false;
+                    self.fence_i(h);
+                    prev = None;
+                }
+                continue;
             }
             if let Some(f) = self.compiled_at(h) {
                 // The common case once code is hot: no block lookup, no refcounts.
@@ -419,6 +462,7 @@ impl Interp {
                 }
                 continue;
             }
+            let pc = h.pc;
             let block = match self.block(h) {
                 Ok(b) => b,
                 Err(e) => {
@@ -426,6 +470,9 @@ impl Interp {
                     continue;
                 }
             };
+            if let Some((a, k)) = &slot {
+                a.next_blocks.borrow_mut()[*k] = Rc::downgrade(&block);
+            }
             if block.insns.is_empty() {
                 // An instruction that straddles a page boundary: run it alone.
                 match h.fetch_insn(h.pc).and_then(|raw| {
@@ -439,13 +486,13 @@ impl Interp {
                     }
                     Err(e) => h.raise(e),
                 }
-            } else {
-                self.run_block(h, &block, link);
+            } else if self.run_block(h, &block, link) {
+                prev = Some((block, pc));
             }
-            drop(block);
             if h.code_flush_pending {
                 h.code_flush_pending = false;
                 self.fence_i(h);
+                prev = None;
             }
         }
     }
@@ -509,11 +556,14 @@ impl Interp {
         }
     }
 
-    /// Interprets `insns` at `h.pc`, counting what retired (`--stats`).
-    fn interpret(&mut self, h: &mut Hart, insns: &[Insn]) {
+    /// Interprets `insns` at `h.pc`, counting what retired (`--stats`); returns
+    /// whether all of them did (no trap).
+    fn interpret(&mut self, h: &mut Hart, insns: &[Insn]) -> bool {
         let before = h.instret;
         interpret(h, insns, self.trace);
-        self.stats.interpreted += h.instret.wrapping_sub(before);
+        let ran = h.instret.wrapping_sub(before);
+        self.stats.interpreted += ran;
+        ran == insns.len() as u64
     }
 
     /// The region to compile for the hot block `head` at `pc`: the head and the blocks
@@ -598,7 +648,12 @@ impl Interp {
     /// it is hot), else interpreted. `link` is the exit the previous compiled run left
     /// through.
     #[inline]
-    fn run_block(&mut self, h: &mut Hart, block: &Rc<Block>, link: Option<(*const LinkCell, u64)>) {
+    fn run_block(
+        &mut self,
+        h: &mut Hart,
+        block: &Rc<Block>,
+        link: Option<(*const LinkCell, u64)>,
+    ) -> bool {
         let Some(threshold) = self.tier1.as_ref().map(|t| t.threshold) else {
             return self.interpret(h, &block.insns);
         };
@@ -636,7 +691,8 @@ impl Interp {
             return self.interpret(h, &block.insns);
         };
         if self.lockstep {
-            return self.lockstep(h, block, f);
+            self.lockstep(h, block, f);
+            return false;
         }
         if let Some(host) = h.fetch_host(h.pc) {
             // The page is mapped whole (one L1 entry): chaining within it is sound.
@@ -649,7 +705,8 @@ impl Interp {
                 f: Some(f),
             };
         }
-        self.run_compiled(h, f)
+        self.run_compiled(h, f);
+        false
     }
 
     /// `--lockstep`: runs a compiled region and, for regions that can run twice, the
@@ -1371,7 +1428,14 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, 
             break;
         }
     }
+    // Fixed successors in the same page (a fall-through past the page's end is not).
+    let next = successors(&insns, pc).map(|s| {
+        s.filter(|&t| (t ^ pc) & !0xfff == 0)
+            .map(|t| t.wrapping_sub(pc))
+    });
     Ok(Block {
+        next,
+        next_blocks: RefCell::new([Weak::new(), Weak::new()]),
         insns: insns.into(),
         paddr,
         runs: Cell::new(0),

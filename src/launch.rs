@@ -117,9 +117,10 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             );
             let d = &j.dispatch;
             eprintln!(
-                "rivet: dispatch: {} compiled-table hits, {} jump-cache hits, {} found by \
-                 physical address, {} decoded; {} fence.i",
-                d.fast, d.jump, d.map, d.decoded, d.fence_i
+                "rivet: dispatch: {} compiled-table hits, {} successors of the block \
+                 before, {} jump-cache hits, {} found by physical address, {} decoded; {} \
+                 fence.i",
+                d.fast, d.next, d.jump, d.map, d.decoded, d.fence_i
             );
             if a.lockstep {
                 eprintln!(
