@@ -82,6 +82,10 @@ pub fn layout() -> StateLayout {
         l1_data: offset_of!(Hart, l1_data) as i32,
         chain_key: offset_of!(Hart, chain_key) as i32,
         helper_status: offset_of!(Hart, helper_status) as i32,
+        f: offset_of!(Hart, f) as i32,
+        mstatus: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, mstatus)) as i32,
+        fflags: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, fflags)) as i32,
+        frm: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, frm)) as i32,
         last_exit: offset_of!(Hart, last_exit) as i32,
         l1_exec: offset_of!(Hart, l1_exec) as i32,
         fast_table: offset_of!(Hart, fast_table) as i32,
@@ -130,7 +134,18 @@ unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, kind: u64, pc: u64, n: 
             } else {
                 v
             };
-            h.set_x(k.rd, v);
+            if k.fp {
+                // flw/fld: Unpriv spec "NaN Boxing of Narrower Values"; FS is Dirty.
+                let v = if k.size == 4 {
+                    crate::hart::fp::box_s(v as u32)
+                } else {
+                    v
+                };
+                h.f[usize::from(k.rd)] = v;
+                h.csr.mstatus |= crate::hart::csr::mstatus::FS;
+            } else {
+                h.set_x(k.rd, v);
+            }
             done_at(h, k, pc, n)
         }
         Err(e) => trap_at(h, e, pc, n),

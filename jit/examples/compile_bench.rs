@@ -41,6 +41,10 @@ fn layout() -> StateLayout {
         chain_key: 552,
         last_exit: 560,
         helper_status: 568,
+        f: 576,
+        mstatus: 832,
+        fflags: 840,
+        frm: 841,
         fast: FastLayout {
             index_bits: 12,
             entry_shift: 5,

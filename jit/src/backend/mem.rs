@@ -132,14 +132,34 @@ impl Tx<'_> {
 
     /// `rd = load(x[rs1] + imm)` of `size` bytes, sign- or zero-extended.
     pub(super) fn load(&mut self, i: &Insn, pc: u64, size: u8, signed: bool) {
+        let v = self.access_load(i, pc, size, signed, false);
+        self.set(i.rd, v);
+    }
+
+    /// `store(x[rs1] + imm, x[rs2])` of `size` bytes.
+    pub(super) fn store(&mut self, i: &Insn, pc: u64, size: u8) {
+        let value = self.get(i.rs2);
+        self.access_store(i, pc, size, value);
+    }
+
+    /// The value the load `i` (of `size` bytes at `x[rs1] + imm`, sign- or
+    /// zero-extended) reads; the slow path writes it to `rd`, an f register when `fp`.
+    pub(super) fn access_load(
+        &mut self,
+        i: &Insn,
+        pc: u64,
+        size: u8,
+        signed: bool,
+        fp: bool,
+    ) -> Value {
         self.before_access();
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.read, size);
-        let kind = MemKind::pack(size, signed, i.len, i.rd);
+        let kind = MemKind::pack(size, signed, fp, i.len, i.rd);
         self.probe(hit, Helper::Load, i, pc, kind, &[addr]);
         let host = self.host(addr, entry);
         let f = host_flags();
-        let v = match (size, signed) {
+        match (size, signed) {
             (8, _) => self.b.ins().load(I64, f, host, 0),
             (1, false) => self.b.ins().uload8(I64, f, host, 0),
             (1, true) => self.b.ins().sload8(I64, f, host, 0),
@@ -147,17 +167,15 @@ impl Tx<'_> {
             (2, true) => self.b.ins().sload16(I64, f, host, 0),
             (_, false) => self.b.ins().uload32(f, host, 0),
             (_, true) => self.b.ins().sload32(f, host, 0),
-        };
-        self.set(i.rd, v);
+        }
     }
 
-    /// `store(x[rs1] + imm, x[rs2])` of `size` bytes.
-    pub(super) fn store(&mut self, i: &Insn, pc: u64, size: u8) {
+    /// The store `i` of the low `size` bytes of `value` at `x[rs1] + imm`.
+    pub(super) fn access_store(&mut self, i: &Insn, pc: u64, size: u8, value: Value) {
         self.before_access();
-        let value = self.get(i.rs2);
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.write, size);
-        let kind = MemKind::pack(size, false, i.len, 0);
+        let kind = MemKind::pack(size, false, false, i.len, 0);
         self.probe(hit, Helper::Store, i, pc, kind, &[addr, value]);
         let host = self.host(addr, entry);
         let f = host_flags();

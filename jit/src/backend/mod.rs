@@ -7,9 +7,11 @@
 //! [`Helpers`] table (declared once, in [`helpers!`]).
 //!
 //! What compiled code does inline: RV64I integer ops, M, most of Zba/Zbb/Zbs, Zicond,
-//! branches and jumps, integer loads and stores through the inline L1 TLB probe
-//! ([`mem`]). Every other instruction is one call of the `exec_one` helper, which runs
-//! the interpreter's semantics for it, so every instruction works in compiled code.
+//! branches and jumps, integer and floating-point loads and stores through the inline
+//! L1 TLB probe ([`mem`]), and F/D moves, sign injection, and arithmetic, comparisons
+//! and conversions where the host FPU is bit-exact ([`fp`]). Every other instruction is
+//! one call of the `exec_one` helper, which runs the interpreter's semantics for it, so
+//! every instruction works in compiled code.
 //!
 //! Precise state at helper calls: before any helper that can trap or read `pc`/`instret`,
 //! compiled code writes back the x registers it changed, the current pc and the exact
@@ -40,6 +42,7 @@
 //! the chain was entered.
 
 mod arena;
+mod fp;
 mod mem;
 mod translate;
 
@@ -71,25 +74,32 @@ pub const MEM_HIT: u64 = 0;
 pub const MEM_DONE: u64 = 2;
 
 /// What a memory helper needs to finish a load or store itself: the access size (1, 2,
-/// 4, 8), whether a load sign-extends, the instruction's length and a load's `rd`,
-/// packed into one integer argument.
+/// 4, 8), whether a load sign-extends, whether its `rd` is an f register (`flw`, `fld`;
+/// a single is NaN-boxed), the instruction's length and a load's `rd`, packed into one
+/// integer argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemKind {
     pub size: u8,
     pub signed: bool,
+    pub fp: bool,
     pub len: u8,
     pub rd: u8,
 }
 
 impl MemKind {
-    pub const fn pack(size: u8, signed: bool, len: u8, rd: u8) -> u64 {
-        size as u64 | (signed as u64) << 8 | (len as u64) << 16 | (rd as u64) << 24
+    pub const fn pack(size: u8, signed: bool, fp: bool, len: u8, rd: u8) -> u64 {
+        size as u64
+            | (signed as u64) << 8
+            | (fp as u64) << 9
+            | (len as u64) << 16
+            | (rd as u64) << 24
     }
 
     pub const fn unpack(k: u64) -> Self {
         Self {
             size: k as u8,
             signed: (k >> 8) & 1 != 0,
+            fp: (k >> 9) & 1 != 0,
             len: (k >> 16) as u8,
             rd: (k >> 24) as u8 & 31,
         }
@@ -412,6 +422,11 @@ pub struct StateLayout {
     pub l1_data: i32,
     /// Where a helper thunk leaves the helper's status (u64).
     pub helper_status: i32,
+    /// `f[0..32]` (8 bytes each), `mstatus` (u64), `fflags` and `frm` (u8 each).
+    pub f: i32,
+    pub mstatus: i32,
+    pub fflags: i32,
+    pub frm: i32,
     /// Chaining (see the module docs): a pointer to the chain key (a u64 other
     /// threads may clear), and the link cell of the last exit that reached the miss
     /// stub (pointer).

@@ -37,6 +37,10 @@ struct State {
     l1_exec: usize,
     fast_table: usize,
     helper_status: u64,
+    f: [u64; 32],
+    mstatus: u64,
+    fflags: u8,
+    frm: u8,
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
     key: u64,
@@ -59,6 +63,10 @@ fn layout() -> StateLayout {
         l1_data: std::mem::offset_of!(State, l1_data) as i32,
         chain_key: std::mem::offset_of!(State, chain_key) as i32,
         helper_status: std::mem::offset_of!(State, helper_status) as i32,
+        f: std::mem::offset_of!(State, f) as i32,
+        mstatus: std::mem::offset_of!(State, mstatus) as i32,
+        fflags: std::mem::offset_of!(State, fflags) as i32,
+        frm: std::mem::offset_of!(State, frm) as i32,
         last_exit: std::mem::offset_of!(State, last_exit) as i32,
         l1_exec: std::mem::offset_of!(State, l1_exec) as i32,
         fast_table: std::mem::offset_of!(State, fast_table) as i32,
@@ -258,6 +266,10 @@ impl Rig {
             l1_exec: 0,
             fast_table: 0,
             helper_status: 0,
+            f: [0; 32],
+            mstatus: 1 << 13,
+            fflags: 0,
+            frm: 0,
             calls: Vec::new(),
             key: 1,
             clear_key_after: None,
@@ -664,4 +676,158 @@ fn exits_jump_through_link_cells_and_the_entry_checks_the_chain_key() {
     cells[0].unlink(miss);
     let (_, s) = run(&mut rig, 1);
     assert_eq!((s.x[2], s.pc), (0, 0x8000_0004));
+}
+
+fn fp_insn(op: Op, rd: u8, rs1: u8, rs2: u8, rm: u8) -> Insn {
+    Insn {
+        rm,
+        ..insn(op, rd, rs1, rs2, 0)
+    }
+}
+
+/// Runs `insns` with f registers `f` and `fflags`, returning the state.
+fn run_fp(rig: &mut Rig, insns: &[Insn], f: &[(usize, u64)], fflags: u8) -> (u64, State) {
+    let code = rig.compiler.compile(insns, 0x4000_0000).expect("compiles");
+    let mut s = rig.state(&[]);
+    for &(r, v) in f {
+        s.f[r] = v;
+    }
+    s.fflags = fflags;
+    let hart = &mut *s as *mut State as *mut u8;
+    // SAFETY: as in `Rig::run_until`.
+    let status = unsafe { rig.entry.run(hart, code, 0x8000_0000, 100) };
+    (status, *s)
+}
+
+#[test]
+fn double_arithmetic_runs_on_the_host_with_exact_inexact_flags() {
+    let mut rig = Rig::new();
+    let d = |v: f64| v.to_bits();
+    let cases: &[(Op, f64, f64, f64, u8)] = &[
+        (Op::FaddD, 1.5, 2.25, 3.75, 0),
+        (Op::FaddD, 0.1, 0.2, 0.1 + 0.2, 1),
+        (Op::FsubD, 1.0, 1.0, 0.0, 0),
+        (Op::FmulD, 3.0, 0.5, 1.5, 0),
+        (Op::FmulD, 0.1, 3.0, 0.1 * 3.0, 1),
+        (Op::FmulD, 0.0, -5.0, -0.0, 0),
+        (Op::FdivD, 1.0, 4.0, 0.25, 0),
+        (Op::FdivD, 1.0, 3.0, 1.0 / 3.0, 1),
+        (Op::FsqrtD, 9.0, 0.0, 3.0, 0),
+        (Op::FsqrtD, 2.0, 0.0, std::f64::consts::SQRT_2, 1),
+    ];
+    for &(op, a, b, want, nx) in cases {
+        let (code, s) = run_fp(
+            &mut rig,
+            &[fp_insn(op, 3, 1, 2, 0)],
+            &[(1, d(a)), (2, d(b))],
+            0,
+        );
+        assert_eq!(code, EXIT_NEXT);
+        assert_eq!((s.f[3], s.fflags), (d(want), nx), "{op:?} {a} {b}");
+        assert!(s.calls.is_empty(), "{op:?} {a} {b}: fast path");
+        assert_eq!(s.mstatus & (3 << 13), 3 << 13, "FS dirty");
+    }
+}
+
+#[test]
+fn special_values_and_other_rounding_modes_take_the_slow_path() {
+    let mut rig = Rig::new();
+    let d = |v: f64| v.to_bits();
+    let cases: &[(Op, f64, f64, u8)] = &[
+        (Op::FaddD, f64::NAN, 1.0, 0),
+        (Op::FdivD, 1.0, 0.0, 0),
+        (Op::FmulD, f64::MAX, 2.0, 0),
+        (Op::FmulD, 1e-300, 1e-300, 0),
+        (Op::FmulD, f64::MIN_POSITIVE, 0.5, 0),
+    ];
+    for &(op, a, b, rm) in cases {
+        let block = [fp_insn(op, 3, 1, 2, rm), insn(Op::Addi, 5, 0, 0, 1)];
+        let (code, s) = run_fp(&mut rig, &block, &[(1, d(a)), (2, d(b))], 0);
+        assert_eq!(code, EXIT_NEXT);
+        assert_eq!(
+            s.calls,
+            vec![("exec", 0x8000_0000, 100, op as u64)],
+            "{op:?} {a} {b} rm {rm}: exec_one, then the run ends"
+        );
+        assert_eq!((s.pc, s.x[5]), (0x8000_0004, 0));
+    }
+    // Another static rounding mode: the interpreter's semantics, and on.
+    let block = [fp_insn(Op::FaddD, 3, 1, 2, 3), insn(Op::Addi, 5, 0, 0, 1)];
+    let (_, s) = run_fp(&mut rig, &block, &[(1, d(1.0)), (2, d(2.0))], 0);
+    assert_eq!(s.calls, vec![("exec", 0x8000_0000, 100, Op::FaddD as u64)]);
+    assert_eq!((s.pc, s.x[5]), (0x8000_0008, 1));
+    // FS = Off: the slow path raises the illegal-instruction exception.
+    let code = rig
+        .compiler
+        .compile(&[fp_insn(Op::FaddD, 3, 1, 2, 0)], 0x4000_0000)
+        .expect("compiles");
+    let mut s = rig.state(&[]);
+    s.mstatus = 0;
+    let hart = &mut *s as *mut State as *mut u8;
+    // SAFETY: as in `Rig::run_until`.
+    unsafe { rig.entry.run(hart, code, 0x8000_0000, 100) };
+    assert_eq!(s.calls, vec![("exec", 0x8000_0000, 100, Op::FaddD as u64)]);
+}
+
+#[test]
+fn single_precision_operands_must_be_nan_boxed() {
+    let mut rig = Rig::new();
+    let s = |v: f32| 0xffff_ffff_0000_0000 | u64::from(v.to_bits());
+    let (_, st) = run_fp(
+        &mut rig,
+        &[fp_insn(Op::FaddS, 3, 1, 2, 0)],
+        &[(1, s(1.5)), (2, s(2.0))],
+        0,
+    );
+    assert_eq!((st.f[3], st.fflags), (s(3.5), 0));
+    assert!(st.calls.is_empty());
+    // An unboxed operand reads as the canonical NaN: the slow path.
+    let (_, st) = run_fp(
+        &mut rig,
+        &[fp_insn(Op::FaddS, 3, 1, 2, 0)],
+        &[(1, u64::from(1.5f32.to_bits())), (2, s(2.0))],
+        0,
+    );
+    assert_eq!(st.calls.len(), 1);
+    // Sign injection and moves are bit operations.
+    let block = [
+        fp_insn(Op::FsgnjnD, 4, 1, 1, 0),
+        fp_insn(Op::FmvXD, 6, 4, 0, 0),
+        fp_insn(Op::FsgnjxS, 5, 2, 2, 0),
+    ];
+    let (_, st) = run_fp(&mut rig, &block, &[(1, 2.5f64.to_bits()), (2, s(-1.0))], 0);
+    assert_eq!(st.f[4], (-2.5f64).to_bits());
+    assert_eq!(st.x[6], (-2.5f64).to_bits());
+    assert_eq!(st.f[5], s(1.0));
+    assert!(st.calls.is_empty());
+}
+
+#[test]
+fn fp_loads_box_singles_and_conversions_to_integers_truncate() {
+    let mut rig = Rig::new();
+    rig.page.0[0..4].copy_from_slice(&2.5f32.to_bits().to_le_bytes());
+    let block = [
+        insn(Op::Flw, 1, 10, 0, 0),
+        insn(Op::Fsd, 0, 10, 1, 8),
+        fp_insn(Op::FcvtWD, 5, 2, 0, 1),
+        fp_insn(Op::FcvtDW, 3, 11, 0, 0),
+        fp_insn(Op::FltD, 6, 3, 2, 0),
+    ];
+    let code = rig.compiler.compile(&block, 0x4000_0000).expect("compiles");
+    let mut s = rig.state(&[(10, PAGE), (11, (-7i64) as u64)]);
+    s.f[2] = (-3.75f64).to_bits();
+    let hart = &mut *s as *mut State as *mut u8;
+    // SAFETY: as in `Rig::run_until`.
+    unsafe { rig.entry.run(hart, code, 0x8000_0000, 100) };
+    assert_eq!(s.f[1], 0xffff_ffff_0000_0000 | u64::from(2.5f32.to_bits()));
+    assert_eq!(
+        u64::from_le_bytes(rig.page.0[8..16].try_into().unwrap()),
+        s.f[1],
+        "fsd stores all 64 bits"
+    );
+    assert_eq!(s.x[5], (-3i64) as u64, "rtz");
+    assert_eq!(s.fflags, 1, "the fraction was dropped: NX");
+    assert_eq!(s.f[3], (-7.0f64).to_bits());
+    assert_eq!(s.x[6], 1, "-7 < -3.75");
+    assert!(s.calls.is_empty());
 }

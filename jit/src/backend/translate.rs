@@ -56,6 +56,9 @@ pub(super) struct Tx<'a> {
     /// The registers whose values pass from member to member in host registers (the
     /// rest is loaded in each member that uses it and written back before it leaves).
     carried: u32,
+    /// This member checked that FS is not Off, and set FS to Dirty (see `fp.rs`).
+    pub fp_checked: bool,
+    pub fs_dirty: bool,
     /// The region's members continue at each other (so it may loop): memory slow
     /// paths write back the dirty registers themselves rather than the main line
     /// before every access (see `mem.rs`).
@@ -204,6 +207,8 @@ pub(super) fn translate(
         loops,
         key_ptr,
         joined: false,
+        fp_checked: false,
+        fs_dirty: false,
         carried: 0,
         links,
         links_used: 0,
@@ -286,6 +291,8 @@ impl Tx<'_> {
         self.instret_base = self.b.use_var(self.instret);
         self.k = 0;
         self.l1_table = None;
+        self.fp_checked = false;
+        self.fs_dirty = false;
     }
 
     /// Continues at the fixed pc `next`: inside the function when a member starts
@@ -947,6 +954,7 @@ impl Tx<'_> {
                 }
             }),
 
+            _ if self.fp_insn(i, pc) => {}
             _ => {
                 self.exec_one(i, pc, last);
                 return last;
