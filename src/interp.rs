@@ -1424,7 +1424,7 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, 
         let insn = decode(raw);
         insns.push(insn);
         p += u64::from(insn.len);
-        if insn.op.ends_block() {
+        if insn.ends_block() {
             break;
         }
     }

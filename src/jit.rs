@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
-    self, BlockFn, Compiler, Entry, Helpers, L1Layout, LinkCell, MemKind, Member, StateLayout,
-    Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
+    self, BlockFn, Compiler, CsrRead, Entry, Helpers, L1Layout, LinkCell, MemKind, Member,
+    StateLayout, Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
 };
 use rivet_jit::frontend::Insn;
 
@@ -82,6 +82,8 @@ pub fn layout() -> StateLayout {
         l1_data: offset_of!(Hart, l1_data) as i32,
         chain_key: offset_of!(Hart, chain_key) as i32,
         helper_status: offset_of!(Hart, helper_status) as i32,
+        prv: offset_of!(Hart, prv) as i32,
+        csr_reads: CSR_READS,
         f: offset_of!(Hart, f) as i32,
         mstatus: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, mstatus)) as i32,
         fflags: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, fflags)) as i32,
@@ -102,6 +104,51 @@ pub fn layout() -> StateLayout {
         },
     }
 }
+
+/// CSRs compiled code reads inline (each a field of the hart; `Hart::csr_read` is the
+/// reference): the trap-entry and interrupt-masking reads of kernels.
+const CSR_READS: &[CsrRead] = {
+    use crate::hart::csr::{mstatus, num, Csrs};
+    use std::mem::offset_of;
+    const fn field(num: u16, offset: usize) -> CsrRead {
+        CsrRead {
+            num,
+            offset: (offset_of!(Hart, csr) + offset) as i32,
+            mask: u64::MAX,
+            sd: false,
+        }
+    }
+    &[
+        CsrRead {
+            mask: mstatus::S_VIEW & !mstatus::SD,
+            sd: true,
+            ..field(num::SSTATUS, offset_of!(Csrs, mstatus))
+        },
+        CsrRead {
+            mask: !mstatus::SD,
+            sd: true,
+            ..field(num::MSTATUS, offset_of!(Csrs, mstatus))
+        },
+        field(num::STVEC, offset_of!(Csrs, stvec)),
+        field(num::SSCRATCH, offset_of!(Csrs, sscratch)),
+        field(num::SEPC, offset_of!(Csrs, sepc)),
+        field(num::SCAUSE, offset_of!(Csrs, scause)),
+        field(num::STVAL, offset_of!(Csrs, stval)),
+        field(num::MISA, offset_of!(Csrs, misa)),
+        field(num::MEDELEG, offset_of!(Csrs, medeleg)),
+        field(num::MIDELEG, offset_of!(Csrs, mideleg)),
+        field(num::MIE, offset_of!(Csrs, mie)),
+        field(num::MTVEC, offset_of!(Csrs, mtvec)),
+        field(num::MSCRATCH, offset_of!(Csrs, mscratch)),
+        field(num::MEPC, offset_of!(Csrs, mepc)),
+        field(num::MCAUSE, offset_of!(Csrs, mcause)),
+        field(num::MTVAL, offset_of!(Csrs, mtval)),
+        CsrRead {
+            offset: offset_of!(Hart, hartid) as i32,
+            ..field(num::MHARTID, 0)
+        },
+    ]
+};
 
 /// The runtime functions compiled code calls (see `rivet_jit::backend::Helpers`).
 pub const HELPERS: Helpers = Helpers {

@@ -41,6 +41,8 @@ fn layout() -> StateLayout {
         chain_key: 552,
         last_exit: 560,
         helper_status: 568,
+        prv: 844,
+        csr_reads: &[],
         f: 576,
         mstatus: 832,
         fflags: 840,

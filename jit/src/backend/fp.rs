@@ -34,7 +34,6 @@ use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 
 use super::translate::{state_flags, Tx};
-use super::Helper;
 use crate::frontend::{Insn, Op};
 
 /// `mstatus.FS` (Off = 0, Dirty = 3).
@@ -180,28 +179,32 @@ impl Tx<'_> {
         }
     }
 
-    /// Continues on the main line when `ok` is non-zero; else the slow path: the
-    /// instruction `i` runs through `exec_one` and the function returns.
-    fn slow_unless(&mut self, ok: Value, i: &Insn, pc: u64) {
-        let cont = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, cont, &[], slow, &[]);
-        self.b.seal_block(slow);
-        self.b.switch_to_block(slow);
-        self.store_dirty();
-        let (pcv, n) = self.position(pc);
-        self.b
+    /// A read of `fflags`, `frm` or `fcsr` (which FS = Off makes illegal), inline.
+    pub(super) fn fp_csr_read(&mut self, i: &Insn, pc: u64) -> Option<Value> {
+        const FFLAGS: u16 = 0x001;
+        const FRM: u16 = 0x002;
+        const FCSR: u16 = 0x003;
+        let num = i.csr();
+        if !matches!(num, FFLAGS | FRM | FCSR) {
+            return None;
+        }
+        self.fp_guard(i, pc, false);
+        let flags = self
+            .b
             .ins()
-            .store(state_flags(), pcv, self.hart, self.layout.pc);
-        self.b
+            .uload8(I64, state_flags(), self.hart, self.layout.fflags);
+        let frm = self
+            .b
             .ins()
-            .store(state_flags(), n, self.hart, self.layout.instret);
-        let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
-        let status = self.call(Helper::ExecOne, &[insn, pcv]);
-        self.b.ins().return_(&[status]);
-        self.b.seal_block(cont);
-        self.b.switch_to_block(cont);
+            .uload8(I64, state_flags(), self.hart, self.layout.frm);
+        Some(match num {
+            FFLAGS => flags,
+            FRM => frm,
+            _ => {
+                let hi = self.b.ins().ishl_imm_s(frm, 5);
+                self.b.ins().bor(hi, flags)
+            }
+        })
     }
 
     /// Whether `i` rounds to nearest even: true for a static RNE; for `dyn`, a run-time

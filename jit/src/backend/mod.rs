@@ -387,7 +387,7 @@ pub fn successors(insns: &[Insn], pc: u64) -> [Option<u64>; 2] {
     match last.op {
         Op::Beq | Op::Bne | Op::Blt | Op::Bge | Op::Bltu | Op::Bgeu => [Some(target), Some(next)],
         Op::Jal => [Some(target), None],
-        op if !op.ends_block() => [Some(next), None],
+        _ if !last.ends_block() => [Some(next), None],
         _ => [None, None],
     }
 }
@@ -422,6 +422,10 @@ pub struct StateLayout {
     pub l1_data: i32,
     /// Where a helper thunk leaves the helper's status (u64).
     pub helper_status: i32,
+    /// The current privilege (u8: 0 U, 1 S, 3 M), and the CSRs compiled code reads
+    /// inline.
+    pub prv: i32,
+    pub csr_reads: &'static [CsrRead],
     /// `f[0..32]` (8 bytes each), `mstatus` (u64), `fflags` and `frm` (u8 each).
     pub f: i32,
     pub mstatus: i32,
@@ -438,6 +442,17 @@ pub struct StateLayout {
     pub fast_table: i32,
     pub fast: FastLayout,
     pub l1: L1Layout,
+}
+
+/// A CSR whose value is a field of the hart state: a read of `num` (by a privilege the
+/// CSR number allows) gives the u64 at `offset` masked with `mask`, with `mstatus.SD`
+/// set when the field holds mstatus with FS or XS Dirty and `sd`.
+#[derive(Debug, Clone, Copy)]
+pub struct CsrRead {
+    pub num: u16,
+    pub offset: i32,
+    pub mask: u64,
+    pub sd: bool,
 }
 
 /// The shape of the runtime's table of compiled blocks: entry `(pc >> 1) & (2^bits - 1)`

@@ -41,6 +41,8 @@ struct State {
     mstatus: u64,
     fflags: u8,
     frm: u8,
+    prv: u8,
+    sscratch: u64,
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
     key: u64,
@@ -63,6 +65,13 @@ fn layout() -> StateLayout {
         l1_data: std::mem::offset_of!(State, l1_data) as i32,
         chain_key: std::mem::offset_of!(State, chain_key) as i32,
         helper_status: std::mem::offset_of!(State, helper_status) as i32,
+        prv: std::mem::offset_of!(State, prv) as i32,
+        csr_reads: &[CsrRead {
+            num: 0x140,
+            offset: std::mem::offset_of!(State, sscratch) as i32,
+            mask: u64::MAX,
+            sd: false,
+        }],
         f: std::mem::offset_of!(State, f) as i32,
         mstatus: std::mem::offset_of!(State, mstatus) as i32,
         fflags: std::mem::offset_of!(State, fflags) as i32,
@@ -270,6 +279,8 @@ impl Rig {
             mstatus: 1 << 13,
             fflags: 0,
             frm: 0,
+            prv: 3,
+            sscratch: 0,
             calls: Vec::new(),
             key: 1,
             clear_key_after: None,
@@ -830,4 +841,30 @@ fn fp_loads_box_singles_and_conversions_to_integers_truncate() {
     assert_eq!(s.f[3], (-7.0f64).to_bits());
     assert_eq!(s.x[6], 1, "-7 < -3.75");
     assert!(s.calls.is_empty());
+}
+
+#[test]
+fn csr_reads_of_hart_fields_run_inline_after_a_privilege_check() {
+    let mut rig = Rig::new();
+    // csrrs x5, sscratch, x0; addi x6, x5, 1
+    let block = [
+        insn(Op::Csrrs, 5, 0, 0, 0x140),
+        insn(Op::Addi, 6, 5, 0, 1),
+    ];
+    let code = rig.compiler.compile(&block, 0x4000_0000).expect("compiles");
+    for (prv, inline) in [(3u8, true), (1, true), (0, false)] {
+        let mut s = rig.state(&[]);
+        s.prv = prv;
+        s.sscratch = 41;
+        let hart = &mut *s as *mut State as *mut u8;
+        // SAFETY: as in `Rig::run_until`.
+        unsafe { rig.entry.run(hart, code, 0x8000_0000, 100) };
+        if inline {
+            assert!(s.calls.is_empty(), "prv {prv}");
+            assert_eq!((s.x[5], s.x[6], s.pc, s.instret), (41, 42, 0x8000_0008, 102));
+        } else {
+            // U-mode may not read an S-mode CSR: the slow path takes the trap.
+            assert_eq!(s.calls, vec![("exec", 0x8000_0000, 100, Op::Csrrs as u64)]);
+        }
+    }
 }

@@ -618,6 +618,30 @@ impl Tx<'_> {
         self.b.ins().brif(status, trap, &[status.into()], cont, &[]);
     }
 
+    /// Continues on the main line when `ok` is non-zero; else the slow path: the
+    /// instruction `i` runs through `exec_one` and the function returns.
+    pub(super) fn slow_unless(&mut self, ok: Value, i: &Insn, pc: u64) {
+        let cont = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok, cont, &[], slow, &[]);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        self.store_dirty();
+        let (pcv, n) = self.position(pc);
+        self.b
+            .ins()
+            .store(state_flags(), pcv, self.hart, self.layout.pc);
+        self.b
+            .ins()
+            .store(state_flags(), n, self.hart, self.layout.instret);
+        let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
+        let status = self.call(Helper::ExecOne, &[insn, pcv]);
+        self.b.ins().return_(&[status]);
+        self.b.seal_block(cont);
+        self.b.switch_to_block(cont);
+    }
+
     /// Runs `i` through the interpreter's semantics.
     fn exec_one(&mut self, i: &Insn, pc: u64, last: bool) {
         self.sync(pc);
@@ -955,6 +979,7 @@ impl Tx<'_> {
             }),
 
             _ if self.fp_insn(i, pc) => {}
+            _ if i.reads_csr_only() && self.csr_read(i, pc) => {}
             _ => {
                 self.exec_one(i, pc, last);
                 return last;
@@ -962,6 +987,47 @@ impl Tx<'_> {
         }
         self.k += 1;
         false
+    }
+
+    /// A read of a CSR of the layout's table (see [`super::CsrRead`]), inline: the
+    /// privilege the CSR number requires (Priv spec 2.1) is checked at run time, the
+    /// slow path raises the exception.
+    fn csr_read(&mut self, i: &Insn, pc: u64) -> bool {
+        let num = i.csr();
+        if let Some(v) = self.fp_csr_read(i, pc) {
+            self.set(i.rd, v);
+            return true;
+        }
+        let Some(c) = self.layout.csr_reads.iter().find(|c| c.num == num).copied() else {
+            return false;
+        };
+        let required = i64::from((num >> 8) & 3);
+        if required > 0 {
+            let prv = self
+                .b
+                .ins()
+                .uload8(I64, state_flags(), self.hart, self.layout.prv);
+            let ok = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, prv, required);
+            self.slow_unless(ok, i, pc);
+        }
+        let raw = self.b.ins().load(I64, state_flags(), self.hart, c.offset);
+        let mut v = self.b.ins().band_imm_s(raw, c.mask as i64);
+        if c.sd {
+            // mstatus.SD: FS or XS Dirty (Priv spec 3.1.6.6).
+            let sd = self.b.ins().iconst(I64, i64::MIN);
+            let zero = self.b.ins().iconst(I64, 0);
+            for field in [3i64 << 13, 3 << 15] {
+                let f = self.b.ins().band_imm_s(raw, field);
+                let dirty = self.b.ins().icmp_imm_s(IntCC::Equal, f, field);
+                let bit = self.b.ins().select(dirty, sd, zero);
+                v = self.b.ins().bor(v, bit);
+            }
+        }
+        self.set(i.rd, v);
+        true
     }
 
     /// Zbs single-bit operations with bit index `n` (masked to 6 bits).

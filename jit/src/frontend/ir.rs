@@ -34,11 +34,33 @@ pub struct Insn {
 
 const _: () = assert!(std::mem::size_of::<Insn>() == 16);
 
+/// The `seed` CSR (Zkr).
+const SEED: u16 = 0x015;
+
 impl Insn {
     /// The CSR number of a Zicsr op.
     #[inline]
     pub fn csr(&self) -> u16 {
         self.imm as u16 & 0xfff
+    }
+
+    /// Whether this is a Zicsr instruction that only reads its CSR: `csrrs`/`csrrc`
+    /// with rs1 = x0, or `csrrsi`/`csrrci` with uimm = 0 (Unpriv spec "Zicsr": they do
+    /// not write the CSR, nor cause its write side effects).
+    #[inline]
+    pub fn reads_csr_only(&self) -> bool {
+        matches!(self.op, Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci) && self.rs1 == 0
+    }
+
+    /// Whether the instruction ends its block: [`Op::ends_block`], except that a CSR
+    /// read changes nothing a block depends on (translation, privilege, interrupts),
+    /// so it does not; but `seed` (Zkr), whose reads are writes too, does.
+    #[inline]
+    pub fn ends_block(&self) -> bool {
+        if self.reads_csr_only() {
+            return self.csr() == SEED;
+        }
+        self.op.ends_block()
     }
 
     #[inline]
