@@ -114,6 +114,9 @@ pub struct DispatchStats {
     pub next: u64,
     /// Instructions the interpreter retired (the rest ran in compiled code).
     pub interpreted: u64,
+    /// Of those, instructions of blocks already sent to the compiler thread: the
+    /// interpreter runs them while their code is on its way.
+    pub queued: u64,
     /// Blocks found in the jump cache.
     pub jump: u64,
     /// Blocks found by physical address after a jump-cache miss.
@@ -129,6 +132,7 @@ impl DispatchStats {
         self.fast += o.fast;
         self.next += o.next;
         self.interpreted += o.interpreted;
+        self.queued += o.queued;
         self.jump += o.jump;
         self.map += o.map;
         self.decoded += o.decoded;
@@ -654,21 +658,23 @@ impl Interp {
         block: &Rc<Block>,
         link: Option<(*const LinkCell, u64)>,
     ) -> bool {
-        let Some(threshold) = self.tier1.as_ref().map(|t| t.threshold) else {
+        let Some(t1) = self.tier1.as_ref() else {
             return self.interpret(h, &block.insns);
         };
+        let (threshold, now) = (t1.threshold, t1.threshold_now());
         let f = match block.compiled.get() {
             Some(f) => Some(f),
             None => {
                 let mut runs = block.runs.get().saturating_add(1);
-                if runs == threshold && block.claimed.replace(false) {
+                let due = runs >= now && block.region.get().is_none();
+                if due && block.claimed.replace(false) {
                     // Part of a region on its way: once that region runs, this block
                     // is reached inside it. Only if it stays hot on its own after
                     // another round of runs does it become a region of its own.
                     runs = 0;
                 }
                 block.runs.set(runs);
-                if runs == threshold {
+                if due && runs != 0 {
                     let region = self.region(block, h.pc, (threshold / 8).max(1));
                     let region = block.region.get_or_init(|| region);
                     let t1 = self.tier1.as_mut().expect("tier 1 is on");
@@ -688,7 +694,13 @@ impl Interp {
             }
         };
         let Some(f) = f else {
-            return self.interpret(h, &block.insns);
+            let queued = block.region.get().is_some();
+            let before = self.stats.interpreted;
+            let whole = self.interpret(h, &block.insns);
+            if queued {
+                self.stats.queued += self.stats.interpreted - before;
+            }
+            return whole;
         };
         if self.lockstep {
             self.lockstep(h, block, f);

@@ -102,7 +102,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 "rivet: jit: {} blocks ({} instructions) compiled in {:.3} s {place} ({:.1} \
                  us/block, {:.2} us/instruction, {:.1}% of the run's time); {} compiled \
                  runs entered from the dispatcher, {:.1}% of instructions retired in \
-                 compiled code; {} flushes, {} failures",
+                 compiled code ({:.1}% interpreted while their code was being compiled); \
+                 {} flushes, {} failures",
                 j.blocks,
                 j.insns,
                 ct,
@@ -112,6 +113,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 j.runs,
                 100.0 * result.instructions.saturating_sub(j.dispatch.interpreted) as f64
                     / result.instructions.max(1) as f64,
+                100.0 * j.dispatch.queued as f64 / result.instructions.max(1) as f64,
                 j.flushes,
                 j.failures
             );

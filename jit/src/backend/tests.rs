@@ -847,10 +847,7 @@ fn fp_loads_box_singles_and_conversions_to_integers_truncate() {
 fn csr_reads_of_hart_fields_run_inline_after_a_privilege_check() {
     let mut rig = Rig::new();
     // csrrs x5, sscratch, x0; addi x6, x5, 1
-    let block = [
-        insn(Op::Csrrs, 5, 0, 0, 0x140),
-        insn(Op::Addi, 6, 5, 0, 1),
-    ];
+    let block = [insn(Op::Csrrs, 5, 0, 0, 0x140), insn(Op::Addi, 6, 5, 0, 1)];
     let code = rig.compiler.compile(&block, 0x4000_0000).expect("compiles");
     for (prv, inline) in [(3u8, true), (1, true), (0, false)] {
         let mut s = rig.state(&[]);
@@ -861,7 +858,10 @@ fn csr_reads_of_hart_fields_run_inline_after_a_privilege_check() {
         unsafe { rig.entry.run(hart, code, 0x8000_0000, 100) };
         if inline {
             assert!(s.calls.is_empty(), "prv {prv}");
-            assert_eq!((s.x[5], s.x[6], s.pc, s.instret), (41, 42, 0x8000_0008, 102));
+            assert_eq!(
+                (s.x[5], s.x[6], s.pc, s.instret),
+                (41, 42, 0x8000_0008, 102)
+            );
         } else {
             // U-mode may not read an S-mode CSR: the slow path takes the trap.
             assert_eq!(s.calls, vec![("exec", 0x8000_0000, 100, Op::Csrrs as u64)]);
