@@ -53,9 +53,9 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_codegen::isa::OwnedTargetIsa;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_codegen::Context;
-use cranelift_frontend::FunctionBuilderContext;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
-use cranelift_module::{default_libcall_names, Linkage, Module};
+use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -162,19 +162,38 @@ impl Entry {
         };
         let mut ctx = module.make_context();
         let mut fctx = FunctionBuilderContext::new();
+        // Defines a one-block function `name` of `sig` whose body `body` builds from
+        // the function's parameters.
+        let mut define = |module: &mut JITModule,
+                          name: &str,
+                          sig: ir::Signature,
+                          body: &mut dyn FnMut(&mut FunctionBuilder, &[ir::Value])|
+         -> Result<FuncId, Error> {
+            ctx.func.signature = sig.clone();
+            {
+                let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+                let block = b.create_block();
+                b.append_block_params_for_function_params(block);
+                b.switch_to_block(block);
+                let p = b.block_params(block).to_vec();
+                body(&mut b, &p);
+                b.seal_all_blocks();
+                b.finalize(module.target_config());
+            }
+            let id = module
+                .declare_function(name, Linkage::Local, &sig)
+                .map_err(err)?;
+            module.define_function(id, &mut ctx).map_err(err)?;
+            module.clear_context(&mut ctx);
+            Ok(id)
+        };
 
         let mut sig = module.make_signature();
         for ty in [ptr, ptr, ir::types::I64, ir::types::I64] {
             sig.params.push(AbiParam::new(ty));
         }
         sig.returns.push(AbiParam::new(ir::types::I64));
-        ctx.func.signature = sig.clone();
-        {
-            let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            let block = b.create_block();
-            b.append_block_params_for_function_params(block);
-            b.switch_to_block(block);
-            let p = b.block_params(block).to_vec();
+        let entry = define(&mut module, "rivet_enter", sig, &mut |b, p| {
             let callee = b.import_signature(block_signature(ptr));
             let no_cell = b.ins().iconst(ptr, 0);
             let call = b
@@ -182,38 +201,22 @@ impl Entry {
                 .call_indirect(callee, p[1], &[p[0], p[2], p[3], no_cell]);
             let status = b.inst_results(call)[0];
             b.ins().return_(&[status]);
-            b.seal_all_blocks();
-            b.finalize(module.target_config());
-        }
-        let entry = module
-            .declare_function("rivet_enter", Linkage::Local, &sig)
-            .map_err(err)?;
-        module.define_function(entry, &mut ctx).map_err(err)?;
-        module.clear_context(&mut ctx);
+        })?;
 
         // The miss stub: a block's exit through a cell not linked to code.
-        let sig = block_signature(ptr);
-        ctx.func.signature = sig.clone();
-        {
-            let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
-            let block = b.create_block();
-            b.append_block_params_for_function_params(block);
-            b.switch_to_block(block);
-            let p = b.block_params(block).to_vec();
-            let flags = translate::state_flags();
-            b.ins().store(flags, p[1], p[0], layout.pc);
-            b.ins().store(flags, p[2], p[0], layout.instret);
-            b.ins().store(flags, p[3], p[0], layout.last_exit);
-            let next = b.ins().iconst(ir::types::I64, EXIT_NEXT as i64);
-            b.ins().return_(&[next]);
-            b.seal_all_blocks();
-            b.finalize(module.target_config());
-        }
-        let miss = module
-            .declare_function("rivet_miss", Linkage::Local, &sig)
-            .map_err(err)?;
-        module.define_function(miss, &mut ctx).map_err(err)?;
-        module.clear_context(&mut ctx);
+        let miss = define(
+            &mut module,
+            "rivet_miss",
+            block_signature(ptr),
+            &mut |b, p| {
+                let flags = translate::state_flags();
+                b.ins().store(flags, p[1], p[0], layout.pc);
+                b.ins().store(flags, p[2], p[0], layout.instret);
+                b.ins().store(flags, p[3], p[0], layout.last_exit);
+                let next = b.ins().iconst(ir::types::I64, EXIT_NEXT as i64);
+                b.ins().return_(&[next]);
+            },
+        )?;
 
         let mut thunk_ids = Vec::new();
         for &h in Helper::ALL {
@@ -225,28 +228,16 @@ impl Entry {
                 c_sig.params.push(AbiParam::new(ir::types::I64));
             }
             c_sig.returns.push(AbiParam::new(ir::types::I64));
-            ctx.func.signature = sig.clone();
-            {
-                let mut b = cranelift_frontend::FunctionBuilder::new(&mut ctx.func, &mut fctx);
-                let block = b.create_block();
-                b.append_block_params_for_function_params(block);
-                b.switch_to_block(block);
-                let p = b.block_params(block).to_vec();
-                let c_sig = b.import_signature(c_sig);
+            let name = format!("rivet_thunk_{h:?}");
+            let id = define(&mut module, &name, sig, &mut |b, p| {
+                let c_sig = b.import_signature(c_sig.clone());
                 let callee = b.ins().iconst(ir::types::I64, addr as i64);
-                let call = b.ins().call_indirect(c_sig, callee, &p);
+                let call = b.ins().call_indirect(c_sig, callee, p);
                 let status = b.inst_results(call)[0];
                 b.ins()
                     .store(translate::state_flags(), status, p[0], layout.helper_status);
                 b.ins().return_(&[]);
-                b.seal_all_blocks();
-                b.finalize(module.target_config());
-            }
-            let id = module
-                .declare_function(&format!("rivet_thunk_{h:?}"), Linkage::Local, &sig)
-                .map_err(err)?;
-            module.define_function(id, &mut ctx).map_err(err)?;
-            module.clear_context(&mut ctx);
+            })?;
             thunk_ids.push((id, arity));
         }
 
