@@ -114,8 +114,16 @@ impl Tx<'_> {
         all.extend_from_slice(&[kind, pcv, n]);
         debug_assert!(i.len == 2 || i.len == 4);
         let status = self.call(helper, &all);
-        // MEM_HIT (0): the entry now grants the access, so the fast path goes on.
-        self.exit_if_trap_or(status, fast);
+        // MEM_HIT (0): the entry now grants the access, so the fast path goes on,
+        // through a cold block of its own: a direct edge from the slow path would make
+        // both edges into `fast` critical, and Cranelift would place the block
+        // splitting the slow one on the hit path, one taken jump per access.
+        let resume = self.b.create_block();
+        self.b.set_cold_block(resume);
+        self.exit_if_trap_or(status, resume);
+        self.b.seal_block(resume);
+        self.b.switch_to_block(resume);
+        self.b.ins().jump(fast, &[]);
         self.b.seal_block(fast);
         self.b.switch_to_block(fast);
     }

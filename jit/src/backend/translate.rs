@@ -15,6 +15,8 @@
 //! instructions retired since, known at compile time; writing `base + k` is idempotent,
 //! so a slow path may write it and the main line write it again.
 
+use std::collections::HashMap;
+
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64, I8};
 use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Value};
@@ -73,6 +75,11 @@ pub(super) struct Tx<'a> {
     trap: Option<ir::Block>,
     /// The blocks' signature.
     block_sig: Option<ir::SigRef>,
+    /// 64-bit values made by sign-extending a 32-bit one, and that one: a W
+    /// operation on such a value takes the 32-bit value instead of truncating again,
+    /// so chains of W operations extend only the values that are used at 64 bits (the
+    /// others are never lowered).
+    narrow: HashMap<Value, Value>,
 }
 
 /// The x registers `i` reads or writes, and those it writes (by its operand format).
@@ -215,6 +222,7 @@ pub(super) fn translate(
         l1_table: None,
         trap: None,
         block_sig: None,
+        narrow: HashMap::new(),
     };
     let edges: Vec<(usize, usize)> = members
         .iter()
@@ -673,9 +681,11 @@ impl Tx<'_> {
         self.l1_table = None;
     }
 
-    fn sext32(&mut self, v: Value) -> Value {
-        let n = self.b.ins().ireduce(I32, v);
-        self.b.ins().sextend(I64, n)
+    /// `n` (32 bits) sign-extended, remembered in `narrow`.
+    fn sextend32(&mut self, n: Value) -> Value {
+        let v = self.b.ins().sextend(I64, n);
+        self.narrow.insert(v, n);
+        v
     }
 
     fn zext32(&mut self, v: Value) -> Value {
@@ -684,7 +694,11 @@ impl Tx<'_> {
     }
 
     fn low32(&mut self, v: Value) -> Value {
-        self.b.ins().ireduce(I32, v)
+        // The 32-bit value defines the extension, so it dominates every use of it.
+        match self.narrow.get(&v) {
+            Some(&n) => n,
+            None => self.b.ins().ireduce(I32, v),
+        }
     }
 
     fn flag(&mut self, cc: IntCC, a: Value, b: Value) -> Value {
@@ -697,7 +711,7 @@ impl Tx<'_> {
         let a = self.low32(a);
         let b = self.low32(b);
         let r = f(self, a, b);
-        self.b.ins().sextend(I64, r)
+        self.sextend32(r)
     }
 
     /// Division by the RISC-V rules (Unpriv spec "M", division table): x/0 = -1 (all
@@ -847,23 +861,24 @@ impl Tx<'_> {
             Op::Or => rr!(|t, a, b| t.b.ins().bor(a, b)),
             Op::And => rr!(|t, a, b| t.b.ins().band(a, b)),
             Op::Addiw => ri!(|t, a| {
+                let a = t.low32(a);
                 let s = t.add_imm(a, imm);
-                t.sext32(s)
+                t.sextend32(s)
             }),
             Op::Slliw => ri!(|t, a| {
                 let a = t.low32(a);
                 let s = t.b.ins().ishl_imm_s(a, imm & 31);
-                t.b.ins().sextend(I64, s)
+                t.sextend32(s)
             }),
             Op::Srliw => ri!(|t, a| {
                 let a = t.low32(a);
                 let s = t.b.ins().ushr_imm_s(a, imm & 31);
-                t.b.ins().sextend(I64, s)
+                t.sextend32(s)
             }),
             Op::Sraiw => ri!(|t, a| {
                 let a = t.low32(a);
                 let s = t.b.ins().sshr_imm_s(a, imm & 31);
-                t.b.ins().sextend(I64, s)
+                t.sextend32(s)
             }),
             Op::Addw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().iadd(a, b))),
             Op::Subw => rr!(|t, a, b| t.w(a, b, |t, a, b| t.b.ins().isub(a, b))),
@@ -959,7 +974,7 @@ impl Tx<'_> {
             Op::Roriw => ri!(|t, a| {
                 let a = t.low32(a);
                 let r = t.b.ins().rotr_imm_s(a, imm & 31);
-                t.b.ins().sextend(I64, r)
+                t.sextend32(r)
             }),
             Op::Rev8 => ri!(|t, a| t.b.ins().bswap(a)),
             // Zbs
