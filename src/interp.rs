@@ -448,9 +448,7 @@ impl Interp {
                 self.stats.next += 1;
                 let pc = h.pc;
                 prev = self.run_block(h, &block, link).then_some((block, pc));
-                if h.code_flush_pending {
-                    h.code_flush_pending = false;
-                    self.fence_i(h);
+                if self.take_fence_i(h) {
                     prev = None;
                 }
                 continue;
@@ -460,10 +458,7 @@ impl Interp {
                 self.stats.fast += 1;
                 self.link_exit(link, h, f);
                 self.run_compiled(h, f);
-                if h.code_flush_pending {
-                    h.code_flush_pending = false;
-                    self.fence_i(h);
-                }
+                self.take_fence_i(h);
                 continue;
             }
             let pc = h.pc;
@@ -493,12 +488,20 @@ impl Interp {
             } else if self.run_block(h, &block, link) {
                 prev = Some((block, pc));
             }
-            if h.code_flush_pending {
-                h.code_flush_pending = false;
-                self.fence_i(h);
+            if self.take_fence_i(h) {
                 prev = None;
             }
         }
+    }
+
+    /// Carries out a `fence.i` the block just run executed; whether there was one.
+    #[inline]
+    fn take_fence_i(&mut self, h: &mut Hart) -> bool {
+        let pending = std::mem::take(&mut h.code_flush_pending);
+        if pending {
+            self.fence_i(h);
+        }
+        pending
     }
 
     /// Gives the blocks the compiler thread finished their code.
@@ -661,12 +664,12 @@ impl Interp {
         let Some(t1) = self.tier1.as_ref() else {
             return self.interpret(h, &block.insns);
         };
-        let (threshold, now) = (t1.threshold, t1.threshold_now());
         let f = match block.compiled.get() {
             Some(f) => Some(f),
             None => {
+                let threshold = t1.threshold;
                 let mut runs = block.runs.get().saturating_add(1);
-                let due = runs >= now && block.region.get().is_none();
+                let due = runs >= t1.threshold_now() && block.region.get().is_none();
                 if due && block.claimed.replace(false) {
                     // Part of a region on its way: once that region runs, this block
                     // is reached inside it. Only if it stays hot on its own after

@@ -99,12 +99,7 @@ impl Tx<'_> {
     /// count. Leaves the builder in the fast path's block, where the entry grants the
     /// access.
     fn probe(&mut self, hit: Value, helper: Helper, i: &Insn, pc: u64, kind: u64, args: &[Value]) {
-        let fast = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(hit, fast, &[], slow, &[]);
-        self.b.seal_block(slow);
-        self.b.switch_to_block(slow);
+        let fast = self.cold_unless(hit);
         if self.joined {
             self.store_dirty();
         }

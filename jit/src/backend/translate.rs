@@ -626,15 +626,23 @@ impl Tx<'_> {
         self.b.ins().brif(status, trap, &[status.into()], cont, &[]);
     }
 
+    /// Branches to a new main-line block when `ok` is non-zero, else to a new cold
+    /// one; leaves the builder in the cold block (sealed: its only predecessor is
+    /// here) and returns the main-line one, for the caller to seal and switch to.
+    pub(super) fn cold_unless(&mut self, ok: Value) -> ir::Block {
+        let cont = self.b.create_block();
+        let cold = self.b.create_block();
+        self.b.set_cold_block(cold);
+        self.b.ins().brif(ok, cont, &[], cold, &[]);
+        self.b.seal_block(cold);
+        self.b.switch_to_block(cold);
+        cont
+    }
+
     /// Continues on the main line when `ok` is non-zero; else the slow path: the
     /// instruction `i` runs through `exec_one` and the function returns.
     pub(super) fn slow_unless(&mut self, ok: Value, i: &Insn, pc: u64) {
-        let cont = self.b.create_block();
-        let slow = self.b.create_block();
-        self.b.set_cold_block(slow);
-        self.b.ins().brif(ok, cont, &[], slow, &[]);
-        self.b.seal_block(slow);
-        self.b.switch_to_block(slow);
+        let cont = self.cold_unless(ok);
         self.store_dirty();
         let (pcv, n) = self.position(pc);
         self.b
