@@ -117,6 +117,16 @@ impl Aclint {
         let off = self.lock().offset;
         self.guest_mtime(off)
     }
+
+    /// A comparator `cmp` in guest `mtime` ticks (`stimecmp`) against guest time at
+    /// clock tick `now`: whether it has fired, and the clock tick at which it fires
+    /// (saturated). The tick comes from the comparator alone, so a hart that
+    /// recomputes it gets the same value, whatever the time of the reading.
+    pub fn compare(&self, now: u64, cmp: u64) -> (bool, u64) {
+        let off = self.lock().offset;
+        let guest_now = (i128::from(now) + off) as u64;
+        (guest_now >= cmp, clock_cmp(cmp, off))
+    }
 }
 
 impl MmioDevice for Aclint {
@@ -278,6 +288,25 @@ mod tests {
         // Writing the high half of mtime keeps the low half.
         a.write(0, MTIME + 4, 4, 7);
         assert_eq!(a.read(0, MTIME + 4, 4), 7);
+    }
+
+    #[test]
+    fn a_comparator_fires_at_a_tick_that_does_not_depend_on_the_reading() {
+        let (a, _) = aclint(1);
+        a.write(0, MTIME, 8, 1000);
+        let now = a.clock.mtime();
+        let off = a.lock().offset;
+        // Guest time 500 ticks from now: not fired, due 500 clock ticks on.
+        let cmp = (i128::from(now) + off + 500) as u64;
+        let (fired, at) = a.compare(now, cmp);
+        assert!(!fired);
+        assert_eq!(at, now + 500);
+        // Read again later: the same tick; at that tick it has fired.
+        assert_eq!(a.compare(now + 7, cmp), (false, now + 500));
+        assert_eq!(a.compare(at, cmp), (true, at));
+        // A comparator in the guest's past is due at clock tick 0; "never" stays far.
+        assert_eq!(a.compare(now, 5), (true, 0));
+        assert!(!a.compare(now, u64::MAX).0);
     }
 
     #[test]

@@ -249,11 +249,12 @@ impl Hart {
         let stce = self.csr.menvcfg & csr::menvcfg::STCE != 0;
         self.timer.stip = false;
         if stce {
-            let guest_now = self.shared.aclint.mtime();
-            self.timer.stip = guest_now >= self.csr.stimecmp;
-            if !self.timer.stip {
-                let wait = self.csr.stimecmp - guest_now;
-                next = next.min(now.saturating_add(wait));
+            // Compared at the same instant as `mtimecmp`; the deadline does not depend
+            // on `now`, so republishing it does not wake the timer loop again.
+            let (fired, at) = self.shared.aclint.compare(now, self.csr.stimecmp);
+            self.timer.stip = fired;
+            if !fired {
+                next = next.min(at);
             }
         }
         self.timer.next_deadline = next;
