@@ -28,7 +28,11 @@ const MAX_BLOCK: usize = 64;
 /// Most blocks, and most instructions, in one compiled region.
 const REGION_BLOCKS: usize = 16;
 const REGION_INSNS: usize = 256;
-const JUMP_CACHE: usize = 4096;
+/// Entries of the jump cache and of the table of compiled blocks, both indexed by
+/// `pc >> 1`. At 4096 entries (8 KiB of code per round of the index) fork/exec's
+/// kernel paths evicted each other: two thirds of the table's misses were another
+/// pc in the slot; at 65536 a tenth are, and fork/exec ran 6% faster.
+const JUMP_CACHE: usize = 65536;
 const PHYS_CACHE: usize = 16384;
 
 pub struct Block {
