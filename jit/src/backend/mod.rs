@@ -310,6 +310,9 @@ fn host_isa() -> Result<OwnedTargetIsa, Error> {
         ("regalloc_algorithm", "backtracking"),
         // Profilers walk chains of compiled blocks by frame pointer.
         ("preserve_frame_pointers", "true"),
+        // Nothing unwinds through compiled code (helpers are `extern "C"` and do not
+        // unwind); without unwind tables regions compile 10% faster.
+        ("unwind_info", "false"),
     ] {
         flags.set(k, v).map_err(Error::Settings)?;
     }
