@@ -115,6 +115,13 @@ impl Hart {
         p: Priv,
     ) -> Result<(u64, Target), Exception> {
         let regime = self.regime_of(p);
+        if self.tlb.share_global(regime, vaddr, access) {
+            if let Some(host) = self.tlb.probe(regime, vaddr, size, access) {
+                if let Some(pa) = self.shared.ram.guest_addr(host) {
+                    return Ok((pa, Target::Ram(host)));
+                }
+            }
+        }
         let ms = self.csr.mstatus;
         let mxr = ms & mstatus::MXR != 0;
         let satp = self.csr.satp;

@@ -262,6 +262,8 @@ pub struct TlbStats {
     pub walks: u64,
     pub l2_hits: u64,
     pub l1_fills: u64,
+    /// L1 entries copied from another address space's table ([`Tlb::share_global`]).
+    pub l1_shared: u64,
 }
 
 /// Side information of an L1 entry that flushes and code-page tracking need.
@@ -629,18 +631,59 @@ impl Tlb {
             vmid: space.vmid,
         };
         if shift > PAGE_SHIFT as u8 {
-            let page = (vaddr & !((1u64 << shift) - 1), shift);
-            if let Some(list) = &mut self.l1_super[r] {
-                if !list.contains(&page) {
-                    if list.len() < L1_SUPER_MAX {
-                        list.push(page);
-                    } else {
-                        self.l1_super[r] = None;
-                    }
+            self.note_superpage(r, (vaddr & !((1u64 << shift) - 1), shift));
+        }
+        self.stats.l1_fills += 1;
+    }
+
+    /// After an L1 miss of `vaddr` for `access` in `regime`: when the same regime's
+    /// table of another kept address space (same translation mode) holds a global
+    /// translation of the page granting `access`, copies that entry into the current
+    /// table and returns true. A global mapping is one that exists in every address
+    /// space (Priv spec, "Sv32: Page-Based 32-bit Virtual-Memory Systems", the G bit),
+    /// and every flush that could drop it drops it from all slots alike, so the copy is
+    /// as current as the original. The kernel's pages are global: after a switch to a
+    /// new process they come back here without an L2 lookup or a PMP check.
+    pub fn share_global(&mut self, regime: Regime, vaddr: u64, access: Access) -> bool {
+        if regime.stage() != Some(Stage::S) {
+            return false;
+        }
+        let cur = self.table(regime);
+        let i = l1_index(vaddr);
+        let page = vaddr & !PAGE_MASK;
+        let mode = self.spaces[Stage::S as usize].mode;
+        let from = (0..S_SLOTS)
+            .filter(|&k| k != self.s_slot && self.slot_space[k].is_some_and(|s| s.mode == mode))
+            .map(|k| 1 + 3 * k + regime.index() - 1)
+            .find(|&r| {
+                let m = &self.meta[r * L1_ENTRIES + i];
+                m.shift != 0 && m.global && self.l1.regimes[r][i].tag(access) == page
+            });
+        let Some(r) = from else {
+            return false;
+        };
+        self.l1.regimes[cur][i] = self.l1.regimes[r][i];
+        let m = self.meta[r * L1_ENTRIES + i];
+        self.meta[cur * L1_ENTRIES + i] = m;
+        self.l1_live[cur][i / 64] |= 1 << (i % 64);
+        if m.shift > PAGE_SHIFT as u8 {
+            self.note_superpage(cur, (m.vbase, m.shift));
+        }
+        self.stats.l1_shared += 1;
+        true
+    }
+
+    /// Lists a superpage an entry of table `r` came from (see `l1_super`).
+    fn note_superpage(&mut self, r: usize, page: (u64, u8)) {
+        if let Some(list) = &mut self.l1_super[r] {
+            if !list.contains(&page) {
+                if list.len() < L1_SUPER_MAX {
+                    list.push(page);
+                } else {
+                    self.l1_super[r] = None;
                 }
             }
         }
-        self.stats.l1_fills += 1;
     }
 
     /// `sfence.vma rs1, rs2` with V=0: `vaddr` is rs1 (`None` for x0), `asid` is rs2
@@ -928,6 +971,37 @@ mod tests {
         // An invalid tag matches no address, even all ones.
         assert_eq!(t.probe(Regime::M, !7, 8, Access::Read), None);
         assert_eq!(t.probe(Regime::M, u64::MAX, 1, Access::Read), None);
+    }
+
+    #[test]
+    fn global_entries_pass_to_a_new_address_space_and_others_do_not() {
+        let mut rig = Rig::new(vec![
+            (1, 0x1000, 12, 0x8000_0000, RWXAD, true),
+            (1, 0x2000, 12, 0x8000_1000, RWXAD, false),
+            (1, 0x4000_0000, 21, 0x8020_0000, pte::R | pte::X | pte::A, true),
+        ]);
+        for va in [0x1000, 0x2000, 0x4000_3000] {
+            rig.access(Regime::S, va, Access::Read).unwrap();
+        }
+        rig.asid(2);
+        assert!(!rig.hits(Regime::S, 0x1000), "a new space starts empty");
+        assert!(rig.tlb.share_global(Regime::S, 0x1000, Access::Read));
+        assert!(rig.hits(Regime::S, 0x1000));
+        assert!(!rig.tlb.share_global(Regime::S, 0x2000, Access::Read), "not global");
+        // Only what the entry grants, only in its own regime.
+        assert!(!rig.tlb.share_global(Regime::S, 0x4000_3000, Access::Write));
+        assert!(!rig.tlb.share_global(Regime::SSum, 0x4000_3000, Access::Read));
+        assert!(rig.tlb.share_global(Regime::S, 0x4000_3000, Access::Exec));
+        assert_eq!(rig.tlb.stats().l1_shared, 2);
+        // The copy of a superpage entry goes with a flush of another page of it.
+        rig.tlb.sfence_vma(Some(0x4010_0000), None);
+        assert!(rig.tlb.probe(Regime::S, 0x4000_3000, 4, Access::Exec).is_none());
+        // A flush of the page drops the copy and the original alike.
+        rig.tlb.sfence_vma(Some(0x1000), None);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        rig.asid(1);
+        assert!(!rig.hits(Regime::S, 0x1000));
+        assert!(!rig.tlb.share_global(Regime::S, 0x1000, Access::Read));
     }
 
     #[test]
