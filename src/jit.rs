@@ -154,6 +154,7 @@ const CSR_READS: &[CsrRead] = {
 pub const HELPERS: Helpers = Helpers {
     load: helper_load,
     store: helper_store,
+    amo: helper_amo,
     exec_one: helper_exec_one,
 };
 
@@ -218,6 +219,40 @@ unsafe extern "C" fn helper_store(
     match h.store(vaddr, k.size, value) {
         Ok(()) => done_at(h, k, pc, n),
         Err(e) => trap_at(h, e, pc, n),
+    }
+}
+
+unsafe extern "C" fn helper_amo(
+    h: *mut u8,
+    vaddr: u64,
+    insn: *const Insn,
+    kind: u64,
+    pc: u64,
+    n: u64,
+) -> u64 {
+    // SAFETY: compiled code passes its hart pointer through.
+    let h = unsafe { hart(h) };
+    let k = MemKind::unpack(kind);
+    if let Ok(true) = h.refill_l1(vaddr, k.size, Access::Write) {
+        return MEM_HIT;
+    }
+    // A device, a misaligned address or a fault: the interpreter's semantics raise
+    // what the instruction raises.
+    // SAFETY: the pointer is into the block the code was compiled from (see
+    // `helper_exec_one`).
+    let i = unsafe { &*insn };
+    h.pc = pc;
+    h.instret = n;
+    match crate::interp::exec(h, i) {
+        Ok(next) => {
+            h.pc = next;
+            h.instret = n.wrapping_add(1);
+            MEM_DONE
+        }
+        Err(e) => {
+            h.raise(e);
+            EXIT_TRAP
+        }
     }
 }
 

@@ -25,6 +25,9 @@ unsafe extern "C" fn load(_: *mut u8, _: u64, _: u64, _: u64, _: u64) -> u64 {
 unsafe extern "C" fn store(_: *mut u8, _: u64, _: u64, _: u64, _: u64, _: u64) -> u64 {
     unreachable!()
 }
+unsafe extern "C" fn amo(_: *mut u8, _: u64, _: *const Insn, _: u64, _: u64, _: u64) -> u64 {
+    unreachable!()
+}
 unsafe extern "C" fn exec_one(_: *mut u8, _: *const Insn, _: u64) -> u64 {
     unreachable!()
 }
@@ -87,6 +90,7 @@ fn main() {
     let helpers = Helpers {
         load,
         store,
+        amo,
         exec_one,
     };
     let entry = Entry::new(&layout(), &helpers).expect("a Cranelift host");

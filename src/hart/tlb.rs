@@ -978,7 +978,14 @@ mod tests {
         let mut rig = Rig::new(vec![
             (1, 0x1000, 12, 0x8000_0000, RWXAD, true),
             (1, 0x2000, 12, 0x8000_1000, RWXAD, false),
-            (1, 0x4000_0000, 21, 0x8020_0000, pte::R | pte::X | pte::A, true),
+            (
+                1,
+                0x4000_0000,
+                21,
+                0x8020_0000,
+                pte::R | pte::X | pte::A,
+                true,
+            ),
         ]);
         for va in [0x1000, 0x2000, 0x4000_3000] {
             rig.access(Regime::S, va, Access::Read).unwrap();
@@ -987,15 +994,23 @@ mod tests {
         assert!(!rig.hits(Regime::S, 0x1000), "a new space starts empty");
         assert!(rig.tlb.share_global(Regime::S, 0x1000, Access::Read));
         assert!(rig.hits(Regime::S, 0x1000));
-        assert!(!rig.tlb.share_global(Regime::S, 0x2000, Access::Read), "not global");
+        assert!(
+            !rig.tlb.share_global(Regime::S, 0x2000, Access::Read),
+            "not global"
+        );
         // Only what the entry grants, only in its own regime.
         assert!(!rig.tlb.share_global(Regime::S, 0x4000_3000, Access::Write));
-        assert!(!rig.tlb.share_global(Regime::SSum, 0x4000_3000, Access::Read));
+        assert!(!rig
+            .tlb
+            .share_global(Regime::SSum, 0x4000_3000, Access::Read));
         assert!(rig.tlb.share_global(Regime::S, 0x4000_3000, Access::Exec));
         assert_eq!(rig.tlb.stats().l1_shared, 2);
         // The copy of a superpage entry goes with a flush of another page of it.
         rig.tlb.sfence_vma(Some(0x4010_0000), None);
-        assert!(rig.tlb.probe(Regime::S, 0x4000_3000, 4, Access::Exec).is_none());
+        assert!(rig
+            .tlb
+            .probe(Regime::S, 0x4000_3000, 4, Access::Exec)
+            .is_none());
         // A flush of the page drops the copy and the original alike.
         rig.tlb.sfence_vma(Some(0x1000), None);
         assert!(!rig.hits(Regime::S, 0x1000));

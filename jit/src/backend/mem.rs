@@ -28,8 +28,8 @@
 //! access and no block parameters, which keeps compiling cheap.
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::types::I64;
-use cranelift_codegen::ir::{Endianness, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::types::{I32, I64};
+use cranelift_codegen::ir::{AtomicRmwOp, Endianness, InstBuilder, MemFlagsData, Value};
 
 use super::translate::{state_flags, Tx};
 use super::{Helper, MemKind};
@@ -188,5 +188,29 @@ impl Tx<'_> {
             4 => self.b.ins().istore32(f, value, host, 0),
             _ => self.b.ins().store(f, value, host, 0),
         };
+    }
+
+    /// The AMO `i` (`amo<op>.w/d rd, rs2, (rs1)`) of `size` bytes: the L1 write probe,
+    /// then the read-modify-write on the host atomic, sequentially consistent as the
+    /// interpreter's (Unpriv spec "Atomic Memory Operations"; aq and rl are implied).
+    /// 32-bit results are sign-extended.
+    pub(super) fn amo(&mut self, i: &Insn, pc: u64, size: u8, op: AtomicRmwOp) {
+        let src = self.get(i.rs2);
+        self.before_access();
+        let (addr, entry) = self.address(i);
+        let hit = self.hit(addr, entry, self.layout.l1.write, size);
+        let kind = MemKind::pack(size, true, false, i.len, i.rd);
+        let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
+        self.probe(hit, Helper::Amo, i, pc, kind, &[addr, insn]);
+        let host = self.host(addr, entry);
+        let f = host_flags();
+        let old = if size == 4 {
+            let v = self.b.ins().ireduce(I32, src);
+            let old = self.b.ins().atomic_rmw(I32, f, op, host, v);
+            self.sextend32(old)
+        } else {
+            self.b.ins().atomic_rmw(I64, f, op, host, src)
+        };
+        self.set(i.rd, old);
     }
 }

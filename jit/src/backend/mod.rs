@@ -527,6 +527,11 @@ helpers! {
     fn load / Load(hart, vaddr: u64, kind: u64, pc: u64, instret: u64);
     /// The slow path of a store of the low bytes of `value`, as `load`.
     fn store / Store(hart, vaddr: u64, value: u64, kind: u64, pc: u64, instret: u64);
+    /// The slow path of the AMO `insn` at `pc` (`kind` packs its [`MemKind`]), as
+    /// `store`: returns [`MEM_HIT`] when the L1 entry now grants the write (the fast
+    /// path does the AMO on the host atomic); else executes the whole instruction and
+    /// returns [`MEM_DONE`] or [`EXIT_TRAP`].
+    fn amo / Amo(hart, vaddr: u64, insn: *const Insn, kind: u64, pc: u64, instret: u64);
     /// Executes the instruction `insn` at `pc` with the interpreter's semantics: sets pc
     /// to the next pc and counts the instruction retired; returns non-zero after taking
     /// a trap.

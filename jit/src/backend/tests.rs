@@ -171,6 +171,30 @@ unsafe extern "C" fn store(
     }
 }
 
+/// The AMO slow path: the rig's refill or trap; anything else stands in for the
+/// interpreter's AMO (rd = 0x5678).
+unsafe extern "C" fn amo(
+    hart: *mut u8,
+    vaddr: u64,
+    _insn: *const Insn,
+    kind: u64,
+    pc: u64,
+    n: u64,
+) -> u64 {
+    let s = state(hart);
+    s.calls.push(("amo", pc, n, vaddr));
+    match slow_path(s, vaddr, kind, pc, n) {
+        None => EXIT_TRAP,
+        Some(k) if k.size == 0 => MEM_HIT,
+        Some(k) => {
+            if k.rd != 0 {
+                s.x[usize::from(k.rd)] = 0x5678;
+            }
+            MEM_DONE
+        }
+    }
+}
+
 /// Stands in for the interpreter: writes 0x1234 to rd and retires the instruction.
 unsafe extern "C" fn exec_one(hart: *mut u8, insn: *const Insn, pc: u64) -> u64 {
     let s = state(hart);
@@ -218,6 +242,7 @@ impl Rig {
         let helpers = Helpers {
             load,
             store,
+            amo,
             exec_one,
         };
         let mut table = vec![INVALID; 256];
@@ -372,11 +397,34 @@ fn integer_ops_follow_the_riscv_rules() {
         (Op::SextB, 0x80, 0xffff_ffff_ffff_ff80),
         (Op::Rev8, c, c.swap_bytes()),
         (Op::ZextH, c, 0x4321),
+        (Op::OrcB, 0x0001_0080_0000_ff00, 0x00ff_00ff_0000_ff00),
+        (Op::OrcB, 0x8000_0000_0000_0001, 0xff00_0000_0000_00ff),
+        (Op::OrcB, 0x7f7f_7f7f_7f7f_7f7f, u64::MAX),
+        (Op::OrcB, 0, 0),
     ];
     for &(op, v, want) in unary {
         let (_, s) = rig.run(&[insn(op, 3, 1, 0, 0)], &[(1, v)]);
         assert_eq!(s.x[3], want, "{op:?} {v:#x}");
     }
+}
+
+#[test]
+fn fences_run_inline_and_the_block_goes_on() {
+    let mut rig = Rig::new();
+    let (code, s) = rig.run(
+        &[
+            insn(Op::Addi, 1, 0, 0, 5),
+            insn(Op::Fence, 0, 0, 0, 0x33),
+            insn(Op::FenceTso, 0, 0, 0, 0),
+            insn(Op::Addi, 2, 1, 0, 1),
+        ],
+        &[],
+    );
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!((s.x[1], s.x[2]), (5, 6));
+    assert_eq!(s.pc, 0x8000_0010);
+    assert_eq!(s.instret, 104);
+    assert!(s.calls.is_empty(), "no helper ran: {:?}", s.calls);
 }
 
 #[test]
@@ -459,6 +507,67 @@ fn a_slow_access_the_helper_performs_ends_the_run_after_it() {
     let (code, s) = rig.run(&[insn(Op::Sd, 0, 1, 2, 4)], &[(1, PAGE), (2, 1)]);
     assert_eq!((code, s.pc, s.instret), (EXIT_NEXT, 0x8000_0004, 101));
     assert_eq!(s.calls, vec![("store", 0x8000_0000, 100, PAGE + 4)]);
+}
+
+#[test]
+fn amos_read_modify_write_the_host_word_inline() {
+    let mut rig = Rig::new();
+    rig.page.0[8..16].copy_from_slice(&0x8000_0001_0000_0005u64.to_le_bytes());
+    let (code, s) = rig.run(
+        &[
+            insn(Op::AmoaddW, 3, 1, 2, 0),
+            insn(Op::AmomaxuD, 4, 1, 5, 0),
+            insn(Op::AmoswapW, 6, 7, 2, 0),
+            insn(Op::AmominW, 8, 7, 9, 0),
+        ],
+        &[
+            (1, PAGE + 8),
+            (2, 0x7fff_fffe),
+            (5, 3),
+            (7, PAGE + 12),
+            (9, 1),
+        ],
+    );
+    assert_eq!(code, EXIT_NEXT);
+    assert!(s.calls.is_empty(), "no slow path: {:?}", s.calls);
+    // The old low word, then the low word 0x8000_0003 (sign-extended when read).
+    assert_eq!(s.x[3], 5);
+    assert_eq!(s.x[4], 0x8000_0001_8000_0003);
+    assert_eq!(s.x[6], 0xffff_ffff_8000_0001);
+    assert_eq!(s.x[8], 0x7fff_fffe);
+    let words: Vec<u32> = rig.page.0[8..16]
+        .chunks(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    assert_eq!(
+        words,
+        vec![0x8000_0003, 1],
+        "max(unsigned) kept; signed min 1"
+    );
+    assert_eq!((s.pc, s.instret), (0x8000_0010, 104));
+}
+
+#[test]
+fn an_amo_the_helper_performs_or_faults_on_ends_the_run() {
+    let mut rig = Rig::new();
+    // Misaligned: the helper runs the whole AMO.
+    let block = [insn(Op::AmoorD, 3, 1, 2, 0), insn(Op::Addi, 8, 0, 0, 6)];
+    let (code, s) = rig.run(&block, &[(1, PAGE + 4)]);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!(s.calls, vec![("amo", 0x8000_0000, 100, PAGE + 4)]);
+    assert_eq!((s.x[3], s.x[8]), (0x5678, 0));
+    assert_eq!((s.pc, s.instret), (0x8000_0004, 101));
+    // A fault: precise.
+    let (code, s) = rig.run(&block, &[(1, TRAP_ADDR)]);
+    assert_eq!(code, EXIT_TRAP);
+    assert_eq!((s.pc, s.instret), (HANDLER, 100));
+    // A refill, then the fast path does it.
+    rig.page.0[0..8].copy_from_slice(&7u64.to_le_bytes());
+    let (code, s) = rig.run(&block, &[(1, REFILL_PAGE), (2, 8)]);
+    assert_eq!(code, EXIT_NEXT);
+    assert_eq!(s.calls.len(), 1);
+    assert_eq!((s.x[3], s.x[8]), (7, 6));
+    assert_eq!(u64::from_le_bytes(rig.page.0[0..8].try_into().unwrap()), 15);
 }
 
 #[test]

@@ -19,7 +19,9 @@ use std::collections::HashMap;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I32, I64, I8};
-use cranelift_codegen::ir::{self, AbiParam, Function, InstBuilder, MemFlagsData, Value};
+use cranelift_codegen::ir::{
+    self, AbiParam, AtomicRmwOp, Function, InstBuilder, MemFlagsData, Value,
+};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::{
@@ -154,6 +156,16 @@ fn carried_registers(members: &[Member], index: impl Fn(u64) -> Option<usize>) -
     let mut regs: Vec<usize> = (1..32).filter(|&r| count[r] > 0).collect();
     regs.sort_by_key(|&r| std::cmp::Reverse(count[r]));
     regs.iter().take(CARRIED).fold(0, |m, &r| m | 1 << r)
+}
+
+/// The access size of an AMO.
+fn amo_size(op: Op) -> u8 {
+    use Op::*;
+    match op {
+        AmoswapW | AmoaddW | AmoxorW | AmoandW | AmoorW | AmominW | AmomaxW | AmominuW
+        | AmomaxuW => 4,
+        _ => 8,
+    }
 }
 
 /// See [`carried_registers`].
@@ -690,7 +702,7 @@ impl Tx<'_> {
     }
 
     /// `n` (32 bits) sign-extended, remembered in `narrow`.
-    fn sextend32(&mut self, n: Value) -> Value {
+    pub(super) fn sextend32(&mut self, n: Value) -> Value {
         let v = self.b.ins().sextend(I64, n);
         self.narrow.insert(v, n);
         v
@@ -841,6 +853,15 @@ impl Tx<'_> {
             Op::Sh => self.store(i, pc, 2),
             Op::Sw => self.store(i, pc, 4),
             Op::Sd => self.store(i, pc, 8),
+            Op::AmoswapW | Op::AmoswapD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Xchg),
+            Op::AmoaddW | Op::AmoaddD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Add),
+            Op::AmoxorW | Op::AmoxorD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Xor),
+            Op::AmoandW | Op::AmoandD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::And),
+            Op::AmoorW | Op::AmoorD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Or),
+            Op::AmominW | Op::AmominD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Smin),
+            Op::AmomaxW | Op::AmomaxD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Smax),
+            Op::AmominuW | Op::AmominuD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Umin),
+            Op::AmomaxuW | Op::AmomaxuD => self.amo(i, pc, amo_size(i.op), AtomicRmwOp::Umax),
 
             Op::Addi => ri!(|t, a| t.add_imm(a, imm)),
             Op::Slti => ri!(|t, a| {
@@ -985,6 +1006,23 @@ impl Tx<'_> {
                 t.sextend32(r)
             }),
             Op::Rev8 => ri!(|t, a| t.b.ins().bswap(a)),
+            // Each byte becomes 0xff when non-zero: adding 0x7f to its low seven bits
+            // sets bit 7 unless they are all zero; bit 7 itself counts too.
+            Op::OrcB => ri!(|t, a| {
+                const LOW7: i64 = 0x7f7f_7f7f_7f7f_7f7f;
+                let low = t.b.ins().band_imm_s(a, LOW7);
+                let sum = t.b.ins().iadd_imm_s(low, LOW7);
+                let any = t.b.ins().bor(sum, a);
+                let top = t.b.ins().band_imm_s(any, 0x8080_8080_8080_8080_u64 as i64);
+                let ones = t.b.ins().ushr_imm_s(top, 7);
+                t.b.ins().imul_imm_s(ones, 0xff)
+            }),
+            // RVWMO fences (Unpriv spec "Memory Ordering Instructions") as one host
+            // full barrier, as the interpreter does: x86-64 TSO alone would not order
+            // earlier stores before later loads.
+            Op::Fence | Op::FenceTso => {
+                self.b.ins().fence();
+            }
             // Zbs
             Op::Bclr | Op::Bext | Op::Binv | Op::Bset => rr!(|t, a, b| t.bit_op(i.op, a, b)),
             Op::Bclri | Op::Bexti | Op::Binvi | Op::Bseti => ri!(|t, a| {
