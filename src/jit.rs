@@ -140,6 +140,9 @@ const CSR_READS: &[CsrRead] = {
         field(num::MIE, offset_of!(Csrs, mie)),
         field(num::MTVEC, offset_of!(Csrs, mtvec)),
         field(num::MSCRATCH, offset_of!(Csrs, mscratch)),
+        // Also where compiled cbo.zero finds its enable bits.
+        field(num::MENVCFG, offset_of!(Csrs, menvcfg)),
+        field(num::SENVCFG, offset_of!(Csrs, senvcfg)),
         field(num::MEPC, offset_of!(Csrs, mepc)),
         field(num::MCAUSE, offset_of!(Csrs, mcause)),
         field(num::MTVAL, offset_of!(Csrs, mtval)),
@@ -233,14 +236,17 @@ unsafe extern "C" fn helper_amo(
     // SAFETY: compiled code passes its hart pointer through.
     let h = unsafe { hart(h) };
     let k = MemKind::unpack(kind);
-    if let Ok(true) = h.refill_l1(vaddr, k.size, Access::Write) {
-        return MEM_HIT;
-    }
-    // A device, a misaligned address or a fault: the interpreter's semantics raise
-    // what the instruction raises.
     // SAFETY: the pointer is into the block the code was compiled from (see
     // `helper_exec_one`).
     let i = unsafe { &*insn };
+    // cbo.zero also comes here when the privilege may not use it: it always runs whole.
+    if i.op != rivet_jit::frontend::Op::CboZero {
+        if let Ok(true) = h.refill_l1(vaddr, k.size, Access::Write) {
+            return MEM_HIT;
+        }
+    }
+    // A device, a misaligned address or a fault: the interpreter's semantics raise
+    // what the instruction raises.
     h.pc = pc;
     h.instret = n;
     match crate::interp::exec(h, i) {

@@ -21,7 +21,9 @@
 //! selects the regime ([`Regime::SSum`]) and needs no flush; a change of MXR, of PMP or
 //! of MPRV's effect only needs [`Tlb::flush_l1`]. A `satp` write switches to the L1
 //! tables kept for its ASID, or clears the oldest slot's for a new one
-//! ([`Tlb::set_space`]); translations not in L1 refill from L2 without walking. Faulting translations are never cached.
+//! ([`Tlb::set_space`]); translations not in L1 refill from L2 without walking, and
+//! global ones straight from another slot's table ([`Tlb::share_global`]). Faulting
+//! translations are never cached.
 //!
 //! Flushes follow `sfence.vma` (Priv spec, "Supervisor Memory-Management Fence
 //! Instruction"), `hfence.vvma` and `hfence.gvma` (H spec, "Hypervisor Memory-Management

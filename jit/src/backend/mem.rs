@@ -55,6 +55,11 @@ impl Tx<'_> {
     fn address(&mut self, i: &Insn) -> (Value, Value) {
         let base = self.get(i.rs1);
         let addr = self.add_imm(base, i64::from(i.imm));
+        (addr, self.entry(addr))
+    }
+
+    /// The L1 entry pointer of guest address `addr`.
+    fn entry(&mut self, addr: Value) -> Value {
         let l1 = &self.layout.l1;
         let index_mask = ((1i64 << l1.index_bits) - 1) << l1.entry_shift;
         let shift = i64::from(l1.page_shift - l1.entry_shift);
@@ -73,8 +78,7 @@ impl Tx<'_> {
         };
         let idx = self.b.ins().ushr_imm_s(addr, shift);
         let off = self.b.ins().band_imm_s(idx, index_mask);
-        let entry = self.b.ins().iadd(table, off);
-        (addr, entry)
+        self.b.ins().iadd(table, off)
     }
 
     /// Whether the entry's tag at `tag_off` grants an access of `size` bytes at `addr`.
@@ -212,5 +216,58 @@ impl Tx<'_> {
             self.b.ins().atomic_rmw(I64, f, op, host, src)
         };
         self.set(i.rd, old);
+    }
+
+    /// `cbo.zero (rs1)` (Zicboz): the 64-byte block holding `x[rs1]` (Rivet's
+    /// cache-block size) zeroed through the L1 write entry, when the privilege may
+    /// (M always; S with menvcfg.CBZE; U with senvcfg.CBZE too: Priv spec "Machine
+    /// Environment Configuration Register"). Anything else (not enabled, a miss, a
+    /// device) goes to the helper, which refills the entry or runs the instruction.
+    /// False, with nothing emitted, when the layout gives no envcfg CSRs.
+    pub(super) fn cbo_zero(&mut self, i: &Insn, pc: u64) -> bool {
+        const CBZE: i64 = 1 << 7;
+        let find = |num| {
+            self.layout
+                .csr_reads
+                .iter()
+                .find(|c| c.num == num)
+                .map(|c| c.offset)
+        };
+        let (Some(menvcfg), Some(senvcfg)) = (find(0x30a), find(0x10a)) else {
+            return false;
+        };
+        let base = self.get(i.rs1);
+        self.before_access();
+        let block = self.b.ins().band_imm_s(base, !63);
+        let entry = self.entry(block);
+        let hit = self.hit(block, entry, self.layout.l1.write, 8);
+        let prv = self
+            .b
+            .ins()
+            .uload8(I64, state_flags(), self.hart, self.layout.prv);
+        let m = self.b.ins().load(I64, state_flags(), self.hart, menvcfg);
+        let s = self.b.ins().load(I64, state_flags(), self.hart, senvcfg);
+        // S needs M's bit; U needs both: (m & (s | S)) & CBZE with S = prv bit 0.
+        let s_mode = self.b.ins().icmp_imm_s(IntCC::Equal, prv, 1);
+        let s_mode = self.b.ins().uextend(I64, s_mode);
+        let s_mode = self.b.ins().imul_imm_s(s_mode, CBZE);
+        let lower = self.b.ins().bor(s, s_mode);
+        let both = self.b.ins().band(m, lower);
+        let enabled = self.b.ins().band_imm_s(both, CBZE);
+        let m_mode = self.b.ins().icmp_imm_s(IntCC::Equal, prv, 3);
+        let m_mode = self.b.ins().uextend(I64, m_mode);
+        let allowed = self.b.ins().bor(enabled, m_mode);
+        let allowed = self.b.ins().icmp_imm_s(IntCC::NotEqual, allowed, 0);
+        let ok = self.b.ins().band(hit, allowed);
+        let kind = MemKind::pack(8, false, false, i.len, 0);
+        let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
+        self.probe(ok, Helper::Amo, i, pc, kind, &[block, insn]);
+        let host = self.host(block, entry);
+        let zero = self.b.ins().iconst(I64, 0);
+        let f = host_flags();
+        for k in 0..8 {
+            self.b.ins().store(f, zero, host, 8 * k);
+        }
+        true
     }
 }

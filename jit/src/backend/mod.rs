@@ -530,7 +530,8 @@ helpers! {
     /// The slow path of the AMO `insn` at `pc` (`kind` packs its [`MemKind`]), as
     /// `store`: returns [`MEM_HIT`] when the L1 entry now grants the write (the fast
     /// path does the AMO on the host atomic); else executes the whole instruction and
-    /// returns [`MEM_DONE`] or [`EXIT_TRAP`].
+    /// returns [`MEM_DONE`] or [`EXIT_TRAP`]. The slow path of `cbo.zero` too, which
+    /// it always executes whole (it may be a privilege check that failed).
     fn amo / Amo(hart, vaddr: u64, insn: *const Insn, kind: u64, pc: u64, instret: u64);
     /// Executes the instruction `insn` at `pc` with the interpreter's semantics: sets pc
     /// to the next pc and counts the instruction retired; returns non-zero after taking

@@ -43,6 +43,8 @@ struct State {
     frm: u8,
     prv: u8,
     sscratch: u64,
+    /// menvcfg, senvcfg.
+    envcfg: [u64; 2],
     /// What the helpers saw: (helper, pc, instret, vaddr or op).
     calls: Vec<(&'static str, u64, u64, u64)>,
     key: u64,
@@ -66,12 +68,26 @@ fn layout() -> StateLayout {
         chain_key: std::mem::offset_of!(State, chain_key) as i32,
         helper_status: std::mem::offset_of!(State, helper_status) as i32,
         prv: std::mem::offset_of!(State, prv) as i32,
-        csr_reads: &[CsrRead {
-            num: 0x140,
-            offset: std::mem::offset_of!(State, sscratch) as i32,
-            mask: u64::MAX,
-            sd: false,
-        }],
+        csr_reads: &[
+            CsrRead {
+                num: 0x140,
+                offset: std::mem::offset_of!(State, sscratch) as i32,
+                mask: u64::MAX,
+                sd: false,
+            },
+            CsrRead {
+                num: 0x30a,
+                offset: std::mem::offset_of!(State, envcfg) as i32,
+                mask: u64::MAX,
+                sd: false,
+            },
+            CsrRead {
+                num: 0x10a,
+                offset: std::mem::offset_of!(State, envcfg) as i32 + 8,
+                mask: u64::MAX,
+                sd: false,
+            },
+        ],
         f: std::mem::offset_of!(State, f) as i32,
         mstatus: std::mem::offset_of!(State, mstatus) as i32,
         fflags: std::mem::offset_of!(State, fflags) as i32,
@@ -235,6 +251,9 @@ struct Rig {
     table: Vec<Entry>,
     page: Box<Page>,
     entry: super::Entry,
+    /// The privilege and envcfg CSRs of the next run's state.
+    prv: u8,
+    envcfg: [u64; 2],
 }
 
 impl Rig {
@@ -260,6 +279,8 @@ impl Rig {
             entry,
             table,
             page,
+            prv: 3,
+            envcfg: [0; 2],
         }
     }
 
@@ -304,8 +325,9 @@ impl Rig {
             mstatus: 1 << 13,
             fflags: 0,
             frm: 0,
-            prv: 3,
+            prv: self.prv,
             sscratch: 0,
+            envcfg: self.envcfg,
             calls: Vec::new(),
             key: 1,
             clear_key_after: None,
@@ -568,6 +590,38 @@ fn an_amo_the_helper_performs_or_faults_on_ends_the_run() {
     assert_eq!(s.calls.len(), 1);
     assert_eq!((s.x[3], s.x[8]), (7, 6));
     assert_eq!(u64::from_le_bytes(rig.page.0[0..8].try_into().unwrap()), 15);
+}
+
+#[test]
+fn cbo_zero_clears_its_block_inline_where_the_privilege_may() {
+    let mut rig = Rig::new();
+    let block = [insn(Op::CboZero, 0, 1, 0, 0), insn(Op::Addi, 8, 0, 0, 6)];
+    // (privilege, menvcfg, senvcfg, inline)
+    let cases = [
+        (3, 0, 0, true),
+        (1, 1 << 7, 0, true),
+        (1, 0, 1 << 7, false),
+        (0, 1 << 7, 1 << 7, true),
+        (0, 1 << 7, 0, false),
+    ];
+    for (prv, m, s_env, inline) in cases {
+        rig.page.0[64..128].fill(0xaa);
+        rig.prv = prv;
+        rig.envcfg = [m, s_env];
+        let (code, s) = rig.run(&block, &[(1, PAGE + 64 + 24)]);
+        assert_eq!(code, EXIT_NEXT);
+        if inline {
+            assert!(s.calls.is_empty(), "{prv} {m:#x} {s_env:#x}: {:?}", s.calls);
+            assert!(rig.page.0[64..128].iter().all(|&b| b == 0));
+            assert_eq!((rig.page.0[63], rig.page.0[128]), (0, 0));
+            assert_eq!((s.x[8], s.pc, s.instret), (6, 0x8000_0008, 102));
+        } else {
+            // The helper runs the instruction (and raises what it raises).
+            assert_eq!(s.calls, vec![("amo", 0x8000_0000, 100, PAGE + 64)]);
+            assert_eq!(rig.page.0[64], 0xaa);
+            assert_eq!((s.x[8], s.pc, s.instret), (0, 0x8000_0004, 101));
+        }
+    }
 }
 
 #[test]

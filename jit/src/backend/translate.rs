@@ -1039,6 +1039,7 @@ impl Tx<'_> {
                 }
             }),
 
+            Op::CboZero if self.cbo_zero(i, pc) => {}
             _ if self.fp_insn(i, pc) => {}
             _ if i.reads_csr_only() && self.csr_read(i, pc) => {}
             _ => {
