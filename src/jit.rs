@@ -21,7 +21,7 @@ use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
     self, BlockFn, Compiler, CsrRead, Entry, Helpers, L1Layout, LinkCell, MemKind, Member,
-    StateLayout, Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
+    StateLayout, Thunks, EXIT_CHAIN, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
 };
 use rivet_jit::frontend::Insn;
 
@@ -286,11 +286,21 @@ unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> 
     // block cache keeps alive as long as the code is reachable.
     let i = unsafe { &*insn };
     h.pc = pc;
+    let before = (h.link_epoch, h.tlb_epoch, h.prv);
     let status = match crate::interp::exec(h, i) {
         Ok(next) => {
             h.pc = next;
             h.instret = h.instret.wrapping_add(1);
-            EXIT_NEXT
+            // A CSR write ends its block; the block may chain on when the write left
+            // translation, privilege and the link epoch (PMP) alone and made no
+            // interrupt take (it may have enabled one: Priv spec 3.1.9, interrupts
+            // are taken right after the instruction).
+            let same = before == (h.link_epoch, h.tlb_epoch, h.prv);
+            if i.writes_csr() && same && h.pending_interrupt().is_none() {
+                EXIT_CHAIN
+            } else {
+                EXIT_NEXT
+            }
         }
         Err(e) => {
             h.raise(e);

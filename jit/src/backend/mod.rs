@@ -67,6 +67,9 @@ use crate::frontend::Insn;
 pub const EXIT_NEXT: u64 = 0;
 /// A helper raised a trap (the hart already entered the handler).
 pub const EXIT_TRAP: u64 = 1;
+/// What `exec_one` returns after a CSR write that changed nothing chaining relies on:
+/// compiled code goes on to the next block (never returned to the runtime).
+pub const EXIT_CHAIN: u64 = 2;
 /// A memory helper's status: the L1 entry now grants the access (compiled code does it).
 pub const MEM_HIT: u64 = 0;
 /// A memory helper's status: it performed the whole instruction (the hart is at the
@@ -534,8 +537,10 @@ helpers! {
     /// it always executes whole (it may be a privilege check that failed).
     fn amo / Amo(hart, vaddr: u64, insn: *const Insn, kind: u64, pc: u64, instret: u64);
     /// Executes the instruction `insn` at `pc` with the interpreter's semantics: sets pc
-    /// to the next pc and counts the instruction retired; returns non-zero after taking
-    /// a trap.
+    /// to the next pc and counts the instruction retired; returns [`EXIT_TRAP`] after
+    /// taking a trap, [`EXIT_NEXT`] to return to the runtime, or, only for a CSR write
+    /// (which ends its block), [`EXIT_CHAIN`] when translation, privilege and the link
+    /// epoch are as before and no interrupt is pending: the block then chains on.
     fn exec_one / ExecOne(hart, insn: *const Insn, pc: u64);
 }
 

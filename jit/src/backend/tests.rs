@@ -229,7 +229,13 @@ unsafe extern "C" fn exec_one(hart: *mut u8, insn: *const Insn, pc: u64) -> u64 
     }
     s.pc = pc + 4;
     s.instret += 1;
-    0
+    // As the runtime: a CSR write chains on, unless it is one that changes
+    // translation (satp, say).
+    if i.writes_csr() && i.csr() != 0x180 {
+        EXIT_CHAIN
+    } else {
+        EXIT_NEXT
+    }
 }
 
 fn insn(op: Op, rd: u8, rs1: u8, rs2: u8, imm: i32) -> Insn {
@@ -447,6 +453,29 @@ fn fences_run_inline_and_the_block_goes_on() {
     assert_eq!(s.pc, 0x8000_0010);
     assert_eq!(s.instret, 104);
     assert!(s.calls.is_empty(), "no helper ran: {:?}", s.calls);
+}
+
+#[test]
+fn a_csr_write_that_allows_it_goes_on_to_the_next_block() {
+    let mut rig = Rig::new();
+    // sscratch: chains on into the next member; satp: back to the runtime.
+    for (csr, chains) in [(0x140, true), (0x180, false)] {
+        let blocks = [
+            vec![insn(Op::Addi, 7, 0, 0, 5), insn(Op::Csrrw, 5, 7, 0, csr)],
+            vec![insn(Op::Addi, 8, 0, 0, 9), insn(Op::Addi, 9, 0, 0, 1)],
+        ];
+        let (code, s) = rig.run_region(&blocks, &[]);
+        assert_eq!(code, EXIT_NEXT, "{csr:#x}");
+        assert_eq!(s.calls, vec![("exec", 0x8000_0004, 101, Op::Csrrw as u64)]);
+        assert_eq!((s.x[5], s.x[7]), (0x1234, 5));
+        if chains {
+            assert_eq!((s.x[8], s.x[9]), (9, 1));
+            assert_eq!((s.pc, s.instret), (0x8000_0010, 104));
+        } else {
+            assert_eq!((s.x[8], s.x[9]), (0, 0));
+            assert_eq!((s.pc, s.instret), (0x8000_0008, 102));
+        }
+    }
 }
 
 #[test]

@@ -25,7 +25,8 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 
 use super::{
-    successors, Helper, LinkCell, Member, StateLayout, Thunks, EXIT_NEXT, EXIT_TRAP, MEM_DONE,
+    successors, Helper, LinkCell, Member, StateLayout, Thunks, EXIT_CHAIN, EXIT_NEXT, EXIT_TRAP,
+    MEM_DONE,
 };
 use crate::frontend::{Insn, Op};
 
@@ -678,12 +679,37 @@ impl Tx<'_> {
         let insn = self.b.ins().iconst(I64, i as *const Insn as i64);
         let pcv = self.pc_value(pc);
         let status = self.call(Helper::ExecOne, &[insn, pcv]);
+        if last && i.writes_csr() {
+            // EXIT_CHAIN: the write left what chaining relies on alone (see
+            // `Helpers::exec_one`); the block goes on to its successor.
+            let chain = self
+                .b
+                .ins()
+                .icmp_imm_s(IntCC::Equal, status, EXIT_CHAIN as i64);
+            let go = self.b.create_block();
+            let ret = self.b.create_block();
+            self.b.ins().brif(chain, go, &[], ret, &[]);
+            self.b.seal_block(ret);
+            self.b.switch_to_block(ret);
+            self.b.ins().return_(&[status]);
+            self.b.seal_block(go);
+            self.b.switch_to_block(go);
+            self.after_exec_one(i);
+            self.goto(pc.wrapping_add(u64::from(i.len)));
+            return;
+        }
         if last {
             // exec_one set pc and instret; nothing else is dirty.
             self.b.ins().return_(&[status]);
             return;
         }
         self.exit_if_trap(status);
+        self.after_exec_one(i);
+    }
+
+    /// After an `exec_one` call that retired `i`: its rd (in memory) and the retired
+    /// count are read back.
+    fn after_exec_one(&mut self, i: &Insn) {
         if i.rd != 0 {
             if let Some(var) = self.vars[usize::from(i.rd & 31)] {
                 let off = self.layout.x + 8 * i32::from(i.rd & 31);

@@ -52,6 +52,14 @@ impl Insn {
         matches!(self.op, Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci) && self.rs1 == 0
     }
 
+    /// Whether the instruction is a Zicsr instruction that writes its CSR.
+    pub fn writes_csr(&self) -> bool {
+        matches!(
+            self.op,
+            Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
+        ) && !self.reads_csr_only()
+    }
+
     /// Whether the instruction ends its block: [`Op::ends_block`], except that a CSR
     /// read changes nothing a block depends on (translation, privilege, interrupts),
     /// so it does not; but `seed` (Zkr), whose reads are writes too, does.
