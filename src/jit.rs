@@ -249,15 +249,25 @@ unsafe extern "C" fn helper_amo(
     // what the instruction raises.
     h.pc = pc;
     h.instret = n;
+    if execute(h, i) {
+        MEM_DONE
+    } else {
+        EXIT_TRAP
+    }
+}
+
+/// Runs `i` at `h.pc` with the interpreter's semantics: true when it retired (pc and
+/// the count past it), false when it took its trap.
+fn execute(h: &mut Hart, i: &Insn) -> bool {
     match crate::interp::exec(h, i) {
         Ok(next) => {
             h.pc = next;
-            h.instret = n.wrapping_add(1);
-            MEM_DONE
+            h.instret = h.instret.wrapping_add(1);
+            true
         }
         Err(e) => {
             h.raise(e);
-            EXIT_TRAP
+            false
         }
     }
 }
@@ -287,25 +297,19 @@ unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> 
     let i = unsafe { &*insn };
     h.pc = pc;
     let before = (h.link_epoch, h.tlb_epoch, h.prv);
-    let status = match crate::interp::exec(h, i) {
-        Ok(next) => {
-            h.pc = next;
-            h.instret = h.instret.wrapping_add(1);
-            // A CSR write ends its block; the block may chain on when the write left
-            // translation, privilege and the link epoch (PMP) alone and made no
-            // interrupt take (it may have enabled one: Priv spec 3.1.9, interrupts
-            // are taken right after the instruction).
-            let same = before == (h.link_epoch, h.tlb_epoch, h.prv);
-            if i.writes_csr() && same && h.pending_interrupt().is_none() {
-                EXIT_CHAIN
-            } else {
-                EXIT_NEXT
-            }
-        }
-        Err(e) => {
-            h.raise(e);
-            EXIT_TRAP
-        }
+    let status = if !execute(h, i) {
+        EXIT_TRAP
+    } else if i.writes_csr()
+        && before == (h.link_epoch, h.tlb_epoch, h.prv)
+        && h.pending_interrupt().is_none()
+    {
+        // A CSR write ends its block; the block may chain on when the write left
+        // translation, privilege and the link epoch (PMP) alone and made no interrupt
+        // take (it may have enabled one: Priv spec 3.1.9, interrupts are taken right
+        // after the instruction).
+        EXIT_CHAIN
+    } else {
+        EXIT_NEXT
     };
     // Privilege or mstatus may have changed the data regime.
     h.refresh_l1_data();
