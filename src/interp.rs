@@ -14,7 +14,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rivet_jit::backend::{link_cells_for, successors, BlockFn, LinkCell};
-use rivet_jit::frontend::{decode, Insn, Op};
+use rivet_jit::frontend::{decode_for, Insn, Op};
 
 use crate::hart::csr::mstatus;
 use crate::hart::fp::{self, Prec};
@@ -479,7 +479,7 @@ impl Interp {
             if block.insns.is_empty() {
                 // An instruction that straddles a page boundary: run it alone.
                 match h.fetch_insn(h.pc).and_then(|raw| {
-                    let insn = decode(raw);
+                    let insn = decode_for(raw, h.exts);
                     exec(h, &insn)
                 }) {
                     Ok(next) => {
@@ -844,11 +844,14 @@ fn replayable(insns: &[Insn]) -> bool {
         let csr_time = matches!(
             i.op,
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
-        ) && matches!(i.csr(), 0xc01 | 0x14d);
+        ) && matches!(
+            i.csr(),
+            crate::hart::csr::num::TIME | crate::hart::csr::num::STIMECMP | crate::hart::csr::num::VSTIMECMP
+        );
         let writes = matches!(
             i.op,
             Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd | Op::ScW | Op::ScD | Op::CboZero
-        ) || i.op.ext() == rivet_jit::frontend::Ext::A;
+        ) || i.op.ext() == Some(rivet_jit::frontend::Ext::A);
         !csr_time && !writes
     })
 }
@@ -1440,7 +1443,7 @@ fn decode_block(h: &mut Hart, pc: u64, paddr: u64, epoch: u64) -> Result<Block, 
         } else {
             u32::from(lo)
         };
-        let insn = decode(raw);
+        let insn = decode_for(raw, h.exts);
         insns.push(insn);
         p += u64::from(insn.len);
         if insn.ends_block() {
@@ -1548,7 +1551,7 @@ mod tests {
         assert_ne!(h.csr_read(crate::hart::csr::num::MIP, 0).unwrap() & SEIP, 0);
         // csrrs zero, mip, t0 with t0 = SSIP (OpenSBI injecting an IPI).
         h.x[5] = SSIP;
-        let insn = decode(0x3442_a073);
+        let insn = rivet_jit::frontend::decode(0x3442_a073);
         assert_eq!(insn.op, Op::Csrrs);
         exec(&mut h, &insn).unwrap();
         signals.set_level(SEIP, false);

@@ -62,6 +62,7 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         hart.x[11] = boot.a1;
         hart.x[12] = boot.a2;
         hart.csr.misa = board.isa.misa();
+        hart.exts = board.isa.ext_set();
         let retired = retired.clone();
         let jit_stats = jit_stats.clone();
         let opts = opts.clone();

@@ -115,6 +115,8 @@ pub struct Hart {
     pub reservation: Option<Reservation>,
     pub timer: Timers,
     pub hartid: u64,
+    /// The extensions this hart implements: decode rejects the others.
+    pub exts: rivet_jit::arch::ExtSet,
     pub signals: Arc<HartSignals>,
     pub shared: Arc<Shared>,
     /// Set when the hart executed WFI and no interrupt was pending.
@@ -213,6 +215,7 @@ impl Hart {
                 ..Timers::default()
             },
             hartid,
+            exts: rivet_jit::arch::ExtSet::ALL,
             signals,
             shared,
             waiting: false,

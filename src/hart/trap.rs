@@ -12,23 +12,7 @@ pub struct Exception {
     pub tval: u64,
 }
 
-/// Exception cause codes.
-pub mod cause {
-    pub const INSN_MISALIGNED: u64 = 0;
-    pub const INSN_ACCESS: u64 = 1;
-    pub const ILLEGAL_INSN: u64 = 2;
-    pub const BREAKPOINT: u64 = 3;
-    pub const LOAD_MISALIGNED: u64 = 4;
-    pub const LOAD_ACCESS: u64 = 5;
-    pub const STORE_MISALIGNED: u64 = 6;
-    pub const STORE_ACCESS: u64 = 7;
-    pub const ECALL_U: u64 = 8;
-    pub const ECALL_S: u64 = 9;
-    pub const ECALL_M: u64 = 11;
-    pub const INSN_PAGE_FAULT: u64 = 12;
-    pub const LOAD_PAGE_FAULT: u64 = 13;
-    pub const STORE_PAGE_FAULT: u64 = 15;
-}
+pub use rivet_jit::arch::cause;
 
 impl Exception {
     pub fn new(cause: u64, tval: u64) -> Self {

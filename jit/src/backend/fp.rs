@@ -34,10 +34,11 @@ use cranelift_codegen::ir::types::{F32, F64, I32, I64};
 use cranelift_codegen::ir::{InstBuilder, MemFlagsData, Type, Value};
 
 use super::translate::{state_flags, Tx};
+use crate::arch::csr::{mstatus, num};
 use crate::frontend::{Insn, Op};
 
 /// `mstatus.FS` (Off = 0, Dirty = 3).
-const FS: i64 = 3 << 13;
+const FS: i64 = mstatus::FS as i64;
 /// `fflags.NX`.
 const NX: i64 = 1;
 /// Rounding modes (Unpriv spec "Floating-Point Control and Status Register").
@@ -181,11 +182,8 @@ impl Tx<'_> {
 
     /// A read of `fflags`, `frm` or `fcsr` (which FS = Off makes illegal), inline.
     pub(super) fn fp_csr_read(&mut self, i: &Insn, pc: u64) -> Option<Value> {
-        const FFLAGS: u16 = 0x001;
-        const FRM: u16 = 0x002;
-        const FCSR: u16 = 0x003;
-        let num = i.csr();
-        if !matches!(num, FFLAGS | FRM | FCSR) {
+        let csr = i.csr();
+        if !matches!(csr, num::FFLAGS | num::FRM | num::FCSR) {
             return None;
         }
         self.fp_guard(i, pc, false);
@@ -197,9 +195,9 @@ impl Tx<'_> {
             .b
             .ins()
             .uload8(I64, state_flags(), self.hart, self.layout.frm);
-        Some(match num {
-            FFLAGS => flags,
-            FRM => frm,
+        Some(match csr {
+            num::FFLAGS => flags,
+            num::FRM => frm,
             _ => {
                 let hi = self.b.ins().ishl_imm_s(frm, 5);
                 self.b.ins().bor(hi, flags)

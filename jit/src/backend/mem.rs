@@ -225,7 +225,8 @@ impl Tx<'_> {
     /// device) goes to the helper, which refills the entry or runs the instruction.
     /// False, with nothing emitted, when the layout gives no envcfg CSRs.
     pub(super) fn cbo_zero(&mut self, i: &Insn, pc: u64) -> bool {
-        const CBZE: i64 = 1 << 7;
+        const CBZE: i64 = crate::arch::csr::menvcfg::CBZE as i64;
+        use crate::arch::csr::num;
         let find = |num| {
             self.layout
                 .csr_reads
@@ -233,7 +234,7 @@ impl Tx<'_> {
                 .find(|c| c.num == num)
                 .map(|c| c.offset)
         };
-        let (Some(menvcfg), Some(senvcfg)) = (find(0x30a), find(0x10a)) else {
+        let (Some(menvcfg), Some(senvcfg)) = (find(num::MENVCFG), find(num::SENVCFG)) else {
             return false;
         };
         let base = self.get(i.rs1);

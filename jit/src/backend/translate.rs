@@ -28,6 +28,7 @@ use super::{
     successors, Helper, LinkCell, Member, StateLayout, Thunks, EXIT_CHAIN, EXIT_NEXT, EXIT_TRAP,
     MEM_DONE,
 };
+use crate::arch::csr::mstatus;
 use crate::frontend::{Insn, Op};
 
 pub(super) struct Tx<'a> {
@@ -1107,7 +1108,7 @@ impl Tx<'_> {
             // mstatus.SD: FS or XS Dirty (Priv spec 3.1.6.6).
             let sd = self.b.ins().iconst(I64, i64::MIN);
             let zero = self.b.ins().iconst(I64, 0);
-            for field in [3i64 << 13, 3 << 15] {
+            for field in [mstatus::FS as i64, mstatus::XS as i64] {
                 let f = self.b.ins().band_imm_s(raw, field);
                 let dirty = self.b.ins().icmp_imm_s(IntCC::Equal, f, field);
                 let bit = self.b.ins().select(dirty, sd, zero);

@@ -391,7 +391,7 @@ mod tests {
             }
             return match insn.op.ext() {
                 // Unknown to binutils 2.40.
-                Ext::Zfa | Ext::Zicond => Ok(false),
+                Some(Ext::Zfa | Ext::Zicond) => Ok(false),
                 // Unpriv 2.7 / Zifencei: reserved FENCE fields are ignored, not illegal.
                 _ if matches!(insn.op, Op::Fence | Op::FenceTso | Op::FenceI) => Ok(false),
                 // binutils 2.40 only accepts rm = 000/111 for exact conversions.

@@ -7,4 +7,4 @@ pub mod table;
 
 pub use disasm::disasm;
 pub use ir::Insn;
-pub use table::{compressed_mnemonic, decode, Ext, Fmt, Op};
+pub use table::{compressed_mnemonic, decode, decode_for, Ext, Fmt, Op};

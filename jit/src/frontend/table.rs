@@ -17,37 +17,7 @@
 
 use super::ir::Insn;
 
-/// The ISA extension an [`Op`] belongs to.
-///
-/// There is no `C`: compressed instructions decode to the `Op` of their 32-bit
-/// expansion, so C shows as `Insn::len == 2` (plus the F/D ext of c.fld etc.).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Ext {
-    /// Only [`Op::Illegal`].
-    None,
-    I,
-    M,
-    A,
-    F,
-    D,
-    Zicsr,
-    Zifencei,
-    Zba,
-    Zbb,
-    Zbc,
-    Zbs,
-    Zicond,
-    Zicbom,
-    Zicboz,
-    Zfa,
-    Zawrs,
-    /// Privileged architecture: xRET, WFI, SFENCE.VMA.
-    Priv,
-    /// Svinval: SINVAL.VMA, SFENCE.W.INVAL, SFENCE.INVAL.IR, HINVAL.*.
-    Svinval,
-    /// The hypervisor extension: HLV, HLVX, HSV, HFENCE.
-    H,
-}
+pub use crate::arch::Ext;
 
 /// Operand format of a 32-bit encoding: which fields [`decode`] fills in and how
 /// `disasm` prints them.
@@ -507,10 +477,10 @@ macro_rules! for_each_insn {
                 ("wrs.nto", WrsNto, M_ALL, 0x00d0_0073, None, Zawrs, END),
                 ("wrs.sto", WrsSto, M_ALL, 0x01d0_0073, None, Zawrs, END),
                 // Privileged (Priv spec 3.3, 10.2).
-                ("mret", Mret, M_ALL, 0x3020_0073, None, Priv, END),
-                ("sret", Sret, M_ALL, 0x1020_0073, None, Priv, END),
-                ("wfi", Wfi, M_ALL, 0x1050_0073, None, Priv, END),
-                ("sfence.vma", SfenceVma, M_F7_RD, r(SYSTEM, 0, 0x09), Fence2, Priv, END),
+                ("mret", Mret, M_ALL, 0x3020_0073, None, I, END),
+                ("sret", Sret, M_ALL, 0x1020_0073, None, S, END),
+                ("wfi", Wfi, M_ALL, 0x1050_0073, None, I, END),
+                ("sfence.vma", SfenceVma, M_F7_RD, r(SYSTEM, 0, 0x09), Fence2, S, END),
                 // Svinval.
                 ("sinval.vma", SinvalVma, M_F7_RD, r(SYSTEM, 0, 0x0b), Fence2, Svinval, END),
                 ("sfence.w.inval", SfenceWInval, M_ALL, 0x1800_0073, None, Svinval, END),
@@ -627,10 +597,14 @@ macro_rules! gen_table {
             }
 
             /// The extension that defines this op.
-            pub const fn ext(self) -> Ext {
+            /// The extension that defines the instruction (`None` for [`Op::Illegal`]).
+            /// Compressed encodings name their expansion's; the `C` check is on
+            /// [`Insn::len`]. The machine-level privileged instructions (MRET, WFI)
+            /// count as `I`, SRET and SFENCE.VMA as `S`.
+            pub const fn ext(self) -> Option<Ext> {
                 match self {
-                    Op::Illegal => Ext::None,
-                    $( Op::$op => Ext::$ext, )*
+                    Op::Illegal => None,
+                    $( Op::$op => Some(Ext::$ext), )*
                 }
             }
 
@@ -895,6 +869,23 @@ const fn illegal(raw: u32, len: u8) -> Insn {
         len,
         imm: 0,
         raw,
+    }
+}
+
+/// Decodes one instruction for a hart that implements the extensions in `exts`: an
+/// instruction of an extension not in the set is [`Op::Illegal`] (Priv spec 3.1.1:
+/// an extension that `misa` does not show behaves as not implemented).
+#[inline]
+pub fn decode_for(raw: u32, exts: crate::arch::ExtSet) -> Insn {
+    let i = decode(raw);
+    let ok = match i.op.ext() {
+        Some(e) => exts.has(e) && (i.len == 4 || exts.has(Ext::C)),
+        None => true,
+    };
+    if ok {
+        i
+    } else {
+        illegal(raw, i.len)
     }
 }
 
@@ -1546,8 +1537,20 @@ mod tests {
         ] {
             assert!(!op.ends_block(), "{op:?}");
         }
-        assert_eq!(Op::Illegal.ext(), Ext::None);
-        assert_eq!(Op::FcvtmodWD.ext(), Ext::Zfa);
-        assert_eq!(Op::HlvxWu.ext(), Ext::H);
+        assert_eq!(Op::Illegal.ext(), None);
+        assert_eq!(Op::FcvtmodWD.ext(), Some(Ext::Zfa));
+        assert_eq!(Op::HlvxWu.ext(), Some(Ext::H));
+        // hlv.d a0, (a1) decodes only where H is implemented.
+        let hlv = 0x6c05_c573;
+        assert_eq!(decode(hlv).op, Op::HlvD);
+        let all = crate::arch::ExtSet::ALL;
+        assert_eq!(decode_for(hlv, all).op, Op::HlvD);
+        let no_h = all.without(Ext::H);
+        assert_eq!(decode_for(hlv, no_h).op, Op::Illegal);
+        assert_eq!(decode_for(hlv, no_h).raw, hlv);
+        // c.addi without C, add.uw without Zba.
+        assert_eq!(decode_for(0x0505, all.without(Ext::C)).op, Op::Illegal);
+        assert_eq!(decode_for(0x0805_053b, all.without(Ext::Zba)).op, Op::Illegal);
+        assert_eq!(decode_for(0x0805_053b, all).op, Op::AddUw);
     }
 }
