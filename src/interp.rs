@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rivet_jit::backend::{link_cells_for, successors, BlockFn, LinkCell};
 use rivet_jit::frontend::{decode_for, Insn, Op};
 
-use crate::hart::csr::mstatus;
+use crate::hart::csr::{self, hstatus, mstatus};
 use crate::hart::fp::{self, Prec};
 use crate::hart::memory::AmoOp;
 use crate::hart::trap::{cause, Exception};
@@ -846,11 +846,25 @@ fn replayable(insns: &[Insn]) -> bool {
             Op::Csrrw | Op::Csrrs | Op::Csrrc | Op::Csrrwi | Op::Csrrsi | Op::Csrrci
         ) && matches!(
             i.csr(),
-            crate::hart::csr::num::TIME | crate::hart::csr::num::STIMECMP | crate::hart::csr::num::VSTIMECMP
+            crate::hart::csr::num::TIME
+                | crate::hart::csr::num::STIMECMP
+                | crate::hart::csr::num::VSTIMECMP
         );
         let writes = matches!(
             i.op,
-            Op::Sb | Op::Sh | Op::Sw | Op::Sd | Op::Fsw | Op::Fsd | Op::ScW | Op::ScD | Op::CboZero
+            Op::Sb
+                | Op::Sh
+                | Op::Sw
+                | Op::Sd
+                | Op::Fsw
+                | Op::Fsd
+                | Op::ScW
+                | Op::ScD
+                | Op::CboZero
+                | Op::HsvB
+                | Op::HsvH
+                | Op::HsvW
+                | Op::HsvD
         ) || i.op.ext() == Some(rivet_jit::frontend::Ext::A);
         !csr_time && !writes
     })
@@ -878,8 +892,8 @@ fn describe_diff(a: &ArchState, b: &ArchState, first: bool) -> String {
     if s.instret != o.instret {
         out.push(format!("instret={}", s.instret));
     }
-    if s.prv != o.prv {
-        out.push(format!("prv={:?}", s.prv));
+    if s.prv != o.prv || s.virt != o.virt {
+        out.push(format!("prv={:?} virt={}", s.prv, s.virt));
     }
     if s.pmp != o.pmp {
         out.push(format!("pmp={:?}", s.pmp));
@@ -930,16 +944,55 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             };
         }};
     }
+    // A trap of a data access writes the transformed instruction to mtinst/htinst.
+    macro_rules! access {
+        ($e:expr, $addr:expr, $size:expr) => {
+            $e.map_err(|e| with_tinst(e, i, $addr, $size))?
+        };
+    }
     macro_rules! load {
         ($size:expr, $ext:expr) => {{
-            let v = h.load(rs1.wrapping_add(imm), $size)?;
+            let a = rs1.wrapping_add(imm);
+            let v = access!(h.load(a, $size), a, $size);
             let ext: fn(u64) -> u64 = $ext;
             w!(ext(v));
         }};
     }
     macro_rules! store {
         ($size:expr) => {{
-            h.store(rs1.wrapping_add(imm), $size, rs2)?;
+            let a = rs1.wrapping_add(imm);
+            access!(h.store(a, $size, rs2), a, $size);
+        }};
+    }
+    macro_rules! amo {
+        ($size:expr, $op:expr) => {
+            access!(h.amo(rs1, $size, $op, rs2), rs1, $size)
+        };
+    }
+    // HLV/HLVX/HSV: valid in M and HS, and in U with hstatus.HU; a virtual
+    // instruction with V=1 (H chapter, "Hypervisor Virtual-Machine Load and Store
+    // Instructions").
+    macro_rules! hyp_access {
+        () => {
+            if h.virt {
+                return Err(Exception::virtual_insn(i.raw));
+            } else if h.prv == Priv::U && h.csr.hstatus & hstatus::HU == 0 {
+                return Err(Exception::illegal(i.raw));
+            }
+        };
+    }
+    macro_rules! hlv {
+        ($size:expr, $hlvx:expr, $ext:expr) => {{
+            hyp_access!();
+            let v = access!(h.hlv(rs1, $size, $hlvx), rs1, $size);
+            let ext: fn(u64) -> u64 = $ext;
+            w!(ext(v));
+        }};
+    }
+    macro_rules! hsv {
+        ($size:expr) => {{
+            hyp_access!();
+            access!(h.hsv(rs1, $size, rs2), rs1, $size);
         }};
     }
     match i.op {
@@ -1009,10 +1062,11 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             return Ok(next);
         }
         Op::Ecall => {
-            let c = match h.prv {
-                Priv::U => cause::ECALL_U,
-                Priv::S => cause::ECALL_S,
-                Priv::M => cause::ECALL_M,
+            let c = match (h.prv, h.virt) {
+                (Priv::U, _) => cause::ECALL_U,
+                (Priv::S, false) => cause::ECALL_S,
+                (Priv::S, true) => cause::ECALL_VS,
+                (Priv::M, _) => cause::ECALL_M,
             };
             return Err(Exception::new(c, 0));
         }
@@ -1087,28 +1141,28 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
         })),
 
         // A
-        Op::LrW => w!(h.load_reserved(rs1, 4)? as i32 as i64 as u64),
-        Op::LrD => w!(h.load_reserved(rs1, 8)?),
-        Op::ScW => w!(h.store_conditional(rs1, 4, rs2)?),
-        Op::ScD => w!(h.store_conditional(rs1, 8, rs2)?),
-        Op::AmoswapW => w!(sext32!(h.amo(rs1, 4, AmoOp::Swap, rs2)?)),
-        Op::AmoaddW => w!(sext32!(h.amo(rs1, 4, AmoOp::Add, rs2)?)),
-        Op::AmoxorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Xor, rs2)?)),
-        Op::AmoandW => w!(sext32!(h.amo(rs1, 4, AmoOp::And, rs2)?)),
-        Op::AmoorW => w!(sext32!(h.amo(rs1, 4, AmoOp::Or, rs2)?)),
-        Op::AmominW => w!(sext32!(h.amo(rs1, 4, AmoOp::Min, rs2)?)),
-        Op::AmomaxW => w!(sext32!(h.amo(rs1, 4, AmoOp::Max, rs2)?)),
-        Op::AmominuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Minu, rs2)?)),
-        Op::AmomaxuW => w!(sext32!(h.amo(rs1, 4, AmoOp::Maxu, rs2)?)),
-        Op::AmoswapD => w!(h.amo(rs1, 8, AmoOp::Swap, rs2)?),
-        Op::AmoaddD => w!(h.amo(rs1, 8, AmoOp::Add, rs2)?),
-        Op::AmoxorD => w!(h.amo(rs1, 8, AmoOp::Xor, rs2)?),
-        Op::AmoandD => w!(h.amo(rs1, 8, AmoOp::And, rs2)?),
-        Op::AmoorD => w!(h.amo(rs1, 8, AmoOp::Or, rs2)?),
-        Op::AmominD => w!(h.amo(rs1, 8, AmoOp::Min, rs2)?),
-        Op::AmomaxD => w!(h.amo(rs1, 8, AmoOp::Max, rs2)?),
-        Op::AmominuD => w!(h.amo(rs1, 8, AmoOp::Minu, rs2)?),
-        Op::AmomaxuD => w!(h.amo(rs1, 8, AmoOp::Maxu, rs2)?),
+        Op::LrW => w!(access!(h.load_reserved(rs1, 4), rs1, 4) as i32 as i64 as u64),
+        Op::LrD => w!(access!(h.load_reserved(rs1, 8), rs1, 8)),
+        Op::ScW => w!(access!(h.store_conditional(rs1, 4, rs2), rs1, 4)),
+        Op::ScD => w!(access!(h.store_conditional(rs1, 8, rs2), rs1, 8)),
+        Op::AmoswapW => w!(sext32!(amo!(4, AmoOp::Swap))),
+        Op::AmoaddW => w!(sext32!(amo!(4, AmoOp::Add))),
+        Op::AmoxorW => w!(sext32!(amo!(4, AmoOp::Xor))),
+        Op::AmoandW => w!(sext32!(amo!(4, AmoOp::And))),
+        Op::AmoorW => w!(sext32!(amo!(4, AmoOp::Or))),
+        Op::AmominW => w!(sext32!(amo!(4, AmoOp::Min))),
+        Op::AmomaxW => w!(sext32!(amo!(4, AmoOp::Max))),
+        Op::AmominuW => w!(sext32!(amo!(4, AmoOp::Minu))),
+        Op::AmomaxuW => w!(sext32!(amo!(4, AmoOp::Maxu))),
+        Op::AmoswapD => w!(amo!(8, AmoOp::Swap)),
+        Op::AmoaddD => w!(amo!(8, AmoOp::Add)),
+        Op::AmoxorD => w!(amo!(8, AmoOp::Xor)),
+        Op::AmoandD => w!(amo!(8, AmoOp::And)),
+        Op::AmoorD => w!(amo!(8, AmoOp::Or)),
+        Op::AmominD => w!(amo!(8, AmoOp::Min)),
+        Op::AmomaxD => w!(amo!(8, AmoOp::Max)),
+        Op::AmominuD => w!(amo!(8, AmoOp::Minu)),
+        Op::AmomaxuD => w!(amo!(8, AmoOp::Maxu)),
 
         // Zba
         Op::AddUw => w!(rs2.wrapping_add(rs1 & 0xffff_ffff)),
@@ -1162,9 +1216,9 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
         Op::CzeroNez => w!(if rs2 != 0 { 0 } else { rs1 }),
         // Zicbom/Zicboz (Priv spec 3.1.18: menvcfg/senvcfg gate them).
         Op::CboClean | Op::CboFlush | Op::CboInval => {
-            h.cbo_manage(rs1, i.op == Op::CboInval, i.raw)?
+            access!(h.cbo_manage(rs1, i.op == Op::CboInval, i.raw), rs1, 1)
         }
-        Op::CboZero => h.cbo_zero(rs1, i.raw)?,
+        Op::CboZero => access!(h.cbo_zero(rs1, i.raw), rs1, 1),
         // Zawrs: no reservation-set wake-up source is modelled beyond the
         // timeout, so wrs.* behave as a short stall (allowed: Zawrs ch. "WRS").
         Op::WrsNto | Op::WrsSto => {
@@ -1174,10 +1228,20 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             if i.op == Op::WrsNto && h.prv != Priv::M && h.csr.mstatus & mstatus::TW != 0 {
                 return Err(Exception::illegal(i.raw));
             }
+            // Zawrs: WRS.NTO in VU-mode (TW=0) or in VS-mode with VTW is a virtual
+            // instruction.
+            if i.op == Op::WrsNto
+                && h.virt
+                && (h.prv == Priv::U || h.csr.hstatus & hstatus::VTW != 0)
+            {
+                return Err(Exception::virtual_insn(i.raw));
+            }
             std::hint::spin_loop();
         }
 
-        // Privileged
+        // Privileged. With V=1 an instruction HS-mode could run but V forbids is a
+        // virtual instruction; mstatus.TSR and TVM affect HS only, TW every mode below
+        // M (H chapter, "mstatus" and "Trap Cause Codes").
         Op::Mret => {
             if h.prv != Priv::M {
                 return Err(Exception::illegal(i.raw));
@@ -1186,53 +1250,117 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             return Ok(h.pc);
         }
         Op::Sret => {
-            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TSR != 0) {
-                return Err(Exception::illegal(i.raw));
+            match (h.prv, h.virt) {
+                (Priv::U, false) => return Err(Exception::illegal(i.raw)),
+                (Priv::S, false) if h.csr.mstatus & mstatus::TSR != 0 => {
+                    return Err(Exception::illegal(i.raw))
+                }
+                (Priv::U, true) => return Err(Exception::virtual_insn(i.raw)),
+                (Priv::S, true) if h.csr.hstatus & hstatus::VTSR != 0 => {
+                    return Err(Exception::virtual_insn(i.raw))
+                }
+                _ => {}
             }
             h.sret();
             return Ok(h.pc);
         }
         Op::Wfi => {
-            // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal.
-            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TW != 0) {
-                return Err(Exception::illegal(i.raw));
+            // Priv spec 3.1.6.5: TW traps WFI below M; U-mode WFI is illegal. With V=1,
+            // VU (TW=0) and VS with VTW are virtual instructions.
+            let tw = h.csr.mstatus & mstatus::TW != 0;
+            match (h.prv, h.virt) {
+                (Priv::M, _) => {}
+                (_, _) if tw => return Err(Exception::illegal(i.raw)),
+                (Priv::U, false) => return Err(Exception::illegal(i.raw)),
+                (Priv::U, true) => return Err(Exception::virtual_insn(i.raw)),
+                (Priv::S, true) if h.csr.hstatus & hstatus::VTW != 0 => {
+                    return Err(Exception::virtual_insn(i.raw))
+                }
+                _ => {}
             }
             if !h.wfi_wakeup() {
                 h.waiting = true;
             }
         }
         Op::SfenceVma | Op::SinvalVma => {
-            if h.prv == Priv::U || (h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0) {
-                return Err(Exception::illegal(i.raw));
+            match (h.prv, h.virt) {
+                (Priv::U, false) => return Err(Exception::illegal(i.raw)),
+                (Priv::S, false) if h.csr.mstatus & mstatus::TVM != 0 => {
+                    return Err(Exception::illegal(i.raw))
+                }
+                (Priv::U, true) => return Err(Exception::virtual_insn(i.raw)),
+                (Priv::S, true) if h.csr.hstatus & hstatus::VTVM != 0 => {
+                    return Err(Exception::virtual_insn(i.raw))
+                }
+                _ => {}
             }
             let vaddr = (i.rs1 != 0).then_some(rs1);
             let asid = (i.rs2 != 0).then_some(rs2 as u16);
             h.sfence_vma(vaddr, asid);
         }
-        Op::SfenceWInval | Op::SfenceInvalIr => {
-            if h.prv == Priv::U {
-                return Err(Exception::illegal(i.raw));
+        Op::SfenceWInval | Op::SfenceInvalIr => match (h.prv, h.virt) {
+            (Priv::U, false) => return Err(Exception::illegal(i.raw)),
+            (Priv::U, true) => return Err(Exception::virtual_insn(i.raw)),
+            _ => {}
+        },
+        // HFENCE.VVMA/GVMA and Svinval's HINVAL: M and HS only (virtual with V=1,
+        // illegal in U); TVM traps the G-stage fences in HS.
+        Op::HfenceVvma | Op::HinvalVvma | Op::HfenceGvma | Op::HinvalGvma => {
+            let gvma = matches!(i.op, Op::HfenceGvma | Op::HinvalGvma);
+            match (h.prv, h.virt) {
+                (_, true) => return Err(Exception::virtual_insn(i.raw)),
+                (Priv::U, false) => return Err(Exception::illegal(i.raw)),
+                (Priv::S, false) if gvma && h.csr.mstatus & mstatus::TVM != 0 => {
+                    return Err(Exception::illegal(i.raw))
+                }
+                _ => {}
+            }
+            if gvma {
+                let gpa = (i.rs1 != 0).then_some(rs1 << 2);
+                let vmid = (i.rs2 != 0).then_some((rs2 & csr::atp::VMID_MASK) as u16);
+                h.hfence_gvma(gpa, vmid);
+            } else {
+                let vaddr = (i.rs1 != 0).then_some(rs1);
+                let asid = (i.rs2 != 0).then_some(rs2 as u16);
+                h.hfence_vvma(vaddr, asid);
             }
         }
+        Op::HlvB => hlv!(1, false, |v| v as i8 as i64 as u64),
+        Op::HlvBu => hlv!(1, false, |v| v),
+        Op::HlvH => hlv!(2, false, |v| v as i16 as i64 as u64),
+        Op::HlvHu => hlv!(2, false, |v| v),
+        Op::HlvxHu => hlv!(2, true, |v| v),
+        Op::HlvW => hlv!(4, false, |v| v as i32 as i64 as u64),
+        Op::HlvWu => hlv!(4, false, |v| v),
+        Op::HlvxWu => hlv!(4, true, |v| v),
+        Op::HlvD => hlv!(8, false, |v| v),
+        Op::HsvB => hsv!(1),
+        Op::HsvH => hsv!(2),
+        Op::HsvW => hsv!(4),
+        Op::HsvD => hsv!(8),
 
         // F and D loads/stores: plain bit moves; S values are NaN-boxed.
         Op::Flw => {
             h.fp_check(i.raw)?;
-            let v = h.load(rs1.wrapping_add(imm), 4)?;
+            let a = rs1.wrapping_add(imm);
+            let v = access!(h.load(a, 4), a, 4);
             h.set_f(rd, fp::box_s(v as u32));
         }
         Op::Fld => {
             h.fp_check(i.raw)?;
-            let v = h.load(rs1.wrapping_add(imm), 8)?;
+            let a = rs1.wrapping_add(imm);
+            let v = access!(h.load(a, 8), a, 8);
             h.set_f(rd, v);
         }
         Op::Fsw => {
             h.fp_check(i.raw)?;
-            h.store(rs1.wrapping_add(imm), 4, h.f[usize::from(i.rs2)])?;
+            let a = rs1.wrapping_add(imm);
+            access!(h.store(a, 4, h.f[usize::from(i.rs2)]), a, 4);
         }
         Op::Fsd => {
             h.fp_check(i.raw)?;
-            h.store(rs1.wrapping_add(imm), 8, h.f[usize::from(i.rs2)])?;
+            let a = rs1.wrapping_add(imm);
+            access!(h.store(a, 8, h.f[usize::from(i.rs2)]), a, 8);
         }
         _ => return exec_fp(h, i, next),
     }
@@ -1348,12 +1476,29 @@ fn exec_fp(h: &mut Hart, i: &Insn, next: u64) -> Result<u64, Exception> {
     Ok(next)
 }
 
+/// `e` with the transformed instruction of `i` (whose access was at `addr`, `size`
+/// bytes) when it is a data-access exception that has none yet (a pseudoinstruction of
+/// a VS-stage walk stays).
+#[cold]
+fn with_tinst(e: Exception, i: &Insn, addr: u64, size: u64) -> Exception {
+    if e.tinst != 0 || !e.is_data_access() {
+        return e;
+    }
+    let offset = e.tval.wrapping_sub(addr) & (size.max(1) - 1);
+    Exception {
+        tinst: crate::hart::tinst::transformed(i, offset),
+        ..e
+    }
+}
+
 #[cold]
 fn trace(h: &Hart, i: &Insn) {
-    let p = match h.prv {
-        Priv::M => 'M',
-        Priv::S => 'S',
-        Priv::U => 'U',
+    let p = match (h.prv, h.virt) {
+        (Priv::M, _) => "M",
+        (Priv::S, false) => "S",
+        (Priv::U, false) => "U",
+        (Priv::S, true) => "VS",
+        (Priv::U, true) => "VU",
     };
     eprintln!(
         "hart{} {p} {:016x}: {:08x}  {}",
@@ -1371,20 +1516,21 @@ fn jump(target: u64) -> Result<u64, Exception> {
 }
 
 impl Hart {
-    /// FP instructions are illegal while mstatus.FS is Off (Priv spec 3.1.6.6).
+    /// FP instructions are illegal while mstatus.FS is Off (Priv spec 3.1.6.6), or with
+    /// V=1 vsstatus.FS (H chapter, "vsstatus").
     #[inline]
     fn fp_check(&self, raw: u32) -> Result<(), Exception> {
-        if self.csr.mstatus & mstatus::FS == 0 {
-            Err(Exception::illegal(raw))
-        } else {
+        if self.fp_enabled() {
             Ok(())
+        } else {
+            Err(Exception::illegal(raw))
         }
     }
 
     #[inline]
     fn set_f(&mut self, r: u8, v: u64) {
         self.f[usize::from(r)] = v;
-        self.csr.mstatus |= mstatus::FS;
+        self.fs_dirty();
     }
 
     #[inline]
@@ -1392,7 +1538,7 @@ impl Hart {
         if flags != 0 {
             self.csr.fflags |= flags;
         }
-        self.csr.mstatus |= mstatus::FS;
+        self.fs_dirty();
     }
 }
 

@@ -83,9 +83,11 @@ pub fn layout() -> StateLayout {
         chain_key: offset_of!(Hart, chain_key) as i32,
         helper_status: offset_of!(Hart, helper_status) as i32,
         prv: offset_of!(Hart, prv) as i32,
+        virt: offset_of!(Hart, virt) as i32,
         csr_reads: CSR_READS,
         f: offset_of!(Hart, f) as i32,
         mstatus: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, mstatus)) as i32,
+        vsstatus: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, vsstatus)) as i32,
         fflags: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, fflags)) as i32,
         frm: (offset_of!(Hart, csr) + offset_of!(crate::hart::csr::Csrs, frm)) as i32,
         last_exit: offset_of!(Hart, last_exit) as i32,
@@ -175,7 +177,7 @@ unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, kind: u64, pc: u64, n: 
     match h.refill_l1(vaddr, k.size, Access::Read) {
         Ok(true) => return MEM_HIT,
         Ok(false) => {}
-        Err(e) => return trap_at(h, e, pc, n),
+        Err(e) => return trap_at(h, with_tinst(e, k, false, vaddr), pc, n),
     }
     match h.load(vaddr, k.size) {
         Ok(v) => {
@@ -193,13 +195,40 @@ unsafe extern "C" fn helper_load(h: *mut u8, vaddr: u64, kind: u64, pc: u64, n: 
                     v
                 };
                 h.f[usize::from(k.rd)] = v;
-                h.csr.mstatus |= crate::hart::csr::mstatus::FS;
+                h.fs_dirty();
             } else {
                 h.set_x(k.rd, v);
             }
             done_at(h, k, pc, n)
         }
-        Err(e) => trap_at(h, e, pc, n),
+        Err(e) => trap_at(h, with_tinst(e, k, false, vaddr), pc, n),
+    }
+}
+
+/// `e` with the transformed instruction of the load or store `k` at `vaddr` (see
+/// [`crate::hart::tinst`]) when it is a data-access exception without one.
+#[cold]
+fn with_tinst(
+    e: crate::hart::trap::Exception,
+    k: MemKind,
+    store: bool,
+    vaddr: u64,
+) -> crate::hart::trap::Exception {
+    if e.tinst != 0 || !e.is_data_access() {
+        return e;
+    }
+    let access = crate::hart::tinst::DataAccess {
+        store,
+        size: k.size,
+        signed: k.signed,
+        fp: k.fp,
+        reg: k.rd,
+        compressed: k.len == 2,
+    };
+    let offset = e.tval.wrapping_sub(vaddr) & (u64::from(k.size.max(1)) - 1);
+    crate::hart::trap::Exception {
+        tinst: access.transformed(offset),
+        ..e
     }
 }
 
@@ -217,11 +246,11 @@ unsafe extern "C" fn helper_store(
     match h.refill_l1(vaddr, k.size, Access::Write) {
         Ok(true) => return MEM_HIT,
         Ok(false) => {}
-        Err(e) => return trap_at(h, e, pc, n),
+        Err(e) => return trap_at(h, with_tinst(e, k, true, vaddr), pc, n),
     }
     match h.store(vaddr, k.size, value) {
         Ok(()) => done_at(h, k, pc, n),
-        Err(e) => trap_at(h, e, pc, n),
+        Err(e) => trap_at(h, with_tinst(e, k, true, vaddr), pc, n),
     }
 }
 
@@ -296,11 +325,11 @@ unsafe extern "C" fn helper_exec_one(h: *mut u8, insn: *const Insn, pc: u64) -> 
     // block cache keeps alive as long as the code is reachable.
     let i = unsafe { &*insn };
     h.pc = pc;
-    let before = (h.link_epoch, h.tlb_epoch, h.prv);
+    let before = (h.link_epoch, h.tlb_epoch, h.prv, h.virt);
     let status = if !execute(h, i) {
         EXIT_TRAP
     } else if i.writes_csr()
-        && before == (h.link_epoch, h.tlb_epoch, h.prv)
+        && before == (h.link_epoch, h.tlb_epoch, h.prv, h.virt)
         && h.pending_interrupt().is_none()
     {
         // A CSR write ends its block; the block may chain on when the write left

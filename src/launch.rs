@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use rivet_devices::power::PowerEvent;
-use rivet_machines::isa::{Ext, IsaConfig};
+use rivet_machines::isa::IsaConfig;
 use rivet_machines::{Bios, MachineConfig, MachineKind};
 
 use crate::cli::{BootArgs, EngineArg, ImageCommand, MachineArg, RunArgs, ScenarioArg};
@@ -21,9 +21,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         MachineArg::Virt => MachineKind::Virt,
         MachineArg::Spike => MachineKind::Spike,
     };
-    let mut isa = IsaConfig::default();
-    // The hypervisor extension is not implemented yet: do not advertise it.
-    isa.disable(Ext::H).map_err(|e| e.to_string())?;
+    let isa = IsaConfig::default();
     if !a.drive.is_empty() {
         return Err("--drive: virtio block devices are not available yet".into());
     }

@@ -127,6 +127,22 @@ impl Aclint {
         let guest_now = (i128::from(now) + off) as u64;
         (guest_now >= cmp, clock_cmp(cmp, off))
     }
+
+    /// As [`Aclint::compare`] for a comparator of `mtime + delta` (wrapping, as the H
+    /// extension's `vstimecmp` compares with `time + htimedelta`).
+    pub fn compare_offset(&self, now: u64, cmp: u64, delta: u64) -> (bool, u64) {
+        let off = self.lock().offset;
+        let guest_now = (i128::from(now) + off) as u64;
+        let shifted = guest_now.wrapping_add(delta);
+        if shifted >= cmp {
+            return (true, u64::MAX);
+        }
+        // The guest mtime at which the shifted time reaches `cmp`.
+        let at = guest_now
+            .checked_add(cmp - shifted)
+            .map_or(u64::MAX, |t| clock_cmp(t, off));
+        (false, at)
+    }
 }
 
 impl MmioDevice for Aclint {

@@ -45,9 +45,11 @@ fn layout() -> StateLayout {
         last_exit: 560,
         helper_status: 568,
         prv: 844,
+        virt: 845,
         csr_reads: &[],
         f: 576,
         mstatus: 832,
+        vsstatus: 848,
         fflags: 840,
         frm: 841,
         fast: FastLayout {

@@ -32,7 +32,9 @@ impl MmuType {
 pub enum IsaError {
     #[error("Unknown ISA extension '{0}'")]
     Unknown(String),
-    #[error("The base ISA extensions i, m, a, f, d, c, s, u, zicsr and zifencei cannot be removed")]
+    #[error(
+        "The base ISA extensions i, m, a, f, d, c, s, u, zicsr and zifencei cannot be removed"
+    )]
     Required,
 }
 

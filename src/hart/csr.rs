@@ -1,5 +1,19 @@
-//! Control and status registers of the M, S and U modes, with their WARL behaviour
-//! (Priv spec ch. 2, 3.1, 4.1; Zicntr/Zihpm; Sstc; Svadu/Svpbmt fields of menvcfg).
+//! Control and status registers: one table (number -> access predicate, read, write),
+//! with the WARL behaviour of each register (Priv spec ch. 2, 3.1, 12.1; the H chapter
+//! for the hypervisor and VS registers; Zicntr/Zihpm; Sstc; Sdtrig).
+//!
+//! An access goes through three steps, in the spirit of QEMU's `csr_ops`:
+//! 1. the generic rule of the CSR number (Priv spec 2.1): a read-only number is never
+//!    written; the privilege in bits 9:8 must be reached. With V=1 an access that
+//!    HS-mode could make raises a virtual-instruction exception instead of an illegal
+//!    one (H chapter, "Trap Cause Codes": HS-qualified CSR accesses);
+//! 2. the register's own predicate (FS, counter enables, TVM/VTVM, STCE);
+//! 3. with V=1, an S-level number that has a VS copy reaches the copy (H chapter,
+//!    "Hypervisor and Virtual Supervisor CSRs"); `senvcfg` and `scounteren` have none.
+
+use std::sync::LazyLock;
+
+use rivet_jit::arch::Ext;
 
 use super::trap::Exception;
 use super::{Hart, Priv};
@@ -8,15 +22,23 @@ use rivet_devices::irq;
 pub use rivet_jit::arch::csr::{atp, counteren, hstatus, menvcfg, mstatus, num};
 
 /// Interrupts S-mode may see and delegate: SSI, STI, SEI.
-const S_INTERRUPTS: u64 = irq::SSIP | irq::STIP | irq::SEIP;
-const M_INTERRUPTS: u64 = irq::MSIP | irq::MTIP | irq::MEIP;
+pub const S_INTERRUPTS: u64 = irq::SSIP | irq::STIP | irq::SEIP;
+pub const M_INTERRUPTS: u64 = irq::MSIP | irq::MTIP | irq::MEIP;
+/// The VS-level interrupts of the H extension: VSSI, VSTI, VSEI.
+pub const VS_INTERRUPTS: u64 = irq::VSSIP | irq::VSTIP | irq::VSEIP;
 /// Exceptions that `medeleg` can delegate (Priv spec 3.1.8: ecall from M and the
-/// reserved codes 10 and 14 are read-only zero).
-const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff & !(1 << 11);
+/// reserved codes 14 and 16-19 Rivet does not raise are read-only zero); with H also
+/// ecall from VS and the guest-page-fault and virtual-instruction causes.
+const DELEGABLE_EXCEPTIONS: u64 = 0xb3ff & !(1 << 10) & !(1 << 11);
+const DELEGABLE_EXCEPTIONS_H: u64 = 1 << 10 | 0xf << 20;
+/// `hedeleg` (H chapter, table "Bits of hedeleg that must be writable or must be
+/// read-only zero"): ecalls from HS, VS and M and the guest-page-fault and
+/// virtual-instruction causes cannot go to VS.
+const HEDELEG_WRITABLE: u64 = 0xb1ff;
 
 /// xcounteren bits that exist: CY, TM, IR. No hpmcounters are implemented, so their
 /// enable bits are read-only zero (WARL; QEMU does the same without a PMU).
-const COUNTEREN_WRITABLE: u64 = 0x7;
+const COUNTEREN_WRITABLE: u64 = counteren::CY | counteren::TM | counteren::IR;
 
 /// The architectural CSR state of one hart (what is not derived on read).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -24,10 +46,12 @@ pub struct Csrs {
     pub mstatus: u64,
     pub misa: u64,
     pub medeleg: u64,
+    /// The writable bits of `mideleg`; the H extension's read-only ones are added on
+    /// read ([`Hart::mideleg`]).
     pub mideleg: u64,
     pub mie: u64,
-    /// Software-writable `mip` bits (SSIP, STIP without Sstc, SEIP); device lines and
-    /// timers are ORed in by [`Hart::mip`].
+    /// Software-writable `mip` bits (SSIP, STIP without Sstc, SEIP) and `hvip` (VSSIP,
+    /// VSTIP, VSEIP); device lines and timers are ORed in by [`Hart::mip`].
     pub mip: u64,
     pub mtvec: u64,
     pub mcounteren: u64,
@@ -37,6 +61,8 @@ pub struct Csrs {
     pub mepc: u64,
     pub mcause: u64,
     pub mtval: u64,
+    pub mtval2: u64,
+    pub mtinst: u64,
     pub stvec: u64,
     pub scounteren: u64,
     pub senvcfg: u64,
@@ -46,11 +72,30 @@ pub struct Csrs {
     pub stval: u64,
     pub satp: u64,
     pub stimecmp: u64,
+    pub hstatus: u64,
+    pub hedeleg: u64,
+    pub hideleg: u64,
+    pub hcounteren: u64,
+    pub hgeie: u64,
+    /// As written; the bits `menvcfg` does not enable read as zero ([`Hart::henvcfg`]).
+    pub henvcfg: u64,
+    pub htval: u64,
+    pub htinst: u64,
+    pub hgatp: u64,
+    pub htimedelta: u64,
+    pub vsstatus: u64,
+    pub vstvec: u64,
+    pub vsscratch: u64,
+    pub vsepc: u64,
+    pub vscause: u64,
+    pub vstval: u64,
+    pub vsatp: u64,
+    pub vstimecmp: u64,
     pub fflags: u8,
     pub frm: u8,
 }
 
-/// `misa` for RV64IMAFDC with S and U modes (Priv spec 3.1.1).
+/// `misa` for RV64IMAFDC with S and U modes (Priv spec 3.1.1); machines set theirs.
 pub const MISA: u64 = (2 << 62) | ext_bits("ACDFIMSU");
 
 const fn ext_bits(letters: &str) -> u64 {
@@ -70,223 +115,889 @@ impl Csrs {
             misa: MISA,
             mstatus: mstatus::XL64,
             stimecmp: u64::MAX,
+            vstimecmp: u64::MAX,
+            hstatus: hstatus::VSXL64,
+            vsstatus: mstatus::VS_RESET,
             ..Self::default()
         }
     }
 }
 
-impl Hart {
-    fn counter_allowed(&self, csr: u16) -> bool {
-        let bit = 1u64 << (csr & 0x1f);
-        match self.prv {
-            Priv::M => true,
-            Priv::S => self.csr.mcounteren & bit != 0,
-            Priv::U => self.csr.mcounteren & self.csr.scounteren & bit != 0,
+/// What an access check decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Ok,
+    /// Illegal-instruction exception.
+    Illegal,
+    /// Virtual-instruction exception (cause 22).
+    Virtual,
+}
+
+type Pred = fn(&Hart, u16) -> Gate;
+type Read = fn(&mut Hart, u16) -> u64;
+type Write = fn(&mut Hart, u16, u64);
+
+/// One CSR (or a range of numbered ones, such as `pmpaddr0-63`).
+struct Csr {
+    lo: u16,
+    hi: u16,
+    /// The extension the CSR belongs to; without it the number is unimplemented.
+    ext: Option<Ext>,
+    pred: Pred,
+    read: Read,
+    /// `None`: read-only; a write raises illegal instruction.
+    write: Option<Write>,
+}
+
+const fn csr(num: u16, ext: Option<Ext>, pred: Pred, read: Read, write: Option<Write>) -> Csr {
+    Csr {
+        lo: num,
+        hi: num,
+        ext,
+        pred,
+        read,
+        write,
+    }
+}
+
+const fn range(lo: u16, hi: u16, pred: Pred, read: Read, write: Option<Write>) -> Csr {
+    Csr {
+        lo,
+        hi,
+        ext: None,
+        pred,
+        read,
+        write,
+    }
+}
+
+const H: Option<Ext> = Some(Ext::H);
+
+/// The S-level CSRs that have a VS copy at their number plus 0x100 (H chapter, "When
+/// V=1, the VS CSRs substitute for the corresponding supervisor CSRs").
+const VS_COPIES: [u16; 10] = [
+    num::SSTATUS,
+    num::SIE,
+    num::STVEC,
+    num::SSCRATCH,
+    num::SEPC,
+    num::SCAUSE,
+    num::STVAL,
+    num::SIP,
+    num::STIMECMP,
+    num::SATP,
+];
+
+/// Every CSR Rivet implements.
+static CSRS: &[Csr] = &[
+    // Floating point (FS gates them: Priv spec 3.1.6.6).
+    csr(
+        num::FFLAGS,
+        Some(Ext::F),
+        fp,
+        |h, _| u64::from(h.csr.fflags),
+        Some(|h, _, v| {
+            h.csr.fflags = v as u8 & 0x1f;
+            h.fs_dirty();
+        }),
+    ),
+    csr(
+        num::FRM,
+        Some(Ext::F),
+        fp,
+        |h, _| u64::from(h.csr.frm),
+        Some(|h, _, v| {
+            h.csr.frm = v as u8 & 7;
+            h.fs_dirty();
+        }),
+    ),
+    csr(
+        num::FCSR,
+        Some(Ext::F),
+        fp,
+        |h, _| u64::from(h.csr.frm) << 5 | u64::from(h.csr.fflags),
+        Some(|h, _, v| {
+            h.csr.fflags = v as u8 & 0x1f;
+            h.csr.frm = (v >> 5) as u8 & 7;
+            h.fs_dirty();
+        }),
+    ),
+    // Counters (Zicntr, Zihpm).
+    csr(num::CYCLE, None, counter, |h, _| h.cycle(), None),
+    csr(num::TIME, None, counter, |h, _| h.time(), None),
+    csr(num::INSTRET, None, counter, |h, _| h.instret, None),
+    range(num::HPMCOUNTER3, num::HPMCOUNTER31, counter, |_, _| 0, None),
+    // Supervisor.
+    csr(
+        num::SSTATUS,
+        None,
+        any,
+        |h, _| with_sd(h.csr.mstatus) & mstatus::S_VIEW,
+        Some(|h, _, v| {
+            let w = mstatus::S_WRITABLE;
+            h.set_mstatus((h.csr.mstatus & !w) | (v & w));
+        }),
+    ),
+    csr(
+        num::SIE,
+        None,
+        any,
+        |h, _| h.csr.mie & h.csr.mideleg & S_INTERRUPTS,
+        Some(|h, _, v| {
+            let m = h.csr.mideleg & S_INTERRUPTS;
+            h.csr.mie = (h.csr.mie & !m) | (v & m);
+        }),
+    ),
+    csr(
+        num::STVEC,
+        None,
+        any,
+        |h, _| h.csr.stvec,
+        Some(|h, _, v| h.csr.stvec = legal_tvec(h.csr.stvec, v)),
+    ),
+    csr(
+        num::SCOUNTEREN,
+        None,
+        any,
+        |h, _| h.csr.scounteren,
+        Some(|h, _, v| h.csr.scounteren = v & COUNTEREN_WRITABLE),
+    ),
+    csr(
+        num::SENVCFG,
+        None,
+        any,
+        |h, _| h.csr.senvcfg,
+        Some(|h, _, v| h.csr.senvcfg = v & menvcfg::S_WRITABLE),
+    ),
+    csr(
+        num::SSCRATCH,
+        None,
+        any,
+        |h, _| h.csr.sscratch,
+        Some(|h, _, v| h.csr.sscratch = v),
+    ),
+    csr(
+        num::SEPC,
+        None,
+        any,
+        |h, _| h.csr.sepc,
+        Some(|h, _, v| h.csr.sepc = v & !1),
+    ),
+    csr(
+        num::SCAUSE,
+        None,
+        any,
+        |h, _| h.csr.scause,
+        Some(|h, _, v| h.csr.scause = v),
+    ),
+    csr(
+        num::STVAL,
+        None,
+        any,
+        |h, _| h.csr.stval,
+        Some(|h, _, v| h.csr.stval = v),
+    ),
+    csr(
+        num::SIP,
+        None,
+        any,
+        |h, _| h.mip_now() & h.csr.mideleg & S_INTERRUPTS,
+        Some(|h, _, v| {
+            // Only SSIP is writable through sip (Priv spec 12.1.3).
+            let m = irq::SSIP & h.csr.mideleg;
+            h.csr.mip = (h.csr.mip & !m) | (v & m);
+        }),
+    ),
+    csr(
+        num::STIMECMP,
+        Some(Ext::Sstc),
+        sstc,
+        |h, _| h.csr.stimecmp,
+        Some(|h, _, v| {
+            h.csr.stimecmp = v;
+            h.update_timers();
+        }),
+    ),
+    csr(
+        num::SATP,
+        None,
+        satp,
+        |h, _| h.csr.satp,
+        Some(|h, _, v| h.write_satp(v)),
+    ),
+    // Virtual supervisor (H).
+    csr(
+        num::VSSTATUS,
+        H,
+        any,
+        |h, _| with_sd(h.csr.vsstatus) & mstatus::S_VIEW,
+        Some(|h, _, v| {
+            let w = mstatus::VS_WRITABLE;
+            let new = (h.csr.vsstatus & !w) | (v & w);
+            let changed = new ^ h.csr.vsstatus;
+            h.csr.vsstatus = new;
+            // vsstatus.MXR changes what VS-regime L1 entries grant; SUM selects tables.
+            if changed & mstatus::MXR != 0 {
+                h.data_regime_changed();
+            }
+        }),
+    ),
+    csr(
+        num::VSIE,
+        H,
+        any,
+        |h, _| (h.csr.mie & h.csr.hideleg & VS_INTERRUPTS) >> 1,
+        Some(|h, _, v| {
+            let m = h.csr.hideleg & VS_INTERRUPTS;
+            h.csr.mie = (h.csr.mie & !m) | ((v << 1) & m);
+        }),
+    ),
+    csr(
+        num::VSTVEC,
+        H,
+        any,
+        |h, _| h.csr.vstvec,
+        Some(|h, _, v| h.csr.vstvec = legal_tvec(h.csr.vstvec, v)),
+    ),
+    csr(
+        num::VSSCRATCH,
+        H,
+        any,
+        |h, _| h.csr.vsscratch,
+        Some(|h, _, v| h.csr.vsscratch = v),
+    ),
+    csr(
+        num::VSEPC,
+        H,
+        any,
+        |h, _| h.csr.vsepc,
+        Some(|h, _, v| h.csr.vsepc = v & !1),
+    ),
+    csr(
+        num::VSCAUSE,
+        H,
+        any,
+        |h, _| h.csr.vscause,
+        Some(|h, _, v| h.csr.vscause = v),
+    ),
+    csr(
+        num::VSTVAL,
+        H,
+        any,
+        |h, _| h.csr.vstval,
+        Some(|h, _, v| h.csr.vstval = v),
+    ),
+    csr(
+        num::VSIP,
+        H,
+        any,
+        |h, _| (h.mip_now() & h.csr.hideleg & VS_INTERRUPTS) >> 1,
+        Some(|h, _, v| {
+            // vsip.SSIP is hip.VSSIP, an alias of hvip.VSSIP, when delegated.
+            let m = h.csr.hideleg & irq::VSSIP;
+            h.csr.mip = (h.csr.mip & !m) | ((v << 1) & m);
+        }),
+    ),
+    csr(
+        num::VSTIMECMP,
+        Some(Ext::Sstc),
+        vstimecmp,
+        |h, _| h.csr.vstimecmp,
+        Some(|h, _, v| {
+            h.csr.vstimecmp = v;
+            h.update_timers();
+        }),
+    ),
+    csr(
+        num::VSATP,
+        H,
+        any,
+        |h, _| h.csr.vsatp,
+        Some(|h, _, v| h.write_vsatp(v)),
+    ),
+    // Hypervisor.
+    csr(
+        num::HSTATUS,
+        H,
+        any,
+        |h, _| h.csr.hstatus,
+        Some(|h, _, v| {
+            let mut w = hstatus::WRITABLE;
+            // VGEIN is WLRL over 0..=GEILEN.
+            if (v & hstatus::VGEIN) >> hstatus::VGEIN_SHIFT <= u64::from(h.geilen) {
+                w |= hstatus::VGEIN;
+            }
+            h.csr.hstatus = (h.csr.hstatus & !w) | (v & w);
+        }),
+    ),
+    csr(
+        num::HEDELEG,
+        H,
+        any,
+        |h, _| h.csr.hedeleg,
+        Some(|h, _, v| h.csr.hedeleg = v & HEDELEG_WRITABLE),
+    ),
+    csr(
+        num::HIDELEG,
+        H,
+        any,
+        |h, _| h.csr.hideleg,
+        Some(|h, _, v| h.csr.hideleg = v & VS_INTERRUPTS),
+    ),
+    csr(
+        num::HIE,
+        H,
+        any,
+        |h, _| h.csr.mie & h.hie_mask(),
+        Some(|h, _, v| {
+            let m = h.hie_mask();
+            h.csr.mie = (h.csr.mie & !m) | (v & m);
+        }),
+    ),
+    csr(
+        num::HTIMEDELTA,
+        H,
+        any,
+        |h, _| h.csr.htimedelta,
+        Some(|h, _, v| {
+            h.csr.htimedelta = v;
+            h.update_timers();
+        }),
+    ),
+    csr(
+        num::HCOUNTEREN,
+        H,
+        any,
+        |h, _| h.csr.hcounteren,
+        Some(|h, _, v| h.csr.hcounteren = v & COUNTEREN_WRITABLE),
+    ),
+    csr(
+        num::HGEIE,
+        H,
+        any,
+        |h, _| h.csr.hgeie,
+        Some(|h, _, v| h.csr.hgeie = v & h.hgeie_mask()),
+    ),
+    csr(
+        num::HENVCFG,
+        H,
+        any,
+        |h, _| h.henvcfg(),
+        Some(|h, _, v| {
+            h.csr.henvcfg = v & h.henvcfg_writable();
+            // ADUE and PBMTE change VS-stage walks; STCE the VS timer.
+            h.tlb_flush_all();
+            h.update_timers();
+        }),
+    ),
+    csr(
+        num::HTVAL,
+        H,
+        any,
+        |h, _| h.csr.htval,
+        Some(|h, _, v| h.csr.htval = v),
+    ),
+    csr(
+        num::HIP,
+        H,
+        any,
+        |h, _| h.mip_now() & h.hie_mask(),
+        Some(|h, _, v| {
+            // Only VSSIP is writable in hip (an alias of hvip.VSSIP).
+            h.csr.mip = (h.csr.mip & !irq::VSSIP) | (v & irq::VSSIP);
+        }),
+    ),
+    csr(
+        num::HVIP,
+        H,
+        any,
+        |h, _| h.csr.mip & VS_INTERRUPTS,
+        Some(|h, _, v| {
+            h.csr.mip = (h.csr.mip & !VS_INTERRUPTS) | (v & VS_INTERRUPTS);
+        }),
+    ),
+    csr(
+        num::HTINST,
+        H,
+        any,
+        |h, _| h.csr.htinst,
+        Some(|h, _, v| h.csr.htinst = v),
+    ),
+    csr(
+        num::HGATP,
+        H,
+        hgatp,
+        |h, _| h.csr.hgatp,
+        Some(|h, _, v| h.write_hgatp(v)),
+    ),
+    csr(num::HGEIP, H, any, |h, _| h.hgeip(), None),
+    // Machine information.
+    csr(num::MVENDORID, None, any, |_, _| 0, None),
+    csr(num::MARCHID, None, any, |_, _| 0, None),
+    csr(num::MIMPID, None, any, |_, _| 0, None),
+    csr(num::MHARTID, None, any, |h, _| h.hartid, None),
+    csr(num::MCONFIGPTR, None, any, |_, _| 0, None),
+    // Machine trap setup and handling.
+    csr(
+        num::MSTATUS,
+        None,
+        any,
+        |h, _| with_sd(h.csr.mstatus),
+        Some(|h, _, v| {
+            let mut w = mstatus::M_WRITABLE;
+            if h.exts.has(Ext::H) {
+                w |= mstatus::M_WRITABLE_H;
+            }
+            let mut new = (h.csr.mstatus & !w) | (v & w);
+            // MPP is WARL: the reserved value 2 keeps the old mode.
+            if (new & mstatus::MPP) >> mstatus::MPP_SHIFT == 2 {
+                new = (new & !mstatus::MPP) | (h.csr.mstatus & mstatus::MPP);
+            }
+            h.set_mstatus(new);
+        }),
+    ),
+    // WARL: the extension set is fixed.
+    csr(num::MISA, None, any, |h, _| h.csr.misa, Some(|_, _, _| {})),
+    csr(
+        num::MEDELEG,
+        None,
+        any,
+        |h, _| h.csr.medeleg,
+        Some(|h, _, v| {
+            let mut w = DELEGABLE_EXCEPTIONS;
+            if h.exts.has(Ext::H) {
+                w |= DELEGABLE_EXCEPTIONS_H;
+            }
+            h.csr.medeleg = v & w;
+        }),
+    ),
+    csr(
+        num::MIDELEG,
+        None,
+        any,
+        |h, _| h.mideleg(),
+        Some(|h, _, v| h.csr.mideleg = v & S_INTERRUPTS),
+    ),
+    csr(
+        num::MIE,
+        None,
+        any,
+        |h, _| h.csr.mie,
+        Some(|h, _, v| {
+            let m = S_INTERRUPTS | M_INTERRUPTS | h.hie_mask();
+            h.csr.mie = v & m;
+        }),
+    ),
+    csr(
+        num::MTVEC,
+        None,
+        any,
+        |h, _| h.csr.mtvec,
+        Some(|h, _, v| h.csr.mtvec = legal_tvec(h.csr.mtvec, v)),
+    ),
+    csr(
+        num::MCOUNTEREN,
+        None,
+        any,
+        |h, _| h.csr.mcounteren,
+        Some(|h, _, v| h.csr.mcounteren = v & COUNTEREN_WRITABLE),
+    ),
+    csr(
+        num::MENVCFG,
+        None,
+        any,
+        |h, _| h.csr.menvcfg,
+        Some(|h, _, v| {
+            h.csr.menvcfg = v & menvcfg::WRITABLE;
+            h.tlb_flush_all();
+            h.update_timers();
+        }),
+    ),
+    csr(
+        num::MCOUNTINHIBIT,
+        None,
+        any,
+        |h, _| h.csr.mcountinhibit,
+        Some(|h, _, v| h.csr.mcountinhibit = v & 0xffff_fffd),
+    ),
+    range(
+        num::MHPMEVENT3,
+        num::MHPMEVENT31,
+        any,
+        |_, _| 0,
+        Some(|_, _, _| {}),
+    ),
+    csr(
+        num::MSCRATCH,
+        None,
+        any,
+        |h, _| h.csr.mscratch,
+        Some(|h, _, v| h.csr.mscratch = v),
+    ),
+    csr(
+        num::MEPC,
+        None,
+        any,
+        |h, _| h.csr.mepc,
+        Some(|h, _, v| h.csr.mepc = v & !1),
+    ),
+    csr(
+        num::MCAUSE,
+        None,
+        any,
+        |h, _| h.csr.mcause,
+        Some(|h, _, v| h.csr.mcause = v),
+    ),
+    csr(
+        num::MTVAL,
+        None,
+        any,
+        |h, _| h.csr.mtval,
+        Some(|h, _, v| h.csr.mtval = v),
+    ),
+    csr(
+        num::MIP,
+        None,
+        any,
+        |h, _| h.mip_now(),
+        Some(|h, _, v| {
+            // SSIP, STIP (unless Sstc owns it), SEIP, and VSSIP (hvip's) are writable.
+            let mut m = irq::SSIP | irq::SEIP | irq::VSSIP & h.hie_mask();
+            if h.csr.menvcfg & menvcfg::STCE == 0 {
+                m |= irq::STIP;
+            }
+            h.csr.mip = (h.csr.mip & !m) | (v & m);
+        }),
+    ),
+    csr(
+        num::MTINST,
+        H,
+        any,
+        |h, _| h.csr.mtinst,
+        Some(|h, _, v| h.csr.mtinst = v),
+    ),
+    csr(
+        num::MTVAL2,
+        H,
+        any,
+        |h, _| h.csr.mtval2,
+        Some(|h, _, v| h.csr.mtval2 = v),
+    ),
+    // Memory protection.
+    range(
+        num::PMPCFG0,
+        num::PMPCFG15,
+        any,
+        |h, n| h.pmp.read_cfg(usize::from(n - num::PMPCFG0)).unwrap_or(0),
+        Some(|h, n, v| {
+            if h.pmp.write_cfg(usize::from(n - num::PMPCFG0), v).is_ok() {
+                h.pmp_changed();
+            }
+        }),
+    ),
+    range(
+        num::PMPADDR0,
+        num::PMPADDR63,
+        any,
+        |h, n| h.pmp.read_addr(usize::from(n - num::PMPADDR0)).unwrap_or(0),
+        Some(|h, n, v| {
+            if h.pmp.write_addr(usize::from(n - num::PMPADDR0), v).is_ok() {
+                h.pmp_changed();
+            }
+        }),
+    ),
+    // Machine counters.
+    csr(
+        num::MCYCLE,
+        None,
+        any,
+        |h, _| h.cycle(),
+        Some(|h, _, v| h.set_cycle(v)),
+    ),
+    csr(
+        num::MINSTRET,
+        None,
+        any,
+        |h, _| h.instret,
+        Some(|h, _, v| {
+            // The instruction that writes minstret retires too; it must read back as
+            // written on the next instruction.
+            h.instret = v.wrapping_sub(1);
+        }),
+    ),
+    range(
+        num::MHPMCOUNTER3,
+        num::MHPMCOUNTER31,
+        any,
+        |_, _| 0,
+        Some(|_, _, _| {}),
+    ),
+    // Debug triggers (Sdtrig) with no trigger implemented: `tselect` holds only 0,
+    // `tdata1` reads type 0 ("no trigger at this tselect"), `tinfo` reads 1, the value
+    // the Sdtrig spec gives for a trigger that does not exist.
+    csr(num::TSELECT, None, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA1, None, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA2, None, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA3, None, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TINFO, None, any, |_, _| 1, Some(|_, _, _| {})),
+];
+
+/// CSR number -> index in [`CSRS`] plus one (0: no such CSR).
+static INDEX: LazyLock<Box<[u8; 4096]>> = LazyLock::new(|| {
+    let mut index = Box::new([0u8; 4096]);
+    for (i, c) in CSRS.iter().enumerate() {
+        for n in c.lo..=c.hi {
+            debug_assert_eq!(index[usize::from(n)], 0, "CSR {n:#x} listed twice");
+            index[usize::from(n)] = u8::try_from(i + 1).expect("fewer than 255 CSR entries");
         }
     }
+    index
+});
 
-    fn fp_enabled(&self) -> bool {
-        self.csr.mstatus & mstatus::FS != 0
+fn lookup(csr: u16) -> Option<&'static Csr> {
+    match INDEX.get(usize::from(csr)).copied() {
+        Some(i) if i > 0 => Some(&CSRS[usize::from(i) - 1]),
+        _ => None,
+    }
+}
+
+// Predicates.
+
+fn any(_: &Hart, _: u16) -> Gate {
+    Gate::Ok
+}
+
+/// FS off in `mstatus`, or with V=1 in `vsstatus`: always illegal, never virtual (H
+/// chapter, "Trap Cause Codes": FS and VS deviate from the HS-qualified rule).
+fn fp(h: &Hart, _: u16) -> Gate {
+    if h.fp_enabled() {
+        Gate::Ok
+    } else {
+        Gate::Illegal
+    }
+}
+
+/// `cycle`, `time`, `instret`, `hpmcounterN`: mcounteren below M, then hcounteren with
+/// V=1 (virtual), then scounteren in U and VU (H chapter, "Hypervisor Counter-Enable
+/// Register"; Priv spec 3.1.11).
+fn counter(h: &Hart, csr: u16) -> Gate {
+    let bit = 1u64 << (csr & 0x1f);
+    if h.prv == Priv::M {
+        return Gate::Ok;
+    }
+    if h.csr.mcounteren & bit == 0 {
+        return Gate::Illegal;
+    }
+    if h.virt {
+        if h.csr.hcounteren & bit == 0 || (h.prv == Priv::U && h.csr.scounteren & bit == 0) {
+            return Gate::Virtual;
+        }
+    } else if h.prv == Priv::U && h.csr.scounteren & bit == 0 {
+        return Gate::Illegal;
+    }
+    Gate::Ok
+}
+
+/// `satp`: TVM traps HS-mode accesses; with V=1 (reaching `vsatp`) VTVM traps VS-mode
+/// ones (H chapter: TVM affects only HS-mode).
+fn satp(h: &Hart, _: u16) -> Gate {
+    match (h.prv, h.virt) {
+        (Priv::S, false) if h.csr.mstatus & mstatus::TVM != 0 => Gate::Illegal,
+        (Priv::S, true) if h.csr.hstatus & hstatus::VTVM != 0 => Gate::Virtual,
+        _ => Gate::Ok,
+    }
+}
+
+/// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp").
+fn hgatp(h: &Hart, _: u16) -> Gate {
+    if h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0 {
+        Gate::Illegal
+    } else {
+        Gate::Ok
+    }
+}
+
+/// `stimecmp` (Sstc): below M it needs menvcfg.STCE and mcounteren.TM; with V=1
+/// (reaching `vstimecmp`) also henvcfg.STCE and hcounteren.TM, else virtual.
+fn sstc(h: &Hart, _: u16) -> Gate {
+    if h.prv == Priv::M {
+        return Gate::Ok;
+    }
+    let tm = counteren::TM;
+    if h.csr.menvcfg & menvcfg::STCE == 0 || h.csr.mcounteren & tm == 0 {
+        return Gate::Illegal;
+    }
+    if h.virt && (h.henvcfg() & menvcfg::STCE == 0 || h.csr.hcounteren & tm == 0) {
+        return Gate::Virtual;
+    }
+    Gate::Ok
+}
+
+/// `vstimecmp` by its own number (from M or HS): as `stimecmp` from HS.
+fn vstimecmp(h: &Hart, _: u16) -> Gate {
+    if h.prv == Priv::M {
+        return Gate::Ok;
+    }
+    if h.csr.menvcfg & menvcfg::STCE == 0 || h.csr.mcounteren & counteren::TM == 0 {
+        return Gate::Illegal;
+    }
+    Gate::Ok
+}
+
+impl Hart {
+    /// The generic rule of CSR numbers and the register's predicate: the entry to use
+    /// (the VS copy when redirected) and its number, or the exception.
+    fn csr_gate(&self, csr: u16, write: bool, raw: u32) -> Result<(&'static Csr, u16), Exception> {
+        let illegal = Exception::illegal(raw);
+        let entry = lookup(csr).ok_or(illegal)?;
+        if entry.ext.is_some_and(|e| !self.exts.has(e)) {
+            return Err(illegal);
+        }
+        if write && (num::is_read_only(csr) || entry.write.is_none()) {
+            return Err(illegal);
+        }
+        let level = num::level(csr);
+        let gate = match (self.prv, self.virt) {
+            (Priv::M, _) => Gate::Ok,
+            (Priv::S, false) if level == 3 => Gate::Illegal,
+            (Priv::S, false) => Gate::Ok,
+            (Priv::U, false) if level == 0 => Gate::Ok,
+            (Priv::U, false) => Gate::Illegal,
+            // VS: M-level is illegal; hypervisor and VS CSRs by number are virtual.
+            (Priv::S, true) => match level {
+                3 => Gate::Illegal,
+                2 => Gate::Virtual,
+                _ => Gate::Ok,
+            },
+            (Priv::U, true) => match level {
+                3 => Gate::Illegal,
+                1 | 2 => Gate::Virtual,
+                _ => Gate::Ok,
+            },
+        };
+        let gate = match gate {
+            Gate::Ok => (entry.pred)(self, csr),
+            g => g,
+        };
+        match gate {
+            Gate::Ok => {}
+            Gate::Illegal => return Err(illegal),
+            Gate::Virtual => return Err(Exception::virtual_insn(raw)),
+        }
+        if self.virt && level == 1 && VS_COPIES.contains(&csr) {
+            let vs = csr + 0x100;
+            return Ok((lookup(vs).ok_or(illegal)?, vs));
+        }
+        Ok((entry, csr))
     }
 
     /// Reads CSR `csr` for a Zicsr instruction; `Err` is the exception to raise.
     pub fn csr_read(&mut self, csr: u16, raw: u32) -> Result<u64, Exception> {
-        let illegal = Exception::illegal(raw);
-        if (csr >> 8) & 3 > self.prv as u16 {
-            return Err(illegal);
-        }
-        if csr == num::MIP || csr == num::SIP {
-            // A comparator written since the last sample must show at once.
-            self.update_timers();
-        }
-        let c = &self.csr;
-        Ok(match csr {
-            num::FFLAGS | num::FRM | num::FCSR if !self.fp_enabled() => return Err(illegal),
-            num::FFLAGS => u64::from(c.fflags),
-            num::FRM => u64::from(c.frm),
-            num::FCSR => u64::from(c.frm) << 5 | u64::from(c.fflags),
-            num::CYCLE..=num::HPMCOUNTER31 if !self.counter_allowed(csr) => return Err(illegal),
-            num::CYCLE | num::MCYCLE => self.cycle(),
-            num::INSTRET | num::MINSTRET => self.instret,
-            num::TIME => self.shared.aclint.mtime(),
-            num::HPMCOUNTER3..=num::HPMCOUNTER31 => 0,
-            num::MHPMCOUNTER3..=num::MHPMCOUNTER31 => 0,
-            num::MHPMEVENT3..=num::MHPMEVENT31 => 0,
-            num::SSTATUS => sstatus_view(c.mstatus),
-            num::SIE => c.mie & c.mideleg,
-            num::STVEC => c.stvec,
-            num::SCOUNTEREN => c.scounteren,
-            num::SENVCFG => c.senvcfg,
-            num::SSCRATCH => c.sscratch,
-            num::SEPC => c.sepc,
-            num::SCAUSE => c.scause,
-            num::STVAL => c.stval,
-            num::SIP => self.mip() & c.mideleg,
-            num::STIMECMP => {
-                self.stimecmp_allowed(raw)?;
-                c.stimecmp
-            }
-            num::SATP => {
-                if self.prv == Priv::S && c.mstatus & mstatus::TVM != 0 {
-                    return Err(illegal);
-                }
-                c.satp
-            }
-            num::MVENDORID | num::MARCHID | num::MIMPID | num::MCONFIGPTR => 0,
-            num::MHARTID => self.hartid,
-            num::MSTATUS => with_sd(c.mstatus),
-            num::MISA => c.misa,
-            num::MEDELEG => c.medeleg,
-            num::MIDELEG => c.mideleg,
-            num::MIE => c.mie,
-            num::MTVEC => c.mtvec,
-            num::MCOUNTEREN => c.mcounteren,
-            num::MENVCFG => c.menvcfg,
-            num::MCOUNTINHIBIT => c.mcountinhibit,
-            num::MSCRATCH => c.mscratch,
-            num::MEPC => c.mepc,
-            num::MCAUSE => c.mcause,
-            num::MTVAL => c.mtval,
-            num::MIP => self.mip(),
-            num::PMPCFG0..=num::PMPCFG15 => self
-                .pmp
-                .read_cfg(usize::from(csr - num::PMPCFG0))
-                .map_err(|_| illegal)?,
-            num::PMPADDR0..=num::PMPADDR63 => self
-                .pmp
-                .read_addr(usize::from(csr - num::PMPADDR0))
-                .map_err(|_| illegal)?,
-            _ => return Err(illegal),
-        })
+        let (entry, n) = self.csr_gate(csr, false, raw)?;
+        Ok((entry.read)(self, n))
     }
 
     /// Writes CSR `csr` (after a successful read for read-modify-write ops).
     pub fn csr_write(&mut self, csr: u16, value: u64, raw: u32) -> Result<(), Exception> {
-        let illegal = Exception::illegal(raw);
-        if (csr >> 8) & 3 > self.prv as u16 || csr >> 10 == 3 {
-            return Err(illegal);
-        }
-        let c = &mut self.csr;
-        match csr {
-            num::FFLAGS | num::FRM | num::FCSR if c.mstatus & mstatus::FS == 0 => {
-                return Err(illegal)
-            }
-            num::FFLAGS => {
-                c.fflags = value as u8 & 0x1f;
-                c.mstatus |= mstatus::FS;
-            }
-            num::FRM => {
-                c.frm = value as u8 & 7;
-                c.mstatus |= mstatus::FS;
-            }
-            num::FCSR => {
-                c.fflags = value as u8 & 0x1f;
-                c.frm = (value >> 5) as u8 & 7;
-                c.mstatus |= mstatus::FS;
-            }
-            num::SSTATUS => {
-                let v = (c.mstatus & !mstatus::S_WRITABLE) | (value & mstatus::S_WRITABLE);
-                self.set_mstatus(v);
-            }
-            num::SIE => c.mie = (c.mie & !c.mideleg) | (value & c.mideleg),
-            num::STVEC => c.stvec = legal_tvec(c.stvec, value),
-            num::SCOUNTEREN => c.scounteren = value & COUNTEREN_WRITABLE,
-            num::SENVCFG => c.senvcfg = value & menvcfg::S_WRITABLE,
-            num::SSCRATCH => c.sscratch = value,
-            num::SEPC => c.sepc = value & !1,
-            num::SCAUSE => c.scause = value,
-            num::STVAL => c.stval = value,
-            // Only SSIP is writable through sip (Priv spec 4.1.3).
-            num::SIP => {
-                let m = irq::SSIP & c.mideleg;
-                c.mip = (c.mip & !m) | (value & m);
-            }
-            num::STIMECMP => {
-                self.stimecmp_allowed(raw)?;
-                self.csr.stimecmp = value;
-                self.update_timers();
-            }
-            num::SATP => {
-                if self.prv == Priv::S && c.mstatus & mstatus::TVM != 0 {
-                    return Err(illegal);
-                }
-                self.write_satp(value);
-            }
-            num::MSTATUS => {
-                let mut v = (c.mstatus & !mstatus::M_WRITABLE) | (value & mstatus::M_WRITABLE);
-                // MPP is WARL: the reserved value 2 keeps the old mode.
-                if (v & mstatus::MPP) >> mstatus::MPP_SHIFT == 2 {
-                    v = (v & !mstatus::MPP) | (c.mstatus & mstatus::MPP);
-                }
-                self.set_mstatus(v);
-            }
-            num::MISA => {} // WARL: the extension set is fixed.
-            num::MEDELEG => c.medeleg = value & DELEGABLE_EXCEPTIONS,
-            num::MIDELEG => c.mideleg = value & S_INTERRUPTS,
-            num::MIE => c.mie = value & (S_INTERRUPTS | M_INTERRUPTS),
-            num::MTVEC => c.mtvec = legal_tvec(c.mtvec, value),
-            num::MCOUNTEREN => c.mcounteren = value & COUNTEREN_WRITABLE,
-            num::MENVCFG => {
-                c.menvcfg = value & menvcfg::WRITABLE;
-                self.tlb_flush_all();
-                self.update_timers();
-            }
-            num::MCOUNTINHIBIT => c.mcountinhibit = value & 0xffff_fffd,
-            num::MSCRATCH => c.mscratch = value,
-            num::MEPC => c.mepc = value & !1,
-            num::MCAUSE => c.mcause = value,
-            num::MTVAL => c.mtval = value,
-            num::MIP => {
-                // SSIP, STIP (unless Sstc owns it) and SEIP are software-writable.
-                let mut m = irq::SSIP | irq::SEIP;
-                if c.menvcfg & menvcfg::STCE == 0 {
-                    m |= irq::STIP;
-                }
-                c.mip = (c.mip & !m) | (value & m);
-            }
-            num::MCYCLE => self.set_cycle(value),
-            num::MINSTRET => {
-                // The instruction that writes minstret retires too; it must read back
-                // as written on the next instruction.
-                self.instret = value.wrapping_sub(1);
-            }
-            num::MHPMCOUNTER3..=num::MHPMCOUNTER31 | num::MHPMEVENT3..=num::MHPMEVENT31 => {}
-            num::PMPCFG0..=num::PMPCFG15 => {
-                self.pmp
-                    .write_cfg(usize::from(csr - num::PMPCFG0), value)
-                    .map_err(|_| illegal)?;
-                self.tlb.flush_l1();
-                // Chained exits skip the fetch check, which PMP may now fail.
-                self.link_epoch += 1;
-            }
-            num::PMPADDR0..=num::PMPADDR63 => {
-                self.pmp
-                    .write_addr(usize::from(csr - num::PMPADDR0), value)
-                    .map_err(|_| illegal)?;
-                self.tlb.flush_l1();
-                self.link_epoch += 1;
-            }
-            num::MVENDORID..=num::MCONFIGPTR => return Err(illegal),
-            num::CYCLE..=num::HPMCOUNTER31 => return Err(illegal),
-            _ => return Err(illegal),
+        let (entry, n) = self.csr_gate(csr, true, raw)?;
+        if let Some(write) = entry.write {
+            write(self, n, value);
         }
         Ok(())
     }
 
-    /// Sstc (stimecmp): S-mode access needs menvcfg.STCE and mcounteren.TM.
-    fn stimecmp_allowed(&self, raw: u32) -> Result<(), Exception> {
-        let stce = self.csr.menvcfg & menvcfg::STCE != 0;
-        if self.prv == Priv::S && (!stce || self.csr.mcounteren & 2 == 0) {
-            return Err(Exception::illegal(raw));
+    /// Floating point is enabled: FS on, and with V=1 in `vsstatus` too (H chapter,
+    /// "vsstatus").
+    pub fn fp_enabled(&self) -> bool {
+        self.csr.mstatus & mstatus::FS != 0 && (!self.virt || self.csr.vsstatus & mstatus::FS != 0)
+    }
+
+    /// Marks the floating-point state dirty: `mstatus.FS`, and with V=1 `vsstatus.FS`.
+    #[inline]
+    pub fn fs_dirty(&mut self) {
+        self.csr.mstatus |= mstatus::FS;
+        if self.virt {
+            self.csr.vsstatus |= mstatus::FS;
         }
-        if self.prv == Priv::M && !stce {
-            return Err(Exception::illegal(raw));
+    }
+
+    /// `mip` as software reads it now: a comparator written since the last sample
+    /// must show at once.
+    fn mip_now(&mut self) -> u64 {
+        self.update_timers();
+        self.mip()
+    }
+
+    /// `mideleg`: with H the VS-level interrupts (and SGEI when there are guest
+    /// interrupt files) are read-only one (H chapter, "mideleg").
+    pub fn mideleg(&self) -> u64 {
+        let mut m = self.csr.mideleg;
+        if self.exts.has(Ext::H) {
+            m |= VS_INTERRUPTS;
+            if self.geilen > 0 {
+                m |= irq::SGEIP;
+            }
         }
-        Ok(())
+        m
+    }
+
+    /// The bits of `hie`/`hip` (and the H bits of `mie`/`mip`): the VS-level
+    /// interrupts, and SGEI when there are guest interrupt files.
+    fn hie_mask(&self) -> u64 {
+        if !self.exts.has(Ext::H) {
+            return 0;
+        }
+        if self.geilen > 0 {
+            VS_INTERRUPTS | irq::SGEIP
+        } else {
+            VS_INTERRUPTS
+        }
+    }
+
+    /// Bits GEILEN:1 of `hgeie`/`hgeip`.
+    fn hgeie_mask(&self) -> u64 {
+        ((1u64 << self.geilen) - 1) << 1
+    }
+
+    /// `hgeip`: no guest interrupt files feed it yet (GEILEN = 0).
+    pub fn hgeip(&self) -> u64 {
+        0
+    }
+
+    /// `henvcfg` as it takes effect: PBMTE, STCE and ADUE read as zero while `menvcfg`
+    /// has them clear (Svpbmt, Sstc, Svadu specs; as QEMU does).
+    pub fn henvcfg(&self) -> u64 {
+        let gated = menvcfg::PBMTE | menvcfg::STCE | menvcfg::ADUE;
+        self.csr.henvcfg & (!gated | self.csr.menvcfg)
+    }
+
+    fn henvcfg_writable(&self) -> u64 {
+        let mut w = menvcfg::S_WRITABLE;
+        for (ext, bit) in [
+            (Ext::Svadu, menvcfg::ADUE),
+            (Ext::Svpbmt, menvcfg::PBMTE),
+            (Ext::Sstc, menvcfg::STCE),
+        ] {
+            if self.exts.has(ext) {
+                w |= bit;
+            }
+        }
+        w
+    }
+
+    /// `time`: with V=1 it reads `time + htimedelta` (H chapter, "htimedelta").
+    pub fn time(&self) -> u64 {
+        let t = self.shared.aclint.mtime();
+        if self.virt {
+            t.wrapping_add(self.csr.htimedelta)
+        } else {
+            t
+        }
     }
 
     fn set_mstatus(&mut self, v: u64) {
-        // SUM, MPRV and MPP only select among L1 tables; MXR changes what entries grant.
+        // SUM, MPRV, MPP and MPV only select among L1 tables; MXR changes what entries
+        // grant.
         let flush = (v ^ self.csr.mstatus) & mstatus::MXR;
         self.csr.mstatus = v;
         if flush != 0 {
@@ -294,17 +1005,56 @@ impl Hart {
         }
     }
 
+    fn pmp_changed(&mut self) {
+        self.tlb.flush_l1();
+        // Chained exits skip the fetch check, which PMP may now fail.
+        self.link_epoch += 1;
+    }
+
     fn write_satp(&mut self, value: u64) {
-        // Priv spec 4.1.11: a write with an unsupported MODE has no effect.
-        let mode = value >> 60;
+        // Priv spec 12.1.11: a write with an unsupported MODE has no effect. MODE (4
+        // bits), ASID (ASIDLEN = 16) and PPN (44 bits) fill all 64 bits.
+        if !matches!(value >> atp::MODE_SHIFT, 0 | 8 | 9 | 10) {
+            return;
+        }
+        if value != self.csr.satp {
+            self.csr.satp = value;
+            self.satp_changed();
+        }
+    }
+
+    /// `vsatp`, by its number or as `satp` with V=1: a write of an unsupported mode is
+    /// ignored as for `satp` (H chapter, "vsatp": allowed with V=0, required with V=1).
+    fn write_vsatp(&mut self, value: u64) {
+        if !matches!(value >> atp::MODE_SHIFT, 0 | 8 | 9 | 10) {
+            return;
+        }
+        if value != self.csr.vsatp {
+            self.csr.vsatp = value;
+            self.guest_space_changed();
+        }
+    }
+
+    /// `hgatp` (H chapter, "hgatp"): Bare, Sv39x4, Sv48x4 and Sv57x4; a write of
+    /// another mode leaves the register as it was (QEMU does the same; the spec makes
+    /// the fields WARL). VMID is 14 bits and kept with MODE = Bare, which is how
+    /// hypervisors measure VMIDLEN; bits 59:58 are zero; PPN[1:0] read as zero in the
+    /// x4 modes, whose root table is 16 KiB-aligned.
+    fn write_hgatp(&mut self, value: u64) {
+        let mode = value >> atp::MODE_SHIFT;
         if !matches!(mode, 0 | 8 | 9 | 10) {
             return;
         }
-        // MODE (4 bits), ASID (ASIDLEN = 16) and PPN (44 bits) fill all 64 bits.
-        let v = value;
-        if v != self.csr.satp {
-            self.csr.satp = v;
-            self.satp_changed();
+        let mut ppn = value & atp::PPN_MASK;
+        if mode != 0 {
+            ppn &= !3;
+        }
+        let v = mode << atp::MODE_SHIFT
+            | (value >> atp::VMID_SHIFT & atp::VMID_MASK) << atp::VMID_SHIFT
+            | ppn;
+        if v != self.csr.hgatp {
+            self.csr.hgatp = v;
+            self.guest_space_changed();
         }
     }
 }
@@ -318,10 +1068,6 @@ fn with_sd(ms: u64) -> u64 {
     }
 }
 
-fn sstatus_view(ms: u64) -> u64 {
-    with_sd(ms) & mstatus::S_VIEW
-}
-
 /// xtvec MODE is WARL: 0 (direct) and 1 (vectored) only; other values keep the old
 /// register, as QEMU does.
 fn legal_tvec(old: u64, new: u64) -> u64 {
@@ -329,5 +1075,29 @@ fn legal_tvec(old: u64, new: u64) -> u64 {
         new
     } else {
         old
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_number_is_listed_once_and_ranges_are_ordered() {
+        for c in CSRS {
+            assert!(c.lo <= c.hi, "{:#x}", c.lo);
+        }
+        let mut seen = std::collections::HashSet::new();
+        for c in CSRS {
+            for n in c.lo..=c.hi {
+                assert!(seen.insert(n), "CSR {n:#x} listed twice");
+            }
+        }
+        assert!(lookup(num::HSTATUS).is_some());
+        assert!(lookup(0x7ff).is_none());
+        // Every VS copy exists.
+        for s in VS_COPIES {
+            assert!(lookup(s + 0x100).is_some(), "VS copy of {s:#x}");
+        }
     }
 }

@@ -3,9 +3,9 @@
 
 use std::sync::atomic::{AtomicU16, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
-use super::csr::{menvcfg, mstatus};
+use super::csr::{atp, hstatus, menvcfg, mstatus};
 use super::mmu::{self, Access};
-use super::tlb::{Regime, Space, Stage};
+use super::tlb::{Leaf, Mxr, Regime, Space, Stage};
 use super::trap::{cause, Exception};
 use super::{Hart, Priv, Reservation};
 
@@ -42,30 +42,73 @@ fn fault_cause(access: Access, page: bool) -> u64 {
     }
 }
 
+/// The causes of a failed translation, by the kind of access the instruction makes.
+fn guest_page_cause(access: Access) -> u64 {
+    match access {
+        Access::Read => cause::LOAD_GUEST_PAGE_FAULT,
+        Access::Write => cause::STORE_GUEST_PAGE_FAULT,
+        Access::Exec => cause::INSN_GUEST_PAGE_FAULT,
+    }
+}
+
+/// The `xtinst` pseudoinstruction of a guest-page fault on a VS-stage PTE access (H
+/// chapter, table "Special pseudoinstruction values for guest-page faults", RV64: a
+/// 64-bit read, or a write when the walk was updating A/D).
+fn walk_pseudoinstruction(access: Access) -> u64 {
+    match access {
+        Access::Write => 0x0000_3020,
+        _ => 0x0000_3000,
+    }
+}
+
 impl Hart {
-    /// The privilege that loads and stores use: MPRV makes M-mode accesses use MPP
-    /// (Priv spec 3.1.6.3; it does not apply to instruction fetch).
-    fn data_priv(&self) -> Priv {
+    /// The mode loads and stores use: MPRV makes M-mode accesses use MPP and, with H,
+    /// MPV (Priv spec 3.1.6.3; H chapter, "mstatus": MPRV does not apply to
+    /// instruction fetch).
+    #[inline]
+    fn data_mode(&self) -> (Priv, bool) {
         if self.prv == Priv::M && self.csr.mstatus & mstatus::MPRV != 0 {
-            Priv::from_bits((self.csr.mstatus >> mstatus::MPP_SHIFT) & 3)
+            let mpp = Priv::from_bits((self.csr.mstatus >> mstatus::MPP_SHIFT) & 3);
+            let mpv = mpp != Priv::M && self.csr.mstatus & mstatus::MPV != 0;
+            (mpp, mpv)
         } else {
-            self.prv
+            (self.prv, self.virt)
         }
     }
 
-    fn regime_of(&self, p: Priv) -> Regime {
-        Regime::of(p, self.csr.mstatus & mstatus::SUM != 0)
+    /// The regime of privilege `p` and virtualization mode `virt`: `vsstatus.SUM`
+    /// applies with V=1, `mstatus.SUM` with V=0.
+    #[inline]
+    fn regime_of(&self, p: Priv, virt: bool) -> Regime {
+        let status = if virt {
+            self.csr.vsstatus
+        } else {
+            self.csr.mstatus
+        };
+        Regime::of(p, virt, status & mstatus::SUM != 0)
     }
 
     /// The regime instruction fetches translate in.
     #[inline]
     pub fn fetch_regime(&self) -> Regime {
-        self.regime_of(self.prv)
+        self.regime_of(self.prv, self.virt)
     }
 
     #[inline]
     pub fn data_regime(&self) -> Regime {
-        self.regime_of(self.data_priv())
+        let (p, virt) = self.data_mode();
+        self.regime_of(p, virt)
+    }
+
+    /// The mode of HLV, HLVX and HSV: V=1 at privilege `hstatus.SPVP`, whatever MPRV
+    /// says (H chapter, "Hypervisor Virtual-Machine Load and Store Instructions").
+    fn hlv_mode(&self) -> (Priv, bool) {
+        let p = if self.csr.hstatus & hstatus::SPVP != 0 {
+            Priv::S
+        } else {
+            Priv::U
+        };
+        (p, true)
     }
 
     /// Invalidates what depended on the data regime. Privilege and SUM select their own
@@ -77,16 +120,49 @@ impl Hart {
     /// A satp write: the S stage now names another address space (L2 keeps the old one).
     pub fn satp_changed(&mut self) {
         let satp = self.csr.satp;
-        let mode = mmu::Mode::from_satp_mode(satp >> 60).unwrap_or(mmu::Mode::Bare);
+        let mode = mmu::Mode::from_satp_mode(satp >> atp::MODE_SHIFT).unwrap_or(mmu::Mode::Bare);
         self.tlb.set_space(
             Stage::S,
             Space {
                 mode,
-                asid: (satp >> 44) as u16,
+                asid: (satp >> atp::ASID_SHIFT) as u16,
                 vmid: 0,
             },
         );
-        self.tlb.set_s_root(satp & ((1 << 44) - 1));
+        self.tlb.set_root(Stage::S, (satp & atp::PPN_MASK, 0));
+        self.tlb_epoch += 1;
+    }
+
+    /// A write of `vsatp` or `hgatp`: the guest's VS stage (ASID and VMID) and G stage
+    /// (VMID) now name other address spaces; L2 keeps the old ones, tagged.
+    pub fn guest_space_changed(&mut self) {
+        let (vsatp, hgatp) = (self.csr.vsatp, self.csr.hgatp);
+        let vmid = (hgatp >> atp::VMID_SHIFT & atp::VMID_MASK) as u16;
+        let gmode = mmu::Mode::from_hgatp_mode(hgatp >> atp::MODE_SHIFT).unwrap_or(mmu::Mode::Bare);
+        self.tlb.set_space(
+            Stage::G,
+            Space {
+                mode: gmode,
+                asid: 0,
+                vmid,
+            },
+        );
+        let vmode = mmu::Mode::from_satp_mode(vsatp >> atp::MODE_SHIFT).unwrap_or(mmu::Mode::Bare);
+        self.tlb.set_space(
+            Stage::VS,
+            Space {
+                mode: vmode,
+                asid: (vsatp >> atp::ASID_SHIFT) as u16,
+                vmid,
+            },
+        );
+        self.tlb.set_root(
+            Stage::VS,
+            (
+                vsatp & atp::PPN_MASK,
+                hgatp & (atp::PPN_MASK | 0xf << atp::MODE_SHIFT),
+            ),
+        );
         self.tlb_epoch += 1;
     }
 
@@ -100,21 +176,75 @@ impl Hart {
         self.tlb_epoch
     }
 
+    /// `sfence.vma` (and `sinval.vma`): with V=1 it fences the current guest's VS
+    /// stage, as `hfence.vvma` does (H chapter, "Memory-Management Fences").
     pub fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
-        self.tlb.sfence_vma(vaddr, asid);
+        if self.virt {
+            let vmid = self.tlb.space(Stage::VS).vmid;
+            self.tlb.hfence_vvma(vmid, vaddr, asid);
+        } else {
+            self.tlb.sfence_vma(vaddr, asid);
+        }
         self.tlb_epoch += 1;
     }
 
-    /// Translates `vaddr` for `access` at privilege `p`, checks PMP, finds the target,
-    /// and fills the L1 entry when the page is RAM that PMP grants uniformly.
+    /// `hfence.vvma`: the VS stage of the guest `hgatp.VMID` names.
+    pub fn hfence_vvma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
+        let vmid = self.tlb.space(Stage::VS).vmid;
+        self.tlb.hfence_vvma(vmid, vaddr, asid);
+        self.tlb_epoch += 1;
+    }
+
+    /// `hfence.gvma`: `gpa` is rs1 << 2, `vmid` rs2 (each `None` for x0).
+    pub fn hfence_gvma(&mut self, gpa: Option<u64>, vmid: Option<u16>) {
+        self.tlb.hfence_gvma(vmid, gpa);
+        self.tlb_epoch += 1;
+    }
+
+    /// What the G stage of the current guest needs.
+    fn g_stage(&self) -> mmu::GStage {
+        let hgatp = self.csr.hgatp;
+        mmu::GStage {
+            mode: mmu::Mode::from_hgatp_mode(hgatp >> atp::MODE_SHIFT).unwrap_or(mmu::Mode::Bare),
+            root_ppn: hgatp & atp::PPN_MASK,
+            adue: self.csr.menvcfg & menvcfg::ADUE != 0,
+            pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
+            mxr: self.csr.mstatus & mstatus::MXR != 0,
+        }
+    }
+
+    /// The exception a failed translation of `vaddr` raises, for an access of kind
+    /// `kind` (what the instruction does: HLVX reads with execute permission and still
+    /// faults as a load); `virt`: the access ran with two-stage translation.
+    fn walk_exception(f: mmu::Fault, vaddr: u64, kind: Access, virt: bool) -> Exception {
+        let mut e = match f {
+            mmu::Fault::Access { .. } => Exception::new(fault_cause(kind, false), vaddr),
+            mmu::Fault::GuestPage { gpa, implicit } => Exception {
+                gpa,
+                tinst: implicit.map_or(0, walk_pseudoinstruction),
+                ..Exception::new(guest_page_cause(kind), vaddr)
+            },
+            // A PTE another hart keeps rewriting: Rivet reports a page fault, which
+            // the guest's handler resolves by retrying (the walk changed nothing).
+            mmu::Fault::Page | mmu::Fault::Retry => Exception::new(fault_cause(kind, true), vaddr),
+        };
+        e.gva = virt;
+        e
+    }
+
+    /// Translates `vaddr` for `access` in `mode` (privilege, V), checks PMP, finds the
+    /// target, and fills the L1 entry when the page is RAM that PMP grants uniformly.
+    /// Faults are reported as accesses of kind `kind`.
     fn translate(
         &mut self,
         vaddr: u64,
         size: u64,
         access: Access,
-        p: Priv,
+        mode: (Priv, bool),
+        kind: Access,
     ) -> Result<(u64, Target), Exception> {
-        let regime = self.regime_of(p);
+        let (p, virt) = mode;
+        let regime = self.regime_of(p, virt);
         if self.tlb.share_global(regime, vaddr, access) {
             if let Some(host) = self.tlb.probe(regime, vaddr, size, access) {
                 if let Some(pa) = self.shared.ram.guest_addr(host) {
@@ -123,39 +253,67 @@ impl Hart {
             }
         }
         let ms = self.csr.mstatus;
-        let mxr = ms & mstatus::MXR != 0;
-        let satp = self.csr.satp;
-        let req = mmu::WalkRequest {
-            vaddr,
-            access,
-            mode: mmu::Mode::from_satp_mode(satp >> 60).unwrap_or(mmu::Mode::Bare),
-            root_ppn: satp & ((1 << 44) - 1),
-            privilege: p,
-            sum: ms & mstatus::SUM != 0,
-            mxr,
-            adue: self.csr.menvcfg & menvcfg::ADUE != 0,
-            pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
-            napot: true,
+        let mxr = Mxr {
+            hs: ms & mstatus::MXR != 0,
+            vs: self.csr.vsstatus & mstatus::MXR != 0,
         };
         let ram = &self.shared.ram;
         let pmp = &self.pmp;
-        let m = match self.tlb.translate(regime, vaddr, access, mxr, || {
-            mmu::walk(&req, &mmu::RamPtes::new(ram, Some(pmp)))
-        }) {
-            Ok(m) => m,
-            Err(mmu::Fault::Access { .. }) => {
-                return Err(Exception::new(fault_cause(access, false), vaddr))
-            }
-            // A PTE another hart keeps rewriting: Rivet reports a page fault, which
-            // the guest's handler resolves by retrying (the walk changed nothing).
-            Err(_) => return Err(Exception::new(fault_cause(access, true), vaddr)),
+        let ptes = mmu::RamPtes::new(ram, Some(pmp));
+        let m = if virt {
+            let vsatp = self.csr.vsatp;
+            let henvcfg = self.henvcfg();
+            let req = mmu::WalkRequest {
+                vaddr,
+                access,
+                mode: mmu::Mode::from_satp_mode(vsatp >> atp::MODE_SHIFT)
+                    .unwrap_or(mmu::Mode::Bare),
+                root_ppn: vsatp & atp::PPN_MASK,
+                privilege: p,
+                sum: self.csr.vsstatus & mstatus::SUM != 0,
+                // mstatus.MXR reaches both stages; vsstatus.MXR only the VS stage.
+                mxr: mxr.hs || mxr.vs,
+                adue: henvcfg & menvcfg::ADUE != 0,
+                pbmte: henvcfg & menvcfg::PBMTE != 0,
+                napot: true,
+            };
+            let g = self.g_stage();
+            self.tlb.translate(regime, vaddr, access, mxr, || {
+                mmu::walk_two_stage(&req, &g, &ptes).map(|(a, b)| Leaf::two_stage(&a, &b))
+            })
+        } else {
+            let satp = self.csr.satp;
+            let req = mmu::WalkRequest {
+                vaddr,
+                access,
+                mode: mmu::Mode::from_satp_mode(satp >> atp::MODE_SHIFT).unwrap_or(mmu::Mode::Bare),
+                root_ppn: satp & atp::PPN_MASK,
+                privilege: p,
+                sum: ms & mstatus::SUM != 0,
+                mxr: mxr.hs,
+                adue: self.csr.menvcfg & menvcfg::ADUE != 0,
+                pbmte: self.csr.menvcfg & menvcfg::PBMTE != 0,
+                napot: true,
+            };
+            self.tlb.translate(regime, vaddr, access, mxr, || {
+                mmu::walk(&req, &ptes).map(|t| Leaf::one_stage(&t))
+            })
         };
+        let m = m.map_err(|f| Self::walk_exception(f, vaddr, kind, virt))?;
         let paddr = m.paddr;
+        let pmp_fault = || Exception {
+            gva: virt,
+            ..Exception::new(fault_cause(kind, false), vaddr)
+        };
         // Permissions on the whole page imply them on the access; only a page that a
         // PMP entry splits needs the exact check.
         let allow = self.pmp.page_perms(paddr, p);
         if !allow.allows(access) && !self.pmp.check(paddr, size, access, p) {
-            return Err(Exception::new(fault_cause(access, false), vaddr));
+            return Err(pmp_fault());
+        }
+        // HLVX: the physical memory attributes must grant read as well as execute.
+        if kind != access && !self.pmp.check(paddr, size, kind, p) {
+            return Err(pmp_fault());
         }
         let page = paddr & !0xfff;
         let ram_page = !self.shared.page_has_mmio(page);
@@ -180,8 +338,8 @@ impl Hart {
         if vaddr & (u64::from(size) - 1) != 0 {
             return Ok(false);
         }
-        let p = self.data_priv();
-        self.translate(vaddr, u64::from(size), access, p)?;
+        let mode = self.data_mode();
+        self.translate(vaddr, u64::from(size), access, mode, access)?;
         Ok(self
             .tlb
             .probe(self.data_regime(), vaddr, u64::from(size), access)
@@ -199,24 +357,67 @@ impl Hart {
             // mapping lives as long as the machine.
             return Ok(unsafe { read_host(p, size) });
         }
-        self.load_slow(vaddr, size)
+        let mode = self.data_mode();
+        self.load_slow(vaddr, size, mode, Access::Read)
     }
 
-    fn load_slow(&mut self, vaddr: u64, size: u8) -> Result<u64, Exception> {
+    /// HLV (`hlvx`: HLVX) of `size` bytes, zero-extended: a load as though V=1 at
+    /// privilege `hstatus.SPVP`; HLVX needs execute permission instead of read, and
+    /// still faults as a load (H chapter, "Hypervisor Virtual-Machine Load and Store
+    /// Instructions").
+    pub fn hlv(&mut self, vaddr: u64, size: u8, hlvx: bool) -> Result<u64, Exception> {
+        let mode = self.hlv_mode();
+        let access = if hlvx { Access::Exec } else { Access::Read };
+        self.load_in(vaddr, size, mode, access)
+    }
+
+    /// HSV: a store as though V=1 at privilege `hstatus.SPVP`.
+    pub fn hsv(&mut self, vaddr: u64, size: u8, value: u64) -> Result<(), Exception> {
+        let mode = self.hlv_mode();
+        self.store_in(vaddr, size, value, mode)
+    }
+
+    /// A load in `mode` needing permission `access` (Read, or Exec for HLVX).
+    fn load_in(
+        &mut self,
+        vaddr: u64,
+        size: u8,
+        mode: (Priv, bool),
+        access: Access,
+    ) -> Result<u64, Exception> {
+        if access == Access::Read {
+            let regime = self.regime_of(mode.0, mode.1);
+            if let Some(p) = self.tlb.probe(regime, vaddr, u64::from(size), access) {
+                // SAFETY: as in `load`.
+                return Ok(unsafe { read_host(p, size) });
+            }
+        }
+        self.load_slow(vaddr, size, mode, access)
+    }
+
+    fn load_slow(
+        &mut self,
+        vaddr: u64,
+        size: u8,
+        mode: (Priv, bool),
+        access: Access,
+    ) -> Result<u64, Exception> {
         if vaddr & (u64::from(size) - 1) != 0 {
             // Misaligned loads are performed byte by byte (Unpriv spec 2.6 permits
             // transparent handling); a fault names the byte that faulted.
             let mut v = 0;
             for i in 0..u64::from(size) {
                 let b = self
-                    .load(vaddr.wrapping_add(i), 1)
+                    .load_in(vaddr.wrapping_add(i), 1, mode, access)
                     .map_err(|e| split_fault(e, vaddr, i))?;
                 v |= b << (8 * i);
             }
             return Ok(v);
         }
-        let p = self.data_priv();
-        match self.translate(vaddr, u64::from(size), Access::Read, p)?.1 {
+        match self
+            .translate(vaddr, u64::from(size), access, mode, Access::Read)?
+            .1
+        {
             // SAFETY: translate returned a host pointer valid for `size` bytes.
             Target::Ram(host) => Ok(unsafe { read_host(host, size) }),
             Target::Mmio(pa) => {
@@ -224,7 +425,10 @@ impl Hart {
                 self.shared
                     .bus
                     .read(self.hartid as usize, pa, size)
-                    .map_err(|_| Exception::new(cause::LOAD_ACCESS, vaddr))
+                    .map_err(|_| Exception {
+                        gva: mode.1,
+                        ..Exception::new(cause::LOAD_ACCESS, vaddr)
+                    })
             }
         }
     }
@@ -240,24 +444,52 @@ impl Hart {
             unsafe { write_host(p, size, value) };
             return Ok(());
         }
-        self.store_slow(vaddr, size, value)
+        let mode = self.data_mode();
+        self.store_slow(vaddr, size, value, mode)
     }
 
-    fn store_slow(&mut self, vaddr: u64, size: u8, value: u64) -> Result<(), Exception> {
+    fn store_in(
+        &mut self,
+        vaddr: u64,
+        size: u8,
+        value: u64,
+        mode: (Priv, bool),
+    ) -> Result<(), Exception> {
+        let regime = self.regime_of(mode.0, mode.1);
+        if let Some(p) = self
+            .tlb
+            .probe(regime, vaddr, u64::from(size), Access::Write)
+        {
+            // SAFETY: as in load.
+            unsafe { write_host(p, size, value) };
+            return Ok(());
+        }
+        self.store_slow(vaddr, size, value, mode)
+    }
+
+    fn store_slow(
+        &mut self,
+        vaddr: u64,
+        size: u8,
+        value: u64,
+        mode: (Priv, bool),
+    ) -> Result<(), Exception> {
         if vaddr & (u64::from(size) - 1) != 0 {
             // Check every byte's translation before writing any, so a faulting
             // misaligned store leaves memory unchanged.
             for i in 0..u64::from(size) {
-                self.translate(vaddr.wrapping_add(i), 1, Access::Write, self.data_priv())
+                self.translate(vaddr.wrapping_add(i), 1, Access::Write, mode, Access::Write)
                     .map_err(|e| split_fault(e, vaddr, i))?;
             }
             for i in 0..u64::from(size) {
-                self.store(vaddr.wrapping_add(i), 1, value >> (8 * i))?;
+                self.store_in(vaddr.wrapping_add(i), 1, value >> (8 * i), mode)?;
             }
             return Ok(());
         }
-        let p = self.data_priv();
-        match self.translate(vaddr, u64::from(size), Access::Write, p)?.1 {
+        match self
+            .translate(vaddr, u64::from(size), Access::Write, mode, Access::Write)?
+            .1
+        {
             Target::Ram(host) => {
                 // SAFETY: translate returned a host pointer valid for `size` bytes.
                 unsafe { write_host(host, size, value) };
@@ -268,7 +500,10 @@ impl Hart {
                 self.shared
                     .bus
                     .write(self.hartid as usize, pa, size, value)
-                    .map_err(|_| Exception::new(cause::STORE_ACCESS, vaddr))
+                    .map_err(|_| Exception {
+                        gva: mode.1,
+                        ..Exception::new(cause::STORE_ACCESS, vaddr)
+                    })
             }
         }
     }
@@ -282,13 +517,19 @@ impl Hart {
         } else {
             (cause::STORE_MISALIGNED, Access::Write)
         };
+        let mode = self.data_mode();
         if vaddr & (u64::from(size) - 1) != 0 {
-            return Err(Exception::new(mis, vaddr));
+            return Err(Exception {
+                gva: mode.1,
+                ..Exception::new(mis, vaddr)
+            });
         }
-        let p = self.data_priv();
-        match self.translate(vaddr, u64::from(size), acc, p)?.1 {
+        match self.translate(vaddr, u64::from(size), acc, mode, acc)?.1 {
             Target::Ram(host) => Ok(host),
-            Target::Mmio(_) => Err(Exception::new(fault_cause(acc, false), vaddr)),
+            Target::Mmio(_) => Err(Exception {
+                gva: mode.1,
+                ..Exception::new(fault_cause(acc, false), vaddr)
+            }),
         }
     }
 
@@ -376,15 +617,26 @@ impl Hart {
         Ok(u64::from(!ok))
     }
 
-    /// Whether a cache-block operation is allowed at this privilege: CBIE/CBCFE/CBZE of
-    /// menvcfg gate S and U, senvcfg gates U (Priv spec 3.1.18, Zicbom/Zicboz).
-    fn cbo_allowed(&self, field: u64) -> bool {
+    /// Whether a cache-block operation may run in the current mode: menvcfg's CBIE,
+    /// CBCFE or CBZE gate every mode below M, henvcfg's gate VS and VU, senvcfg's
+    /// gate U and VU (Priv spec 3.1.18, 12.1.4; H chapter, "henvcfg"). A bit that M
+    /// clears makes the instruction illegal; one that HS (or VS for VU) clears makes
+    /// it a virtual instruction.
+    fn cbo_gate(&self, field: u64, raw: u32) -> Result<(), Exception> {
         let m = self.csr.menvcfg & field != 0;
+        let h = self.henvcfg() & field != 0;
         let s = self.csr.senvcfg & field != 0;
-        match self.prv {
-            Priv::M => true,
-            Priv::S => m,
-            Priv::U => m && s,
+        let ok = match (self.prv, self.virt) {
+            (Priv::M, _) => return Ok(()),
+            (Priv::S, false) => m,
+            (Priv::U, false) => m && s,
+            (Priv::S, true) => m && h,
+            (Priv::U, true) => m && h && s,
+        };
+        match (ok, m, self.virt) {
+            (true, _, _) => Ok(()),
+            (false, true, true) => Err(Exception::virtual_insn(raw)),
+            _ => Err(Exception::illegal(raw)),
         }
     }
 
@@ -392,26 +644,22 @@ impl Hart {
     /// remain (they fault like a store to the block).
     pub fn cbo_manage(&mut self, vaddr: u64, inval: bool, raw: u32) -> Result<(), Exception> {
         let field = if inval { menvcfg::CBIE } else { menvcfg::CBCFE };
-        if !self.cbo_allowed(field) {
-            return Err(Exception::illegal(raw));
-        }
+        self.cbo_gate(field, raw)?;
         let block = vaddr & !63;
-        let p = self.data_priv();
-        match self.translate(block, 1, Access::Write, p) {
+        let mode = self.data_mode();
+        match self.translate(block, 1, Access::Write, mode, Access::Write) {
             Ok(_) => Ok(()),
-            Err(e) => Err(Exception::new(e.cause, vaddr)),
+            Err(e) => Err(Exception { tval: vaddr, ..e }),
         }
     }
 
     /// cbo.zero: zeroes the 64-byte block holding `vaddr`.
     pub fn cbo_zero(&mut self, vaddr: u64, raw: u32) -> Result<(), Exception> {
-        if !self.cbo_allowed(menvcfg::CBZE) {
-            return Err(Exception::illegal(raw));
-        }
+        self.cbo_gate(menvcfg::CBZE, raw)?;
         let block = vaddr & !63;
         for i in 0..8 {
             self.store(block + 8 * i, 8, 0)
-                .map_err(|e| Exception::new(e.cause, vaddr))?;
+                .map_err(|e| Exception { tval: vaddr, ..e })?;
         }
         Ok(())
     }
@@ -430,8 +678,10 @@ impl Hart {
                 return Ok(pa);
             }
         }
-        let p = self.prv;
-        Ok(self.translate(vaddr, 2, Access::Exec, p)?.0)
+        let mode = (self.prv, self.virt);
+        Ok(self
+            .translate(vaddr, 2, Access::Exec, mode, Access::Exec)?
+            .0)
     }
 
     /// Reads an instruction parcel at physical `paddr` (for virtual `vaddr`, named in
@@ -439,7 +689,10 @@ impl Hart {
     pub fn fetch_phys_u16(&mut self, paddr: u64, vaddr: u64) -> Result<u16, Exception> {
         match self.shared.ram.read(paddr, 2) {
             Some(v) => Ok(v as u16),
-            None => Err(Exception::new(cause::INSN_ACCESS, vaddr)),
+            None => Err(Exception {
+                gva: self.virt,
+                ..Exception::new(cause::INSN_ACCESS, vaddr)
+            }),
         }
     }
 
@@ -467,7 +720,14 @@ fn split_fault(e: Exception, vaddr: u64, i: u64) -> Exception {
     } else {
         at & !0xfff
     };
-    Exception::new(e.cause, tval)
+    // A guest physical address names the same byte as tval (H chapter, "htval": "the
+    // faulting portion of the access"); a walk's PTE address stays as it is.
+    let gpa = if e.gpa != 0 && e.tinst == 0 {
+        e.gpa.wrapping_sub(at.wrapping_sub(tval))
+    } else {
+        e.gpa
+    };
+    Exception { tval, gpa, ..e }
 }
 
 /// # Safety

@@ -299,9 +299,11 @@ pub enum Fault {
     /// Reading or updating a PTE violated a PMA or PMP check.
     #[error("Access fault on the page-table entry at {paddr:#x}")]
     Access { paddr: u64 },
-    /// The G-stage translation of a VS-stage PTE address failed.
+    /// A G-stage translation failed (H chapter, "Guest-Page Faults"): of the guest
+    /// physical address of the access itself (`implicit: None`), or of a VS-stage PTE
+    /// that the walk read (`Some(Access::Read)`) or had to update (`Some(Access::Write)`).
     #[error("Guest-page fault on guest physical address {gpa:#x}")]
-    GuestPage { gpa: u64 },
+    GuestPage { gpa: u64, implicit: Option<Access> },
     /// Another hart kept changing the leaf PTE while this walk tried to set its A/D bits.
     /// Nothing has been changed: the hart re-executes the instruction later.
     #[error("Page-table entry kept changing during the walk")]
@@ -501,6 +503,105 @@ pub fn walk(req: &WalkRequest, mem: &(impl PhysMem + ?Sized)) -> Result<Translat
             pbmt,
         });
     }
+}
+
+/// What the G stage of a guest's translation needs (from `hgatp`, `menvcfg` and
+/// `mstatus.MXR`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GStage {
+    /// Bare, Sv39x4, Sv48x4 or Sv57x4.
+    pub mode: Mode,
+    pub root_ppn: u64,
+    /// `menvcfg.ADUE`: hardware A/D updates in G-stage PTEs.
+    pub adue: bool,
+    /// `menvcfg.PBMTE`.
+    pub pbmte: bool,
+    /// `mstatus.MXR`, which makes execute-only G-stage pages readable by explicit
+    /// loads (not by the walk's own PTE reads).
+    pub mxr: bool,
+}
+
+impl GStage {
+    /// The G-stage translation of guest physical address `gpa` for `access`, every
+    /// access counting as a U-mode one (H chapter, "Guest Physical Address
+    /// Translation"). `explicit`: MXR applies (an explicit load, not a PTE read).
+    pub fn walk(
+        &self,
+        gpa: u64,
+        access: Access,
+        explicit: bool,
+        mem: &(impl PhysMem + ?Sized),
+    ) -> Result<Translation, Fault> {
+        let req = WalkRequest {
+            vaddr: gpa,
+            access,
+            mode: self.mode,
+            root_ppn: self.root_ppn,
+            privilege: Priv::U,
+            sum: false,
+            mxr: explicit && self.mxr,
+            adue: self.adue,
+            pbmte: self.pbmte,
+            napot: true,
+        };
+        walk(&req, mem)
+    }
+}
+
+/// The PTEs of a guest's VS stage: guest physical addresses, each translated by the G
+/// stage as an implicit load (reading a PTE) or store (updating A/D) before it reaches
+/// RAM (H chapter, "Two-Stage Address Translation": such accesses are "checked as
+/// though for an implicit load or store, not for the original access type").
+pub struct GuestPtes<'a, M: PhysMem + ?Sized> {
+    pub ram: &'a M,
+    pub g: GStage,
+}
+
+impl<M: PhysMem + ?Sized> GuestPtes<'_, M> {
+    fn host(&self, gpa: u64, access: Access) -> Result<u64, Fault> {
+        match self.g.walk(gpa, access, false, self.ram) {
+            Ok(t) => Ok(t.paddr),
+            Err(Fault::Page) => Err(Fault::GuestPage {
+                gpa,
+                implicit: Some(access),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<M: PhysMem + ?Sized> PhysMem for GuestPtes<'_, M> {
+    fn load_pte(&self, gpa: u64) -> Result<u64, Fault> {
+        self.ram.load_pte(self.host(gpa, Access::Read)?)
+    }
+
+    fn cas_pte(&self, gpa: u64, old: u64, new: u64) -> Result<bool, Fault> {
+        self.ram.cas_pte(self.host(gpa, Access::Write)?, old, new)
+    }
+}
+
+/// A two-stage translation (V=1): the VS stage of `vs` (Bare or paged) with its PTEs
+/// read through the G stage, then the G stage on the resulting guest physical address
+/// with the access's own type. A G-stage failure of that final step is a guest-page
+/// fault on that address (`implicit: None`).
+pub fn walk_two_stage(
+    vs: &WalkRequest,
+    g: &GStage,
+    mem: &(impl PhysMem + ?Sized),
+) -> Result<(Translation, Translation), Fault> {
+    let guest = GuestPtes { ram: mem, g: *g };
+    let first = walk(vs, &guest)?;
+    let second = match g.walk(first.paddr, vs.access, true, mem) {
+        Ok(t) => t,
+        Err(Fault::Page) => {
+            return Err(Fault::GuestPage {
+                gpa: first.paddr,
+                implicit: None,
+            })
+        }
+        Err(e) => return Err(e),
+    };
+    Ok((first, second))
 }
 
 /// PTEs in guest RAM, behind an optional PMP.

@@ -6,6 +6,7 @@ pub mod fp;
 pub mod memory;
 pub mod mmu;
 pub mod pmp;
+pub mod tinst;
 pub mod tlb;
 pub mod trap;
 
@@ -74,6 +75,8 @@ pub struct Reservation {
 pub struct Timers {
     pub mtip: bool,
     pub stip: bool,
+    /// Sstc's VS timer: `vstimecmp` against `time + htimedelta` (H chapter, "hip").
+    pub vstip: bool,
     /// The earliest clock tick at which a timer interrupt changes (u64::MAX: none).
     pub next_deadline: u64,
 }
@@ -105,6 +108,10 @@ pub struct Hart {
     /// (the dispatcher arms the chain key with it).
     pub link_epoch: u64,
     pub prv: Priv,
+    /// The virtualization mode V (H chapter, "Privilege Modes"): with `prv`, the mode
+    /// the hart runs in (HS/U when 0, VS/VU when 1). Compiled code reads it next to
+    /// `prv`.
+    pub virt: bool,
     /// Set by `fence.i`: the engine drops decoded and compiled code at the end of the
     /// block (never while compiled code of that block runs).
     pub code_flush_pending: bool,
@@ -115,6 +122,8 @@ pub struct Hart {
     pub reservation: Option<Reservation>,
     pub timer: Timers,
     pub hartid: u64,
+    /// The number of guest external interrupt files (H chapter, "hgeip": GEILEN).
+    pub geilen: u8,
     /// The extensions this hart implements: decode rejects the others.
     pub exts: rivet_jit::arch::ExtSet,
     pub signals: Arc<HartSignals>,
@@ -137,6 +146,7 @@ pub struct ArchState {
     pub pc: u64,
     pub instret: u64,
     pub prv: Priv,
+    pub virt: bool,
     pub csr: Csrs,
     pub pmp: pmp::Pmp,
     pub cycle_offset: u64,
@@ -153,6 +163,7 @@ impl Hart {
             pc: self.pc,
             instret: self.instret,
             prv: self.prv,
+            virt: self.virt,
             csr: self.csr.clone(),
             pmp: self.pmp.clone(),
             cycle_offset: self.cycle_offset,
@@ -167,15 +178,19 @@ impl Hart {
     /// changed and changed back by re-executing the same block).
     pub fn restore_arch_state(&mut self, s: &ArchState) {
         let satp_changed = self.csr.satp != s.csr.satp;
+        let guest_changed = self.csr.vsatp != s.csr.vsatp || self.csr.hgatp != s.csr.hgatp;
         // What L1 entries grant depends on MXR, MPRV/MPP and PMP (see
         // `data_regime_changed`); privilege and SUM select tables.
         let grants = csr::mstatus::MXR | csr::mstatus::MPRV | (3 << csr::mstatus::MPP_SHIFT);
-        let regime_changed = (self.csr.mstatus ^ s.csr.mstatus) & grants != 0 || self.pmp != s.pmp;
+        let regime_changed = (self.csr.mstatus ^ s.csr.mstatus) & grants != 0
+            || (self.csr.vsstatus ^ s.csr.vsstatus) & csr::mstatus::MXR != 0
+            || self.pmp != s.pmp;
         self.x = s.x;
         self.f = s.f;
         self.pc = s.pc;
         self.instret = s.instret;
         self.prv = s.prv;
+        self.virt = s.virt;
         self.csr = s.csr.clone();
         self.pmp = s.pmp.clone();
         self.cycle_offset = s.cycle_offset;
@@ -184,6 +199,9 @@ impl Hart {
         self.code_flush_pending = s.code_flush_pending;
         if satp_changed {
             self.satp_changed();
+        }
+        if guest_changed {
+            self.guest_space_changed();
         }
         if regime_changed {
             self.data_regime_changed();
@@ -204,6 +222,7 @@ impl Hart {
             last_exit: 0,
             link_epoch: 1,
             prv: Priv::M,
+            virt: false,
             code_flush_pending: false,
             cycle_offset: 0,
             csr: Csrs::reset(),
@@ -215,6 +234,7 @@ impl Hart {
                 ..Timers::default()
             },
             hartid,
+            geilen: 0,
             exts: rivet_jit::arch::ExtSet::ALL,
             signals,
             shared,
@@ -234,9 +254,11 @@ impl Hart {
         self.cycle_offset = value.wrapping_sub(self.instret).wrapping_sub(1);
     }
 
-    pub fn set_priv(&mut self, p: Priv) {
-        // Each privilege has its own L1 tables: nothing to flush.
+    /// Enters privilege `p` with virtualization mode `virt`. Each mode has its own L1
+    /// tables: nothing to flush.
+    pub fn set_mode(&mut self, p: Priv, virt: bool) {
         self.prv = p;
+        self.virt = virt;
     }
 
     /// Re-evaluates MTIP/STIP against `mtime` and computes the next deadline.
@@ -260,6 +282,20 @@ impl Hart {
                 next = next.min(at);
             }
         }
+        self.timer.vstip = false;
+        if stce && self.henvcfg() & csr::menvcfg::STCE != 0 {
+            // vstimecmp is compared with time + htimedelta (wrapping): the guest's
+            // time reaches it when the host's reaches vstimecmp - htimedelta.
+            let cmp = self.csr.vstimecmp;
+            let (fired, at) = self
+                .shared
+                .aclint
+                .compare_offset(now, cmp, self.csr.htimedelta);
+            self.timer.vstip = fired;
+            if !fired {
+                next = next.min(at);
+            }
+        }
         self.timer.next_deadline = next;
         if self.signals.publish_deadline(next) {
             self.shared.timer_loop.kick();
@@ -272,7 +308,7 @@ impl Hart {
     pub fn refresh_l1_data(&mut self) {
         let data = self.tlb.table(self.data_regime());
         let fetch = self.tlb.table(self.fetch_regime());
-        let base = &*self.tlb as *const tlb::Tlb as usize + tlb::Tlb::L1_OFFSET;
+        let base = self.tlb.l1_base();
         self.l1_data = base + data * tlb::L1_REGIME_BYTES;
         self.l1_exec = base + fetch * tlb::L1_REGIME_BYTES;
     }

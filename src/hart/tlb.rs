@@ -1,7 +1,8 @@
 //! The two-level TLB of one hart.
 //!
 //! **L1** ([`L1Tlb`]): one direct-mapped table of [`L1_ENTRIES`] per translation regime
-//! and, for the regimes that use satp, per kept address space ([`S_SLOTS`]);
+//! and, for the regimes that translate, per kept address space (the HS-level satp
+//! spaces in [`S_SLOTS`] slots, the guests' vsatp+hgatp spaces in [`V_SLOTS`]);
 //! `#[repr(C)]` so compiled code probes it inline ([`Tlb::table`] picks the table):
 //!
 //! ```text
@@ -17,19 +18,25 @@
 //!
 //! **L2**: per hart, [`L2_SETS`] x [`L2_WAYS`], entries tagged (stage, VMID, ASID, mode,
 //! page base, page size, global) holding the physical page and the leaf's R/W/X/U bits,
-//! so the permissions of any privilege/SUM/MXR combination are derived on lookup. SUM
-//! selects the regime ([`Regime::SSum`]) and needs no flush; a change of MXR, of PMP or
+//! so the permissions of any privilege/SUM/MXR combination are derived on lookup. The
+//! VS stage's entries hold the whole two-stage translation (guest virtual to physical,
+//! as the H chapter's note on HFENCE.GVMA describes "more common" implementations):
+//! both leaves' bits, the size of the smaller page, and the size of the VS-stage page
+//! that `sfence.vma`/`hfence.vvma` by address drop. SUM selects the regime
+//! ([`Regime::SSum`], [`Regime::VSSum`]) and needs no flush; a change of MXR, of PMP or
 //! of MPRV's effect only needs [`Tlb::flush_l1`]. A `satp` write switches to the L1
-//! tables kept for its ASID, or clears the oldest slot's for a new one
-//! ([`Tlb::set_space`]); translations not in L1 refill from L2 without walking, and
-//! global ones straight from another slot's table ([`Tlb::share_global`]). Faulting
-//! translations are never cached.
+//! tables kept for its ASID (a `vsatp`/`hgatp` write to those of its ASID and VMID), or
+//! clears the oldest slot's for a new one ([`Tlb::set_space`]); translations not in L1
+//! refill from L2 without walking, and global ones straight from another slot's table
+//! ([`Tlb::share_global`]). Faulting translations are never cached.
 //!
 //! Flushes follow `sfence.vma` (Priv spec, "Supervisor Memory-Management Fence
-//! Instruction"), `hfence.vvma` and `hfence.gvma` (H spec, "Hypervisor Memory-Management
-//! Fence Instructions") and drop only what their operands name, in both levels.
+//! Instruction"), `hfence.vvma` and `hfence.gvma` (H chapter, "Hypervisor
+//! Memory-Management Fence Instructions") and drop only what their operands name, in
+//! both levels: an HS `sfence.vma` leaves every guest translation alone, a VS one (or
+//! `hfence.vvma`) drops only the current VMID's.
 
-use super::mmu::{pte, pte_perms, Access, Fault, Mode, Perms, Priv, Translation, PAGE_SHIFT};
+use super::mmu::{pte, pte_perms, Access, Mode, Perms, Priv, Translation, PAGE_SHIFT};
 use std::mem::offset_of;
 
 /// log2 of the entries per L1 table.
@@ -62,37 +69,54 @@ pub const INVALID_TAG: u64 = u64::MAX;
 
 const PAGE_MASK: u64 = (1 << PAGE_SHIFT) - 1;
 
-/// A translation regime: which L1 table an access uses. Each privilege/SUM combination
-/// that translates differently has its own table, so changing privilege never flushes.
-///
-/// The H extension adds VS, VS with SUM, VU (vsatp + hgatp) and the HLV/HSV regimes
-/// after these; [`REGIMES`] grows with them and nothing else changes.
+/// A translation regime: which L1 table an access uses. Each privilege/V/SUM
+/// combination that translates differently has its own table, so changing privilege
+/// or virtualization mode never flushes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Regime {
     /// M-mode (and MPRV with MPP=M): physical addresses.
     M = 0,
-    /// S-mode through satp, SUM = 0.
+    /// HS-mode through satp, SUM = 0.
     S = 1,
-    /// S-mode through satp, SUM = 1.
+    /// HS-mode through satp, SUM = 1.
     SSum = 2,
     /// U-mode through satp.
     U = 3,
+    /// VS-mode through vsatp and hgatp, `vsstatus.SUM` = 0.
+    VS = 4,
+    /// VS-mode through vsatp and hgatp, `vsstatus.SUM` = 1.
+    VSSum = 5,
+    /// VU-mode through vsatp and hgatp.
+    VU = 6,
 }
 
-/// Number of regimes, i.e. of L1 tables per hart.
-pub const REGIMES: usize = 4;
+/// Number of regimes.
+pub const REGIMES: usize = 7;
 
 impl Regime {
-    pub const ALL: [Regime; REGIMES] = [Regime::M, Regime::S, Regime::SSum, Regime::U];
+    pub const ALL: [Regime; REGIMES] = [
+        Regime::M,
+        Regime::S,
+        Regime::SSum,
+        Regime::U,
+        Regime::VS,
+        Regime::VSSum,
+        Regime::VU,
+    ];
 
-    /// The regime of an access with effective privilege `privilege` (V=0).
-    pub const fn of(privilege: Priv, sum: bool) -> Regime {
-        match privilege {
-            Priv::M => Regime::M,
-            Priv::S if sum => Regime::SSum,
-            Priv::S => Regime::S,
-            Priv::U => Regime::U,
+    /// The regime of an access with effective privilege `privilege` and
+    /// virtualization mode `virt`; `sum` is the SUM bit in effect (`mstatus.SUM` with
+    /// V=0, `vsstatus.SUM` with V=1).
+    pub const fn of(privilege: Priv, virt: bool, sum: bool) -> Regime {
+        match (privilege, virt) {
+            (Priv::M, _) => Regime::M,
+            (Priv::S, false) if sum => Regime::SSum,
+            (Priv::S, false) => Regime::S,
+            (Priv::U, false) => Regime::U,
+            (Priv::S, true) if sum => Regime::VSSum,
+            (Priv::S, true) => Regime::VS,
+            (Priv::U, true) => Regime::VU,
         }
     }
 
@@ -100,25 +124,40 @@ impl Regime {
         self as usize
     }
 
-    /// The translation stage (address space) whose page tables this regime uses;
-    /// `None` for M, which is not translated.
+    /// The translation stage (address space) whose entries this regime uses; `None`
+    /// for M, which is not translated.
     pub const fn stage(self) -> Option<Stage> {
         match self {
             Regime::M => None,
             Regime::S | Regime::SSum | Regime::U => Some(Stage::S),
+            Regime::VS | Regime::VSSum | Regime::VU => Some(Stage::VS),
         }
     }
 
     pub const fn privilege(self) -> Priv {
         match self {
             Regime::M => Priv::M,
-            Regime::S | Regime::SSum => Priv::S,
-            Regime::U => Priv::U,
+            Regime::S | Regime::SSum | Regime::VS | Regime::VSSum => Priv::S,
+            Regime::U | Regime::VU => Priv::U,
         }
     }
 
     pub const fn sum(self) -> bool {
-        matches!(self, Regime::SSum)
+        matches!(self, Regime::SSum | Regime::VSSum)
+    }
+
+    /// Two-stage translation (V=1).
+    pub const fn virt(self) -> bool {
+        matches!(self, Regime::VS | Regime::VSSum | Regime::VU)
+    }
+
+    /// The regime's table within a slot's three.
+    const fn sub(self) -> usize {
+        match self {
+            Regime::M | Regime::S | Regime::VS => 0,
+            Regime::SSum | Regime::VSSum => 1,
+            Regime::U | Regime::VU => 2,
+        }
     }
 }
 
@@ -128,7 +167,7 @@ impl Regime {
 pub enum Stage {
     /// satp (HS-mode / S-mode with V=0).
     S = 0,
-    /// vsatp (VS-stage of a guest, V=1).
+    /// vsatp (VS-stage of a guest, V=1); its entries hold whole two-stage translations.
     VS = 1,
     /// hgatp (G-stage: guest physical -> physical).
     G = 2,
@@ -153,6 +192,14 @@ impl Space {
         asid: 0,
         vmid: 0,
     };
+}
+
+/// The MXR bits in effect: `mstatus.MXR` (both stages) and `vsstatus.MXR` (the VS
+/// stage only: H chapter, "Two-Stage Address Translation").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Mxr {
+    pub hs: bool,
+    pub vs: bool,
 }
 
 /// One L1 entry, laid out for inline probes by compiled code.
@@ -199,20 +246,22 @@ impl L1Entry {
 
 const _: () = assert!(std::mem::size_of::<L1Entry>() == 1 << L1_ENTRY_SHIFT);
 
-/// S-stage address spaces (satp ASIDs) whose L1 tables a hart keeps: switching back
+/// HS-level address spaces (satp ASIDs) whose L1 tables a hart keeps: switching back
 /// to one of them (a context switch between processes with their own ASIDs) finds its
 /// L1 entries still there, as the spec lets a TLB keep them until `sfence.vma`.
 pub const S_SLOTS: usize = 4;
+/// Guest address spaces (vsatp ASID and hgatp VMID) kept the same way: a hypervisor
+/// switching between virtual machines, or a guest between its processes, finds its
+/// entries again.
+pub const V_SLOTS: usize = 4;
 
-/// L1 tables per hart: M's, then S, S with SUM and U for each kept S-stage space.
-pub const L1_TABLES: usize = 1 + 3 * S_SLOTS;
+/// L1 tables per hart: M's, then S, S with SUM and U for each kept HS-level space, then
+/// VS, VS with SUM and VU for each kept guest space.
+pub const L1_TABLES: usize = 1 + 3 * (S_SLOTS + V_SLOTS);
+const V_BASE: usize = 1 + 3 * S_SLOTS;
 
-/// All L1 tables of a hart: `regimes[table][index]` (see [`Tlb::table`]).
-#[derive(Clone)]
-#[repr(C)]
-pub struct L1Tlb {
-    pub regimes: [[L1Entry; L1_ENTRIES]; L1_TABLES],
-}
+/// One L1 table (see [`Tlb::table`]).
+pub type L1Table = [L1Entry; L1_ENTRIES];
 
 /// The L1 index of `vaddr`.
 pub const fn l1_index(vaddr: u64) -> usize {
@@ -230,8 +279,12 @@ pub const fn l1_tag_mask(size: u64) -> u64 {
 pub struct Mapping {
     /// Physical address of the translated virtual address.
     pub paddr: u64,
-    /// log2 of the size of the page the mapping belongs to.
+    /// log2 of the size of the page the mapping belongs to (with two stages, the
+    /// smaller of their pages).
     pub page_shift: u8,
+    /// log2 of the first-stage page a flush by address drops whole (`page_shift` for
+    /// one stage).
+    pub span_shift: u8,
     /// Permissions of the regime on the page (W only on dirty pages).
     pub perms: Perms,
     pub global: bool,
@@ -243,19 +296,122 @@ impl Mapping {
         Mapping {
             paddr: addr,
             page_shift: PAGE_SHIFT as u8,
+            span_shift: PAGE_SHIFT as u8,
             perms: Perms::RWX,
             global: false,
         }
     }
+}
 
-    pub const fn from_translation(t: &Translation) -> Mapping {
-        Mapping {
+/// [`Leaf::bits`] of a translation whose first stage is Bare: every access is allowed
+/// by it (the V bit's position, never set in stored leaf bits otherwise).
+pub const BARE_FIRST: u8 = pte::V as u8;
+
+/// A successful walk, as the TLB caches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    pub paddr: u64,
+    pub page_shift: u8,
+    pub span_shift: u8,
+    /// Permissions of the walked regime (both stages applied).
+    pub perms: Perms,
+    /// The first-stage leaf's R, W, X, U bits in PTE positions, W only if D; or
+    /// [`BARE_FIRST`].
+    pub bits: u8,
+    /// The G-stage leaf's R, W, X bits (W only if D); R, W and X without a G stage.
+    pub gbits: u8,
+    pub global: bool,
+    /// Whether the TLB may keep it (a walk happened; the identity mapping is not kept).
+    pub cache: bool,
+}
+
+/// R, W and X in PTE positions.
+const RWX_BITS: u8 = (pte::R | pte::W | pte::X) as u8;
+
+impl Leaf {
+    /// The leaf bits of a walk's `pte` as L2 keeps them: R, W, X, U; W only if D.
+    pub fn pte_bits(pte: u64) -> u8 {
+        let mut bits = (pte & (pte::R | pte::W | pte::X | pte::U)) as u8;
+        if pte & pte::D == 0 {
+            bits &= !(pte::W as u8);
+        }
+        bits
+    }
+
+    /// A one-stage walk (satp, or the G stage alone).
+    pub fn one_stage(t: &Translation) -> Leaf {
+        Leaf {
             paddr: t.paddr,
             page_shift: t.page_shift,
+            span_shift: t.page_shift,
             perms: t.perms,
+            bits: Self::pte_bits(t.pte),
+            gbits: RWX_BITS,
             global: t.global,
+            cache: t.pte_addr.is_some(),
         }
     }
+
+    /// A two-stage walk: the VS stage's translation (`first`, the identity when vsatp
+    /// is Bare) and the G stage's of its result (`second`, the identity when hgatp is
+    /// Bare). The mapping covers the smaller of the two pages; a flush by guest virtual
+    /// address drops the whole VS-stage page.
+    pub fn two_stage(first: &Translation, second: &Translation) -> Leaf {
+        let walked = |t: &Translation| t.pte_addr.is_some();
+        let size = |t: &Translation| if walked(t) { t.page_shift } else { 64 };
+        let page_shift = match size(first).min(size(second)) {
+            64 => PAGE_SHIFT as u8,
+            s => s,
+        };
+        Leaf {
+            paddr: second.paddr,
+            page_shift,
+            span_shift: if walked(first) {
+                first.page_shift
+            } else {
+                page_shift
+            },
+            perms: first.perms & second.perms,
+            bits: if walked(first) {
+                Self::pte_bits(first.pte)
+            } else {
+                BARE_FIRST
+            },
+            gbits: if walked(second) {
+                Self::pte_bits(second.pte) & RWX_BITS
+            } else {
+                RWX_BITS
+            },
+            global: first.global,
+            cache: walked(first) || walked(second),
+        }
+    }
+
+    fn mapping(&self) -> Mapping {
+        Mapping {
+            paddr: self.paddr,
+            page_shift: self.page_shift,
+            span_shift: self.span_shift,
+            perms: self.perms,
+            global: self.global,
+        }
+    }
+}
+
+/// The permissions that stored leaf bits give `regime` (see [`Leaf`]).
+fn leaf_perms(bits: u8, gbits: u8, regime: Regime, mxr: Mxr) -> Perms {
+    let first_mxr = mxr.hs || (regime.virt() && mxr.vs);
+    let first = if bits & BARE_FIRST != 0 {
+        Perms::RWX
+    } else {
+        pte_perms(u64::from(bits), regime.privilege(), regime.sum(), first_mxr)
+    };
+    if !regime.virt() {
+        return first;
+    }
+    // G-stage permissions are those of a U-mode access (H chapter, "Guest Physical
+    // Address Translation"); only mstatus.MXR applies to them.
+    first & pte_perms(u64::from(gbits) | pte::U, Priv::U, false, mxr.hs)
 }
 
 /// Counters for tests and statistics.
@@ -266,16 +422,19 @@ pub struct TlbStats {
     pub l1_fills: u64,
     /// L1 entries copied from another address space's table ([`Tlb::share_global`]).
     pub l1_shared: u64,
+    /// Walks and L2 hits of two-stage (V=1) translations.
+    pub guest_walks: u64,
+    pub guest_l2_hits: u64,
 }
 
 /// Side information of an L1 entry that flushes and code-page tracking need.
 #[derive(Debug, Clone, Copy)]
 struct L1Meta {
-    /// Virtual base of the whole page (superpage) the entry was made from.
+    /// Virtual base of the whole first-stage page (superpage) the entry was made from.
     vbase: u64,
     /// Physical address of the entry's 4 KiB page.
     pframe: u64,
-    /// log2 of the page size; 0 for an empty entry.
+    /// log2 of that first-stage page's size; 0 for an empty entry.
     shift: u8,
     global: bool,
     asid: u16,
@@ -305,9 +464,12 @@ struct L2Entry {
     stage: u8,
     mode: Mode,
     shift: u8,
+    /// log2 of the first-stage page (>= `shift`): what a flush by address drops.
+    span: u8,
     global: bool,
-    /// The leaf's R, W, X, U bits in PTE positions; W only if D was set.
+    /// See [`Leaf::bits`] and [`Leaf::gbits`].
     bits: u8,
+    gbits: u8,
 }
 
 const EMPTY_L2: L2Entry = L2Entry {
@@ -318,8 +480,10 @@ const EMPTY_L2: L2Entry = L2Entry {
     stage: L2_EMPTY,
     mode: Mode::Bare,
     shift: 0,
+    span: 0,
     global: false,
     bits: 0,
+    gbits: 0,
 };
 
 impl L2Entry {
@@ -340,17 +504,18 @@ struct Filter {
     vmid: Option<u16>,
     /// Only non-global entries of this ASID (global entries survive an ASID flush).
     asid: Option<u16>,
-    /// Only entries whose page contains this address.
+    /// Only entries whose (first-stage) page contains this address.
     vaddr: Option<u64>,
 }
 
 impl Filter {
-    fn hits(&self, vmid: u16, asid: u16, global: bool, vbase: u64, shift: u8) -> bool {
+    fn hits(&self, vmid: u16, asid: u16, global: bool, vbase: u64, span: u8) -> bool {
         self.vmid.is_none_or(|v| v == vmid)
             && self.asid.is_none_or(|a| !global && a == asid)
-            && self
-                .vaddr
-                .is_none_or(|va| va & !((1u64 << shift) - 1) == vbase)
+            && self.vaddr.is_none_or(|va| {
+                let m = !((1u64 << span) - 1);
+                va & m == vbase & m
+            })
     }
 
     fn is_everything(&self) -> bool {
@@ -364,31 +529,67 @@ fn l2_set(vbase: u64, class: usize) -> usize {
     (h as usize) & (L2_SETS - 1)
 }
 
-/// One hart's TLB. `#[repr(C)]` with the L1 tables first (at [`Tlb::L1_OFFSET`]), so
-/// the hart state that compiled code reads can embed it.
-#[repr(C)]
+/// The address spaces one kind of slot (HS-level or guest) keeps L1 tables for.
+#[derive(Debug, Clone, Copy)]
+struct Slots {
+    /// The first L1 table of slot 0.
+    base: usize,
+    /// The slot in use.
+    cur: usize,
+    /// The space each slot's tables belong to.
+    space: [Option<Space>; S_SLOTS],
+    /// The slot the next new space replaces (round robin).
+    next: usize,
+    /// The page-table roots each slot's entries were made from (see [`Tlb::set_root`]).
+    root: [(u64, u64); S_SLOTS],
+}
+
+const _: () = assert!(S_SLOTS == V_SLOTS);
+
+impl Slots {
+    const fn new(base: usize) -> Slots {
+        Slots {
+            base,
+            cur: 0,
+            space: [Some(Space::BARE), None, None, None],
+            next: 1,
+            root: [(0, 0); S_SLOTS],
+        }
+    }
+
+    fn tables(&self, k: usize) -> std::ops::Range<usize> {
+        self.base + 3 * k..self.base + 3 * (k + 1)
+    }
+
+    fn all_tables(&self) -> std::ops::Range<usize> {
+        self.base..self.base + 3 * S_SLOTS
+    }
+}
+
+/// One hart's TLB. Its L1 tables are one heap block ([`Tlb::l1_base`]) that compiled
+/// code indexes by table number.
 pub struct Tlb {
-    l1: L1Tlb,
+    /// `l1[table][index]`: [`L1_TABLES`] tables, contiguous.
+    l1: Box<[L1Table]>,
     meta: Vec<L1Meta>,
-    /// Per regime: the pages larger than 4 KiB (virtual base, log2 size) that L1
+    /// Per table: the pages larger than 4 KiB (virtual base, log2 size) that L1
     /// entries came from, since the table was last cleared; a flush by an address
     /// inside one must scan every entry in use, not just the one the address indexes.
     /// `None`: too many to list.
     l1_super: [Option<Vec<(u64, u8)>>; L1_TABLES],
-    /// Per regime: a bit per L1 entry in use, so clears and flushes visit only those
+    /// Per table: a bit per L1 entry in use, so clears and flushes visit only those
     /// (Linux flushes often, and most flushes find few entries).
     l1_live: [[u64; L1_ENTRIES / 64]; L1_TABLES],
-    /// The S-stage slot in use, the space each slot's tables belong to, and the slot
-    /// the next new space replaces (round robin).
-    s_slot: usize,
-    slot_space: [Option<Space>; S_SLOTS],
-    slot_next: usize,
-    /// The page-table root each slot's entries were made from (see [`Tlb::set_s_root`]).
-    slot_root: [u64; S_SLOTS],
+    /// The HS-level (satp) and guest (vsatp + hgatp) slots.
+    s: Slots,
+    v: Slots,
     l2: Vec<L2Entry>,
     l2_victim: Vec<u8>,
     /// Bit `c`: some L2 entry may have page size `L2_SHIFTS[c]`.
     l2_classes: u8,
+    /// Some VS-stage L2 entry is smaller than its first-stage page (its G-stage page
+    /// was smaller): flushes by guest virtual address must scan all of L2.
+    l2_split: bool,
     spaces: [Space; STAGES],
     stats: TlbStats,
 }
@@ -400,32 +601,28 @@ impl Default for Tlb {
 }
 
 impl Tlb {
-    /// Offset of the L1 tables ([`L1Tlb`]) inside a `Tlb`.
-    pub const L1_OFFSET: usize = offset_of!(Tlb, l1);
+    /// The host address of table 0 of the L1; table `t` is `t * L1_REGIME_BYTES`
+    /// further.
+    pub fn l1_base(&self) -> usize {
+        self.l1.as_ptr() as usize
+    }
 
     /// An empty TLB with every stage in Bare mode.
     pub fn new() -> Self {
         Self {
-            l1: L1Tlb {
-                regimes: [[L1Entry::INVALID; L1_ENTRIES]; L1_TABLES],
-            },
+            l1: vec![[L1Entry::INVALID; L1_ENTRIES]; L1_TABLES].into_boxed_slice(),
             meta: vec![EMPTY_META; L1_TABLES * L1_ENTRIES],
             l1_super: std::array::from_fn(|_| Some(Vec::new())),
             l1_live: [[0; L1_ENTRIES / 64]; L1_TABLES],
-            s_slot: 0,
-            slot_space: [Some(Space::BARE), None, None, None],
-            slot_next: 1,
-            slot_root: [0; S_SLOTS],
+            s: Slots::new(1),
+            v: Slots::new(V_BASE),
             l2: vec![EMPTY_L2; L2_SETS * L2_WAYS],
             l2_victim: vec![0; L2_SETS],
             l2_classes: 0,
+            l2_split: false,
             spaces: [Space::BARE; STAGES],
             stats: TlbStats::default(),
         }
-    }
-
-    pub fn l1(&self) -> &L1Tlb {
-        &self.l1
     }
 
     pub fn stats(&self) -> TlbStats {
@@ -436,7 +633,7 @@ impl Tlb {
     /// an L1 entry grants it and it is naturally aligned.
     #[inline]
     pub fn probe(&self, regime: Regime, vaddr: u64, size: u64, access: Access) -> Option<*mut u8> {
-        let e = &self.l1.regimes[self.table(regime)][l1_index(vaddr)];
+        let e = &self.l1[self.table(regime)][l1_index(vaddr)];
         (e.tag(access) == vaddr & l1_tag_mask(size))
             .then(|| std::ptr::with_exposed_provenance_mut(vaddr.wrapping_add(e.addend) as usize))
     }
@@ -445,16 +642,28 @@ impl Tlb {
         self.spaces[stage as usize]
     }
 
-    /// The root PPN the current S-stage space now uses. The ASID names the address
-    /// space, and L2 keeps entries by ASID until software fences; L1 is cleared when
-    /// the root under the current slot changes, as QEMU clears its TLB on satp
-    /// changes, so software that reuses an ASID for new page tables without a fence
-    /// behaves here as it does there (in L1).
-    pub fn set_s_root(&mut self, root: u64) {
-        let k = self.s_slot;
-        if self.slot_root[k] != root {
-            self.slot_root[k] = root;
-            for t in 1 + 3 * k..1 + 3 * (k + 1) {
+    fn slots(&mut self, stage: Stage) -> Option<&mut Slots> {
+        match stage {
+            Stage::S => Some(&mut self.s),
+            Stage::VS => Some(&mut self.v),
+            Stage::G => None,
+        }
+    }
+
+    /// The page-table roots the current space of `stage` now uses (satp's PPN for the
+    /// S stage; vsatp's and hgatp's for the VS stage). The ASID (and VMID) names the
+    /// address space, and L2 keeps entries by them until software fences; L1 is
+    /// cleared when the roots under the current slot change, as QEMU clears its TLB on
+    /// satp changes, so software that reuses an ASID for new page tables without a
+    /// fence behaves here as it does there (in L1).
+    pub fn set_root(&mut self, stage: Stage, root: (u64, u64)) {
+        let Some(slots) = self.slots(stage) else {
+            return;
+        };
+        let k = slots.cur;
+        if slots.root[k] != root {
+            slots.root[k] = root;
+            for t in slots.tables(k) {
                 self.clear_table(t);
             }
         }
@@ -465,56 +674,70 @@ impl Tlb {
     pub fn table(&self, regime: Regime) -> usize {
         match regime {
             Regime::M => 0,
-            Regime::S | Regime::SSum | Regime::U => 1 + 3 * self.s_slot + regime.index() - 1,
+            Regime::S | Regime::SSum | Regime::U => self.s.base + 3 * self.s.cur + regime.sub(),
+            Regime::VS | Regime::VSSum | Regime::VU => self.v.base + 3 * self.v.cur + regime.sub(),
         }
     }
 
     /// The L1 tables that hold translations of `stage`.
-    fn tables_of(stage: Stage) -> std::ops::Range<usize> {
+    fn tables_of(&self, stage: Stage) -> std::ops::Range<usize> {
         match stage {
-            Stage::S => 1..L1_TABLES,
-            Stage::VS | Stage::G => 0..0,
+            Stage::S => self.s.all_tables(),
+            Stage::VS => self.v.all_tables(),
+            Stage::G => 0..0,
         }
     }
 
-    /// A write of `satp` (`vsatp`, `hgatp`): makes `space` current for `stage`. For the
-    /// S stage, the L1 tables of a space kept in a slot come back into use; a new space
-    /// takes the oldest slot, whose tables are cleared. L2 keeps the entries of other
-    /// address spaces.
+    /// A write of `satp` (or of `vsatp`/`hgatp`): makes `space` current for `stage`.
+    /// For the S and VS stages, the L1 tables of a space kept in a slot come back into
+    /// use; a new space takes the oldest slot, whose tables are cleared. L2 keeps the
+    /// entries of other address spaces.
     pub fn set_space(&mut self, stage: Stage, space: Space) {
         self.spaces[stage as usize] = space;
-        if stage != Stage::S {
+        let Some(slots) = self.slots(stage) else {
+            return;
+        };
+        if let Some(k) = slots.space.iter().position(|s| *s == Some(space)) {
+            slots.cur = k;
             return;
         }
-        if let Some(k) = self.slot_space.iter().position(|s| *s == Some(space)) {
-            self.s_slot = k;
-            return;
-        }
-        let k = self.slot_next;
-        self.slot_next = (k + 1) % S_SLOTS;
-        for t in 1 + 3 * k..1 + 3 * (k + 1) {
+        let k = slots.next;
+        slots.next = (k + 1) % S_SLOTS;
+        slots.space[k] = Some(space);
+        slots.cur = k;
+        slots.root[k] = (0, 0);
+        let tables = slots.tables(k);
+        for t in tables {
             self.clear_table(t);
         }
-        self.slot_space[k] = Some(space);
-        self.s_slot = k;
+    }
+
+    /// Whether accesses of `stage` are translated at all (V=1 translates unless both
+    /// vsatp and hgatp are Bare).
+    fn translated(&self, stage: Stage) -> bool {
+        let mode = |s: Stage| self.spaces[s as usize].mode;
+        match stage {
+            Stage::S | Stage::G => mode(stage) != Mode::Bare,
+            Stage::VS => mode(Stage::VS) != Mode::Bare || mode(Stage::G) != Mode::Bare,
+        }
     }
 
     /// The slow path after an L1 miss: L2, then `walk` (whose result is cached in L2).
-    /// `mxr` is the `mstatus.MXR` in effect. M-mode and Bare give the identity mapping
+    /// `mxr` gives the MXR bits in effect. M-mode and Bare give the identity mapping
     /// without calling `walk`. The caller checks PMP on the physical address and, for
     /// RAM, fills L1 with [`Tlb::fill_l1`].
-    pub fn translate(
+    pub fn translate<E>(
         &mut self,
         regime: Regime,
         vaddr: u64,
         access: Access,
-        mxr: bool,
-        walk: impl FnOnce() -> Result<Translation, Fault>,
-    ) -> Result<Mapping, Fault> {
+        mxr: Mxr,
+        walk: impl FnOnce() -> Result<Leaf, E>,
+    ) -> Result<Mapping, E> {
         let Some(stage) = regime.stage() else {
             return Ok(Mapping::identity(vaddr));
         };
-        if self.spaces[stage as usize].mode == Mode::Bare {
+        if !self.translated(stage) {
             return Ok(Mapping::identity(vaddr));
         }
         if let Some(m) = self.lookup(regime, vaddr, mxr) {
@@ -522,19 +745,25 @@ impl Tlb {
             // a walk can set D (or raise the fault).
             if m.perms.allows(access) {
                 self.stats.l2_hits += 1;
+                if stage == Stage::VS {
+                    self.stats.guest_l2_hits += 1;
+                }
                 return Ok(m);
             }
         }
         self.stats.walks += 1;
-        let t = walk()?;
-        if t.pte_addr.is_some() {
-            self.insert(stage, vaddr, &t);
+        if stage == Stage::VS {
+            self.stats.guest_walks += 1;
         }
-        Ok(Mapping::from_translation(&t))
+        let leaf = walk()?;
+        if leaf.cache {
+            self.insert(stage, vaddr, &leaf);
+        }
+        Ok(leaf.mapping())
     }
 
     /// Looks `vaddr` up in L2 for the current address space of `regime`'s stage.
-    pub fn lookup(&self, regime: Regime, vaddr: u64, mxr: bool) -> Option<Mapping> {
+    pub fn lookup(&self, regime: Regime, vaddr: u64, mxr: Mxr) -> Option<Mapping> {
         let stage = regime.stage()?;
         let space = self.spaces[stage as usize];
         for (class, &shift) in L2_SHIFTS.iter().enumerate() {
@@ -549,7 +778,8 @@ impl Tlb {
                 return Some(Mapping {
                     paddr: e.pbase | (vaddr & mask),
                     page_shift: shift,
-                    perms: pte_perms(u64::from(e.bits), regime.privilege(), regime.sum(), mxr),
+                    span_shift: e.span,
+                    perms: leaf_perms(e.bits, e.gbits, regime, mxr),
                     global: e.global,
                 });
             }
@@ -558,7 +788,7 @@ impl Tlb {
     }
 
     /// Caches a successful walk of `vaddr` in the current address space of `stage`.
-    pub fn insert(&mut self, stage: Stage, vaddr: u64, t: &Translation) {
+    pub fn insert(&mut self, stage: Stage, vaddr: u64, t: &Leaf) {
         let Some(class) = L2_SHIFTS.iter().position(|&s| s == t.page_shift) else {
             return;
         };
@@ -566,10 +796,6 @@ impl Tlb {
         let shift = t.page_shift;
         let mask = (1u64 << shift) - 1;
         let vbase = vaddr & !mask;
-        let mut bits = (t.pte & (pte::R | pte::W | pte::X | pte::U)) as u8;
-        if t.pte & pte::D == 0 {
-            bits &= !(pte::W as u8);
-        }
         let entry = L2Entry {
             vbase,
             pbase: t.paddr & !mask,
@@ -578,9 +804,14 @@ impl Tlb {
             stage: stage as u8,
             mode: space.mode,
             shift,
+            span: t.span_shift.max(shift),
             global: t.global,
-            bits,
+            bits: t.bits,
+            gbits: t.gbits,
         };
+        if entry.span != shift {
+            self.l2_split = true;
+        }
         let set = l2_set(vbase, class);
         let ways = &self.l2[set * L2_WAYS..][..L2_WAYS];
         let way = ways
@@ -614,7 +845,7 @@ impl Tlb {
         let tag = |p: Perms| if perms.contains(p) { page } else { INVALID_TAG };
         let (r, i) = (self.table(regime), l1_index(vaddr));
         self.l1_live[r][i / 64] |= 1 << (i % 64);
-        self.l1.regimes[r][i] = L1Entry {
+        self.l1[r][i] = L1Entry {
             read: tag(Perms::R),
             write: tag(Perms::W),
             exec: tag(Perms::X),
@@ -623,7 +854,7 @@ impl Tlb {
         let space = regime
             .stage()
             .map_or(Space::BARE, |s| self.spaces[s as usize]);
-        let shift = m.page_shift.clamp(PAGE_SHIFT as u8, 63);
+        let shift = m.span_shift.max(m.page_shift).clamp(PAGE_SHIFT as u8, 63);
         self.meta[r * L1_ENTRIES + i] = L1Meta {
             vbase: vaddr & !((1u64 << shift) - 1),
             pframe: m.paddr & !PAGE_MASK,
@@ -639,32 +870,41 @@ impl Tlb {
     }
 
     /// After an L1 miss of `vaddr` for `access` in `regime`: when the same regime's
-    /// table of another kept address space (same translation mode) holds a global
-    /// translation of the page granting `access`, copies that entry into the current
-    /// table and returns true. A global mapping is one that exists in every address
-    /// space (Priv spec, "Sv32: Page-Based 32-bit Virtual-Memory Systems", the G bit),
-    /// and every flush that could drop it drops it from all slots alike, so the copy is
-    /// as current as the original. The kernel's pages are global: after a switch to a
-    /// new process they come back here without an L2 lookup or a PMP check.
+    /// table of another kept address space (same translation mode, and for guests the
+    /// same VMID) holds a global translation of the page granting `access`, copies
+    /// that entry into the current table and returns true. A global mapping is one
+    /// that exists in every address space (Priv spec, "Sv32: Page-Based 32-bit
+    /// Virtual-Memory Systems", the G bit; a guest's global mappings are global within
+    /// its VMID), and every flush that could drop it drops it from all slots alike, so
+    /// the copy is as current as the original. The kernel's pages are global: after a
+    /// switch to a new process they come back here without an L2 lookup or a PMP check.
     pub fn share_global(&mut self, regime: Regime, vaddr: u64, access: Access) -> bool {
-        if regime.stage() != Some(Stage::S) {
+        let Some(stage) = regime.stage() else {
             return false;
-        }
+        };
+        let slots = match stage {
+            Stage::S => self.s,
+            Stage::VS => self.v,
+            Stage::G => return false,
+        };
         let cur = self.table(regime);
         let i = l1_index(vaddr);
         let page = vaddr & !PAGE_MASK;
-        let mode = self.spaces[Stage::S as usize].mode;
+        let now = self.spaces[stage as usize];
         let from = (0..S_SLOTS)
-            .filter(|&k| k != self.s_slot && self.slot_space[k].is_some_and(|s| s.mode == mode))
-            .map(|k| 1 + 3 * k + regime.index() - 1)
+            .filter(|&k| {
+                k != slots.cur
+                    && slots.space[k].is_some_and(|s| s.mode == now.mode && s.vmid == now.vmid)
+            })
+            .map(|k| slots.base + 3 * k + regime.sub())
             .find(|&r| {
                 let m = &self.meta[r * L1_ENTRIES + i];
-                m.shift != 0 && m.global && self.l1.regimes[r][i].tag(access) == page
+                m.shift != 0 && m.global && self.l1[r][i].tag(access) == page
             });
         let Some(r) = from else {
             return false;
         };
-        self.l1.regimes[cur][i] = self.l1.regimes[r][i];
+        self.l1[cur][i] = self.l1[r][i];
         let m = self.meta[r * L1_ENTRIES + i];
         self.meta[cur * L1_ENTRIES + i] = m;
         self.l1_live[cur][i / 64] |= 1 << (i % 64);
@@ -690,11 +930,14 @@ impl Tlb {
 
     /// `sfence.vma rs1, rs2` with V=0: `vaddr` is rs1 (`None` for x0), `asid` is rs2
     /// (`None` for x0). Priv spec, "Supervisor Memory-Management Fence Instruction":
-    /// - x0, x0: every S-stage translation, global ones included;
+    /// - x0, x0: every HS-level translation, global ones included;
     /// - x0, asid: the non-global translations of that ASID;
     /// - vaddr, x0: the translations of the page holding vaddr, in every address space,
     ///   global ones included (a superpage holding vaddr goes whole);
     /// - vaddr, asid: the non-global translations of that ASID for the page of vaddr.
+    ///
+    /// Guest translations stay (H chapter, "Memory-Management Fences": with V=0 the
+    /// fence orders only HS-level translation).
     pub fn sfence_vma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
         self.flush(Filter {
             stage: Stage::S,
@@ -718,7 +961,8 @@ impl Tlb {
     /// `hfence.gvma rs1, rs2`: G-stage translations of guest physical address `gpa`
     /// (rs1 << 2; `None` for x0) of `vmid` (`None` for x0). VS-stage entries hold
     /// combined translations that may depend on any G-stage entry, so every VS-stage
-    /// entry of the affected VMIDs goes too.
+    /// entry of the affected VMIDs goes too (the H chapter's note: "a common technique
+    /// is to flush all entries that match the HFENCE.GVMA's VMID argument").
     pub fn hfence_gvma(&mut self, vmid: Option<u16>, gpa: Option<u64>) {
         self.flush(Filter {
             stage: Stage::G,
@@ -739,6 +983,7 @@ impl Tlb {
         self.flush_l1();
         self.l2.fill(EMPTY_L2);
         self.l2_classes = 0;
+        self.l2_split = false;
     }
 
     /// Drops every L1 entry of every regime (SUM/MXR/MPRV/PMP changes); L2 stays.
@@ -752,7 +997,7 @@ impl Tlb {
     /// `paddr`, so stores to it take the slow path (the page holds translated code).
     pub fn protect_code_page(&mut self, paddr: u64) {
         let frame = paddr & !PAGE_MASK;
-        for (r, table) in self.l1.regimes.iter_mut().enumerate() {
+        for (r, table) in self.l1.iter_mut().enumerate() {
             let meta = &self.meta[r * L1_ENTRIES..][..L1_ENTRIES];
             for (e, m) in table.iter_mut().zip(meta) {
                 if m.shift != 0 && m.pframe == frame {
@@ -764,7 +1009,7 @@ impl Tlb {
 
     fn clear_table(&mut self, r: usize) {
         for i in live_entries(std::mem::take(&mut self.l1_live[r])) {
-            self.l1.regimes[r][i] = L1Entry::INVALID;
+            self.l1[r][i] = L1Entry::INVALID;
             self.meta[r * L1_ENTRIES + i] = EMPTY_META;
         }
         self.l1_super[r] = Some(Vec::new());
@@ -774,8 +1019,9 @@ impl Tlb {
         // L2.
         let stage = f.stage as u8;
         let hit =
-            |e: &L2Entry| e.stage == stage && f.hits(e.vmid, e.asid, e.global, e.vbase, e.shift);
-        if let Some(va) = f.vaddr {
+            |e: &L2Entry| e.stage == stage && f.hits(e.vmid, e.asid, e.global, e.vbase, e.span);
+        let scan_all = f.vaddr.is_none() || (f.stage == Stage::VS && self.l2_split);
+        if let (Some(va), false) = (f.vaddr, scan_all) {
             for (class, &shift) in L2_SHIFTS.iter().enumerate() {
                 if self.l2_classes & (1 << class) != 0 {
                     let set = l2_set(va & !((1u64 << shift) - 1), class);
@@ -795,7 +1041,7 @@ impl Tlb {
         }
 
         // L1 tables of the regimes that use this stage, in every slot.
-        for r in Self::tables_of(f.stage) {
+        for r in self.tables_of(f.stage) {
             if f.is_everything() {
                 self.clear_table(r);
                 continue;
@@ -815,7 +1061,7 @@ impl Tlb {
                 let m = &mut self.meta[r * L1_ENTRIES + i];
                 if m.shift != 0 && f.hits(m.vmid, m.asid, m.global, m.vbase, m.shift) {
                     *m = EMPTY_META;
-                    self.l1.regimes[r][i] = L1Entry::INVALID;
+                    self.l1[r][i] = L1Entry::INVALID;
                     self.l1_live[r][i / 64] &= !(1 << (i % 64));
                 }
             }
@@ -831,7 +1077,7 @@ impl Tlb {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hart::mmu::{walk, RamPtes, WalkRequest};
+    use crate::hart::mmu::{walk, Fault, RamPtes, WalkRequest};
     use rivet_devices::ram::GuestRam;
 
     /// A fake page table: (asid, vbase, shift, pbase, leaf bits, global).
@@ -908,8 +1154,9 @@ mod tests {
         fn access(&mut self, regime: Regime, va: u64, access: Access) -> Result<u64, Fault> {
             let asid = self.tlb.space(Stage::S).asid;
             let fake = &self.fake;
-            let m = self.tlb.translate(regime, va, access, false, || {
+            let m = self.tlb.translate(regime, va, access, Mxr::default(), || {
                 fake.walk(asid, regime, va, access)
+                    .map(|t| Leaf::one_stage(&t))
             })?;
             let host = self.ram.as_mut_ptr();
             self.tlb.fill_l1(regime, va, &m, host, Perms::RWX);
@@ -1226,7 +1473,7 @@ mod tests {
             .probe(Regime::SSum, 0x1000, 4, Access::Exec)
             .is_none());
         assert!(rig.tlb.probe(Regime::U, 0x1000, 4, Access::Exec).is_some());
-        let l = rig.tlb.lookup(Regime::S, 0x1000, false).unwrap();
+        let l = rig.tlb.lookup(Regime::S, 0x1000, Mxr::default()).unwrap();
         assert_eq!(l.perms, Perms::NONE);
     }
 
@@ -1269,7 +1516,7 @@ mod tests {
         assert!(!rig.hits(Regime::S, 0x1000));
         rig.access(Regime::S, 0x1000, Access::Read).unwrap();
         // Another root under the same ASID starts from empty tables.
-        rig.tlb.set_s_root(0x1234);
+        rig.tlb.set_root(Stage::S, (0x1234, 0));
         assert!(!rig.hits(Regime::S, 0x1000));
         // More spaces than slots: the oldest slot is reused and starts empty.
         rig.access(Regime::S, 0x1000, Access::Read).unwrap();
@@ -1317,20 +1564,26 @@ mod tests {
     fn bare_and_m_mode_are_identity_without_walks() {
         let mut tlb = Tlb::new();
         let m = tlb
-            .translate(Regime::S, 0x8000_1234, Access::Write, false, || {
-                Err(Fault::Page)
-            })
+            .translate(
+                Regime::S,
+                0x8000_1234,
+                Access::Write,
+                Mxr::default(),
+                || Err(Fault::Page),
+            )
             .unwrap();
         assert_eq!(m, Mapping::identity(0x8000_1234));
         tlb.set_space(Stage::S, SV39);
         let m = tlb
-            .translate(Regime::M, 0x8000_1234, Access::Exec, false, || {
+            .translate(Regime::M, 0x8000_1234, Access::Exec, Mxr::default(), || {
                 Err(Fault::Page)
             })
             .unwrap();
         assert_eq!(m.paddr, 0x8000_1234);
         assert_eq!(
-            tlb.translate(Regime::U, 0x1234, Access::Read, false, || Err(Fault::Page)),
+            tlb.translate(Regime::U, 0x1234, Access::Read, Mxr::default(), || {
+                Err(Fault::Page)
+            }),
             Err(Fault::Page)
         );
         assert_eq!(tlb.stats().walks, 1);
@@ -1339,7 +1592,7 @@ mod tests {
     #[test]
     fn hfence_flushes_only_their_stage_and_vmid() {
         let mut tlb = Tlb::new();
-        let t = Translation {
+        let t = Leaf::one_stage(&Translation {
             paddr: 0x8000_0000,
             page_shift: 12,
             perms: Perms::RWX,
@@ -1347,7 +1600,7 @@ mod tests {
             pte: RWXAD | pte::V,
             pte_addr: Some(0),
             pbmt: crate::hart::mmu::Pbmt::Pma,
-        };
+        });
         tlb.set_space(Stage::S, SV39);
         tlb.insert(Stage::S, 0x1000, &t);
         for vmid in [1, 2] {
@@ -1439,8 +1692,10 @@ mod tests {
                 pbmte: true,
                 napot: true,
             };
-            tlb.translate(Regime::S, 0x1010, Access::Read, false, || walk(&req, &ptes))
-                .map(|m| m.paddr)
+            tlb.translate(Regime::S, 0x1010, Access::Read, Mxr::default(), || {
+                walk(&req, &ptes).map(|t| Leaf::one_stage(&t))
+            })
+            .map(|m| m.paddr)
         };
         tlb.set_space(Stage::S, Space { asid: 1, ..SV39 });
         assert_eq!(go(&mut tlb, 0x8000_1000), Ok(0x8008_0010));

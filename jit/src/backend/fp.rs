@@ -158,24 +158,48 @@ impl Tx<'_> {
     /// The FS check of the member (see the module docs), and FS = Dirty before the
     /// first instruction of the member that writes f registers or flags.
     fn fp_guard(&mut self, i: &Insn, pc: u64, writes: bool) {
+        let flags = state_flags();
         if !self.fp_checked {
+            // FS on in mstatus, and with V=1 in vsstatus too.
             let ms = self
                 .b
                 .ins()
-                .load(I64, state_flags(), self.hart, self.layout.mstatus);
+                .load(I64, flags, self.hart, self.layout.mstatus);
+            let vs = self
+                .b
+                .ins()
+                .load(I64, flags, self.hart, self.layout.vsstatus);
+            let virt = self.b.ins().uload8(I64, flags, self.hart, self.layout.virt);
             let fs = self.b.ins().band_imm_s(ms, FS);
-            self.slow_unless(fs, i, pc);
+            let m_on = self.b.ins().icmp_imm_s(IntCC::NotEqual, fs, 0);
+            let vfs = self.b.ins().band_imm_s(vs, FS);
+            let v_on = self.b.ins().icmp_imm_s(IntCC::NotEqual, vfs, 0);
+            let host = self.b.ins().icmp_imm_s(IntCC::Equal, virt, 0);
+            let v_ok = self.b.ins().bor(v_on, host);
+            let ok = self.b.ins().band(m_on, v_ok);
+            self.slow_unless(ok, i, pc);
             self.fp_checked = true;
         }
         if writes && !self.fs_dirty {
             let ms = self
                 .b
                 .ins()
-                .load(I64, state_flags(), self.hart, self.layout.mstatus);
+                .load(I64, flags, self.hart, self.layout.mstatus);
             let ms = self.b.ins().bor_imm_s(ms, FS);
             self.b
                 .ins()
-                .store(state_flags(), ms, self.hart, self.layout.mstatus);
+                .store(flags, ms, self.hart, self.layout.mstatus);
+            // vsstatus.FS |= FS * V.
+            let virt = self.b.ins().uload8(I64, flags, self.hart, self.layout.virt);
+            let bits = self.b.ins().imul_imm_s(virt, FS);
+            let vs = self
+                .b
+                .ins()
+                .load(I64, flags, self.hart, self.layout.vsstatus);
+            let vs = self.b.ins().bor(vs, bits);
+            self.b
+                .ins()
+                .store(flags, vs, self.hart, self.layout.vsstatus);
             self.fs_dirty = true;
         }
     }

@@ -33,7 +33,7 @@ use cranelift_codegen::ir::{AtomicRmwOp, Endianness, InstBuilder, MemFlagsData, 
 
 use super::translate::{state_flags, Tx};
 use super::{Helper, MemKind};
-use crate::frontend::Insn;
+use crate::frontend::{Insn, Op};
 
 /// Guest RAM through the host mapping: aligned (see the module comment), never faulting
 /// (the runtime maps all of RAM), little-endian as RISC-V.
@@ -182,7 +182,10 @@ impl Tx<'_> {
         self.before_access();
         let (addr, entry) = self.address(i);
         let hit = self.hit(addr, entry, self.layout.l1.write, size);
-        let kind = MemKind::pack(size, false, false, i.len, 0);
+        // A store's kind names rs2 and whether it is FSW/FSD, for the transformed
+        // instruction a trap writes to mtinst/htinst.
+        let fp = matches!(i.op, Op::Fsw | Op::Fsd);
+        let kind = MemKind::pack(size, false, fp, i.len, i.rs2);
         self.probe(hit, Helper::Store, i, pc, kind, &[addr, value]);
         let host = self.host(addr, entry);
         let f = host_flags();
@@ -259,6 +262,13 @@ impl Tx<'_> {
         let m_mode = self.b.ins().uextend(I64, m_mode);
         let allowed = self.b.ins().bor(enabled, m_mode);
         let allowed = self.b.ins().icmp_imm_s(IntCC::NotEqual, allowed, 0);
+        // With V=1 henvcfg gates it too: the helper decides.
+        let virt = self
+            .b
+            .ins()
+            .uload8(I64, state_flags(), self.hart, self.layout.virt);
+        let host = self.b.ins().icmp_imm_s(IntCC::Equal, virt, 0);
+        let allowed = self.b.ins().band(allowed, host);
         let ok = self.b.ins().band(hit, allowed);
         let kind = MemKind::pack(8, false, false, i.len, 0);
         let insn = self.b.ins().iconst(I64, i as *const Insn as i64);

@@ -77,9 +77,9 @@ pub const MEM_HIT: u64 = 0;
 pub const MEM_DONE: u64 = 2;
 
 /// What a memory helper needs to finish a load or store itself: the access size (1, 2,
-/// 4, 8), whether a load sign-extends, whether its `rd` is an f register (`flw`, `fld`;
-/// a single is NaN-boxed), the instruction's length and a load's `rd`, packed into one
-/// integer argument.
+/// 4, 8), whether a load sign-extends, whether its register is an f register (`flw`,
+/// `fld`, `fsw`, `fsd`; a single is NaN-boxed), the instruction's length and a load's
+/// `rd` (a store's `rs2`), packed into one integer argument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MemKind {
     pub size: u8,
@@ -419,13 +419,19 @@ pub struct StateLayout {
     pub l1_data: i32,
     /// Where a helper thunk leaves the helper's status (u64).
     pub helper_status: i32,
-    /// The current privilege (u8: 0 U, 1 S, 3 M), and the CSRs compiled code reads
-    /// inline.
+    /// The current privilege (u8: 0 U, 1 S, 3 M), the virtualization mode V (u8: 0
+    /// or 1), and the CSRs compiled code reads inline. With V=1 the S-level numbers
+    /// reach the VS copies (H chapter), so inline reads of CSRs above U level are for
+    /// V=0 only; the slow path serves V=1.
     pub prv: i32,
+    pub virt: i32,
     pub csr_reads: &'static [CsrRead],
-    /// `f[0..32]` (8 bytes each), `mstatus` (u64), `fflags` and `frm` (u8 each).
+    /// `f[0..32]` (8 bytes each), `mstatus` and `vsstatus` (u64), `fflags` and `frm`
+    /// (u8 each). With V=1 both `mstatus.FS` and `vsstatus.FS` gate floating point and
+    /// both become Dirty.
     pub f: i32,
     pub mstatus: i32,
+    pub vsstatus: i32,
     pub fflags: i32,
     pub frm: i32,
     /// Chaining (see the module docs): a pointer to the chain key (a u64 other

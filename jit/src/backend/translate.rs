@@ -1092,14 +1092,22 @@ impl Tx<'_> {
         };
         let required = i64::from((num >> 8) & 3);
         if required > 0 {
+            // The privilege the number needs, with V=0: with V=1 the S-level numbers
+            // reach the VS copies and the rest trap, which the slow path does.
             let prv = self
                 .b
                 .ins()
                 .uload8(I64, state_flags(), self.hart, self.layout.prv);
-            let ok = self
+            let virt = self
+                .b
+                .ins()
+                .uload8(I64, state_flags(), self.hart, self.layout.virt);
+            let level = self
                 .b
                 .ins()
                 .icmp_imm_s(IntCC::UnsignedGreaterThanOrEqual, prv, required);
+            let host = self.b.ins().icmp_imm_s(IntCC::Equal, virt, 0);
+            let ok = self.b.ins().band(level, host);
             self.slow_unless(ok, i, pc);
         }
         let raw = self.b.ins().load(I64, state_flags(), self.hart, c.offset);

@@ -1550,7 +1550,10 @@ mod tests {
         assert_eq!(decode_for(hlv, no_h).raw, hlv);
         // c.addi without C, add.uw without Zba.
         assert_eq!(decode_for(0x0505, all.without(Ext::C)).op, Op::Illegal);
-        assert_eq!(decode_for(0x0805_053b, all.without(Ext::Zba)).op, Op::Illegal);
+        assert_eq!(
+            decode_for(0x0805_053b, all.without(Ext::Zba)).op,
+            Op::Illegal
+        );
         assert_eq!(decode_for(0x0805_053b, all).op, Op::AddUw);
     }
 }
