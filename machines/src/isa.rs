@@ -18,6 +18,15 @@ pub enum MmuType {
 }
 
 impl MmuType {
+    /// The scheme's lower-case name, as QEMU's `-cpu` properties spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MmuType::Sv39 => "sv39",
+            MmuType::Sv48 => "sv48",
+            MmuType::Sv57 => "sv57",
+        }
+    }
+
     /// The `mmu-type` device-tree string.
     pub fn fdt_name(self) -> &'static str {
         match self {
@@ -32,8 +41,11 @@ impl MmuType {
 pub enum IsaError {
     #[error("Unknown ISA extension '{0}'")]
     Unknown(String),
-    #[error("The base ISA extensions i, m, a, f, d, c, s, u, zicsr and zifencei cannot be removed")]
-    Required,
+    #[error(
+        "Extension '{0}' cannot be turned off: the boards need i, m, a, f, d, c, s, u, zicsr \
+         and zifencei"
+    )]
+    Required(Ext),
 }
 
 /// The extensions of every hart of a board (RV64 only), their parameters, and the
@@ -47,14 +59,21 @@ pub struct IsaConfig {
     pub cache_block_size: u32,
 }
 
+/// Extensions the decoder knows but a board leaves off unless asked for (`-cpu
+/// rv64,h=on`): the harts do not implement all of their behaviour yet. Every board and
+/// every front end starts from [`IsaConfig::default`], so turning one on by default is
+/// a matter of removing it here.
+const OFF_BY_DEFAULT: [Ext; 1] = [Ext::H];
+
 impl Default for IsaConfig {
-    /// RV64GCH with the extensions Rivet's harts implement.
+    /// The ISA of QEMU's `-cpu rv64` and `-cpu max` on Rivet: every extension the
+    /// harts implement ([`IsaConfig::all`] without the ones still off by default).
     fn default() -> Self {
-        Self {
-            exts: Ext::ALL.into_iter().collect(),
-            mmu: MmuType::Sv57,
-            cache_block_size: 64,
+        let mut isa = Self::all();
+        for ext in OFF_BY_DEFAULT {
+            isa.exts.remove(&ext);
         }
+        isa
     }
 }
 
@@ -75,6 +94,15 @@ const REQUIRED: [Ext; 10] = [
 ];
 
 impl IsaConfig {
+    /// RV64GCH with every extension Rivet knows, and Sv57.
+    pub fn all() -> Self {
+        Self {
+            exts: Ext::ALL.into_iter().collect(),
+            mmu: MmuType::Sv57,
+            cache_block_size: 64,
+        }
+    }
+
     pub fn has(&self, ext: Ext) -> bool {
         self.exts.contains(&ext)
     }
@@ -92,7 +120,7 @@ impl IsaConfig {
     /// Removes an optional extension (a `-cpu` style knob, or matching another machine).
     pub fn disable(&mut self, ext: Ext) -> Result<(), IsaError> {
         if REQUIRED.contains(&ext) {
-            return Err(IsaError::Required);
+            return Err(IsaError::Required(ext));
         }
         self.exts.remove(&ext);
         Ok(())
@@ -144,7 +172,7 @@ mod tests {
 
     #[test]
     fn canonical_order_and_strings() {
-        let isa = IsaConfig::default();
+        let isa = IsaConfig::all();
         let s = isa.isa_string();
         assert!(s.starts_with("rv64imafdch_zicbom_"), "{s}");
         assert!(s.ends_with("_sstc_svadu_svinval_svnapot_svpbmt"), "{s}");
@@ -152,21 +180,37 @@ mod tests {
 
     #[test]
     fn misa_bits() {
-        let isa = IsaConfig::default();
+        let isa = IsaConfig::all();
         // RV64 ACDFHIMSU.
         assert_eq!(isa.misa(), 2 << 62 | 0x1411ad);
     }
 
     #[test]
     fn disabling() {
-        let mut isa = IsaConfig::default();
+        let mut isa = IsaConfig::all();
         isa.disable_named("h, zfa").unwrap();
         assert!(!isa.has(Ext::H) && !isa.has(Ext::Zfa) && isa.has(Ext::C));
         assert!(isa.isa_string().starts_with("rv64imafdc_"));
-        assert_eq!(isa.disable(Ext::M), Err(IsaError::Required));
+        assert_eq!(isa.disable(Ext::M), Err(IsaError::Required(Ext::M)));
+        assert!(IsaError::Required(Ext::M).to_string().contains("'m'"));
         assert_eq!(
             isa.disable_named("foo"),
             Err(IsaError::Unknown("foo".into()))
         );
+    }
+
+    #[test]
+    fn default_is_all_but_the_extensions_still_off() {
+        let (all, default) = (IsaConfig::all(), IsaConfig::default());
+        for ext in Ext::ALL {
+            assert_eq!(default.has(ext), !OFF_BY_DEFAULT.contains(&ext), "{ext}");
+        }
+        assert_eq!(
+            (default.mmu, default.cache_block_size),
+            (all.mmu, all.cache_block_size)
+        );
+        for ext in REQUIRED {
+            assert!(!OFF_BY_DEFAULT.contains(&ext), "{ext} is required");
+        }
     }
 }
