@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use rivet_devices::power::PowerEvent;
 use rivet_machines::isa::IsaConfig;
-use rivet_machines::{Bios, MachineConfig, MachineKind};
+use rivet_machines::{Bios, MachineConfig};
 
 use crate::cli::{BootArgs, EngineArg, ImageCommand, MachineArg, RunArgs, ScenarioArg};
 use crate::runtime::{self, RunOptions};
@@ -17,11 +17,17 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         Some("none") => Bios::None,
         Some(path) => Bios::File(PathBuf::from(path)),
     };
-    let kind = match a.machine {
-        MachineArg::Virt => MachineKind::Virt,
-        MachineArg::Spike => MachineKind::Spike,
+    let kind = a.machine.kind;
+    let dump_dtb = match (&a.dump_dtb, &a.machine.dump_dtb) {
+        (Some(flag), Some(prop)) if flag != prop => {
+            return Err(format!(
+                "--dump-dtb {} and --machine dumpdtb={} name different files",
+                flag.display(),
+                prop.display()
+            ))
+        }
+        (flag, prop) => flag.clone().or_else(|| prop.clone()),
     };
-    let isa = IsaConfig::default();
     if !a.drive.is_empty() {
         return Err("--drive: virtio block devices are not available yet".into());
     }
@@ -36,7 +42,8 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
     // A reboot builds the machine again from the same files, as QEMU resets it.
     let config = || MachineConfig {
         kind,
-        isa: isa.clone(),
+        isa: a.cpu.clone(),
+        aia: a.machine.aia,
         memory: a.memory,
         smp: a.smp as usize,
         bios: bios.clone(),
@@ -48,7 +55,7 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
         ..MachineConfig::new(kind)
     };
     let mut board = rivet_machines::build(config()).map_err(|e| error_chain(&e))?;
-    if let Some(path) = &a.dump_dtb {
+    if let Some(path) = &dump_dtb {
         std::fs::write(path, &board.fdt)
             .map_err(|e| format!("cannot write device tree to {}: {e}", path.display()))?;
         // As QEMU's `-machine dumpdtb=FILE`: write the tree and stop.
@@ -161,7 +168,8 @@ fn build_guest(
 pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
     let g = build_guest(a.scenario, a.mirror, None)?;
     run(RunArgs {
-        machine: MachineArg::Virt,
+        machine: MachineArg::default(),
+        cpu: IsaConfig::default(),
         memory: a.memory,
         smp: a.smp,
         bios: Some(g.firmware.display().to_string()),
@@ -178,7 +186,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         lockstep: false,
         jit_threshold: crate::jit::DEFAULT_THRESHOLD,
         jit_sync: false,
-        jit_cache_mib: 128,
+        jit_cache_mib: crate::cli::DEFAULT_JIT_CACHE_MIB,
     })
 }
 

@@ -1,3 +1,4 @@
+use std::error::Error;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -27,6 +28,20 @@ fn main() -> ExitCode {
                 let _ = e.print();
                 return ExitCode::from(EXIT_USAGE);
             }
+            // A value an option's parser refused: "--cpu rv64,zzz=on: Unknown CPU ...".
+            if e.kind() == ErrorKind::ValueValidation {
+                use clap::error::{ContextKind, ContextValue};
+                let context = |k| match e.get(k) {
+                    Some(ContextValue::String(s)) => Some(s.as_str()),
+                    _ => None,
+                };
+                let arg = context(ContextKind::InvalidArg);
+                let value = context(ContextKind::InvalidValue);
+                if let (Some(arg), Some(value), Some(why)) = (arg, value, e.source()) {
+                    let option = arg.split(' ').next().unwrap_or(arg);
+                    return fail(&format!("{option} {value}: {why}"));
+                }
+            }
             // One line: clap's first line names the option at fault.
             let text = e.render().to_string();
             let line = text.lines().next().unwrap_or("invalid arguments");
@@ -34,7 +49,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Run(a) => match rivet::launch::run(a) {
+        Command::Run(a) => match rivet::launch::run(*a) {
             Ok(event) => exit_for(event),
             Err(e) => fail(&e),
         },

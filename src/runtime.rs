@@ -63,6 +63,11 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         hart.x[12] = boot.a2;
         hart.csr.misa = board.isa.misa();
         hart.exts = board.isa.ext_set();
+        hart.max_satp_mode = match board.isa.mmu {
+            rivet_machines::MmuType::Sv39 => 8,
+            rivet_machines::MmuType::Sv48 => 9,
+            rivet_machines::MmuType::Sv57 => 10,
+        };
         let retired = retired.clone();
         let jit_stats = jit_stats.clone();
         let opts = opts.clone();

@@ -159,3 +159,135 @@ fn dump_dtb_writes_a_tree_dtc_accepts() {
     assert_eq!(dts.matches("device_type = \"cpu\"").count(), 4, "{dts}");
     assert!(dts.contains("riscv,isa-extensions"), "{dts}");
 }
+
+#[test]
+fn cpu_properties_are_checked() {
+    expect_usage_error(&["-cpu", "rv64,zzz=on"], "'zzz'");
+    expect_usage_error(&["run", "--cpu", "rv64,zzz=on"], "'zzz'");
+    expect_usage_error(&["-cpu", "rv64,v=on"], "v=on");
+    expect_usage_error(&["-cpu", "host"], "KVM");
+    expect_usage_error(&["run", "--cpu", "rv64,m=off"], "'m'");
+    expect_usage_error(&["run", "--cpu", "rv64,sv39=off"], "sv39");
+}
+
+#[test]
+fn machine_properties_are_checked() {
+    expect_usage_error(&["-M", "virt,foo=bar"], "'foo'");
+    expect_usage_error(&["run", "--machine", "spike,aia=aplic"], "spike");
+    expect_usage_error(&["-M", "virt,acpi=on"], "acpi=on");
+    let k = temp("aia-kernel.bin", &[0x6f, 0, 0, 0]); // j .
+    let k = k.to_str().unwrap();
+    expect_usage_error(
+        &["-M", "virt,aia=aplic-imsic", "-bios", "none", "-kernel", k],
+        "not implemented yet",
+    );
+    expect_usage_error(
+        &[
+            "-M",
+            "virt,aia=aplic-imsic,aia-guests=8",
+            "-bios",
+            "none",
+            "-kernel",
+            k,
+        ],
+        "aia-guests",
+    );
+}
+
+#[test]
+fn only_tcg_acceleration() {
+    expect_usage_error(&["-accel", "kvm", "-M", "virt"], "'kvm'");
+    expect_usage_error(&["-M", "virt", "-accel", "hvf"], "'hvf'");
+    expect_usage_error(&["-accel", "tcg,thread=single"], "thread=single");
+}
+
+fn temp_path(name: &str) -> String {
+    let p = std::env::temp_dir().join(format!("rivet-cli-{}/{name}", std::process::id()));
+    p.to_str().unwrap().to_string()
+}
+
+/// Runs `rivet` with `args` (which must make it write its device tree to `dtb` and
+/// stop) and returns the tree's `riscv,isa` string.
+fn dumped_isa(args: &[&str], dtb: &str) -> String {
+    let k = temp("isa-kernel.bin", &[0x6f, 0, 0, 0]); // j .
+    let mut cmd = rivet();
+    cmd.args(args).arg("--kernel").arg(&k);
+    let o = run_with_timeout(cmd, Duration::from_secs(30));
+    assert_eq!(o.status, Some(0), "{args:?}: stderr: {}", o.stderr);
+    let blob = std::fs::read(dtb).unwrap();
+    // A NUL-terminated string; `riscv,isa-base` ("rv64i") is a different one.
+    let at = blob
+        .windows(9)
+        .position(|w| w == b"rv64imafd")
+        .unwrap_or_else(|| panic!("{args:?}: no ISA string in the tree"));
+    let len = blob[at..].iter().position(|b| *b == 0).unwrap();
+    String::from_utf8(blob[at..at + len].to_vec()).unwrap()
+}
+
+#[test]
+fn cpu_properties_reach_the_device_tree() {
+    let dtb = temp_path("default.dtb");
+    let default = dumped_isa(
+        &[
+            "run",
+            "--machine",
+            "virt",
+            "--bios",
+            "none",
+            "--dump-dtb",
+            &dtb,
+        ],
+        &dtb,
+    );
+    assert!(default.contains("_zba_"), "{default}");
+    let dtb = temp_path("no-zba.dtb");
+    let no_zba = dumped_isa(
+        &[
+            "run",
+            "--machine",
+            "virt",
+            "--cpu",
+            "rv64,zba=off",
+            "--bios",
+            "none",
+            "--dump-dtb",
+            &dtb,
+        ],
+        &dtb,
+    );
+    assert!(!no_zba.contains("zba"), "{no_zba}");
+    assert_eq!(no_zba, default.replace("_zba", ""));
+    // H is on by default (as in QEMU's rv64) and the property turns it off.
+    assert!(default.starts_with("rv64imafdch_"), "{default}");
+    let dtb = temp_path("h.dtb");
+    let no_h = dumped_isa(
+        &[
+            "run",
+            "--cpu",
+            "rv64,h=off",
+            "--bios",
+            "none",
+            "--dump-dtb",
+            &dtb,
+        ],
+        &dtb,
+    );
+    assert!(no_h.starts_with("rv64imafdc_"), "{no_h}");
+    // The QEMU spelling, the tree's file given as a machine property.
+    let dtb = temp_path("qemu.dtb");
+    let machine = format!("virt,aia=none,acpi=off,dumpdtb={dtb}");
+    let qemu = dumped_isa(
+        &[
+            "-M",
+            &machine,
+            "-cpu",
+            "max,zba=false",
+            "-accel",
+            "tcg,tb-size=64",
+            "-bios",
+            "none",
+        ],
+        &dtb,
+    );
+    assert_eq!(qemu, no_zba);
+}

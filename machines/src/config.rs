@@ -23,6 +23,34 @@ pub enum MachineKind {
     Spike,
 }
 
+/// Most IMSIC guest interrupt files per hart a virt board accepts (QEMU's
+/// `VIRT_IRQCHIP_MAX_GUESTS`: the guest index has 3 bits, and 0 is the supervisor file).
+pub const MAX_AIA_GUESTS: u8 = 7;
+
+/// The interrupt controllers of the virt board (QEMU's `-M virt,aia=...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Aia {
+    /// A PLIC, no AIA: the board Rivet builds today.
+    #[default]
+    None,
+    /// An APLIC delivering wired interrupts directly to the harts.
+    Aplic,
+    /// An APLIC forwarding wired interrupts as MSIs to an IMSIC per hart, with `guests`
+    /// guest interrupt files per hart for VS-mode (AIA spec ch. 3, 4).
+    AplicImsic { guests: u8 },
+}
+
+impl Aia {
+    /// QEMU's spelling of the `aia` property.
+    pub fn name(self) -> &'static str {
+        match self {
+            Aia::None => "none",
+            Aia::Aplic => "aplic",
+            Aia::AplicImsic { .. } => "aplic-imsic",
+        }
+    }
+}
+
 /// The first stage a board runs in M-mode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Bios {
@@ -55,6 +83,16 @@ pub enum ConfigError {
     SpikeTwoPrograms,
     #[error("The virt board has {slots} virtio-mmio slots; {wanted} devices were given")]
     TooManyVirtio { slots: usize, wanted: usize },
+    #[error("The {0} board has no AIA interrupt controllers")]
+    NoAia(&'static str),
+    #[error("{0} IMSIC guest files per hart is more than the {MAX_AIA_GUESTS} a board can have")]
+    AiaGuests(u8),
+    #[error(
+        "The AIA interrupt controllers (aia={}) are not implemented yet; the virt board has \
+         a PLIC (aia=none)",
+        .0.name()
+    )]
+    AiaNotImplemented(Aia),
     #[error("No default firmware found (looked for {0}); pass --bios FILE, or --bios none with --kernel")]
     NoDefaultFirmware(String),
 }
@@ -74,6 +112,8 @@ pub struct MachineConfig {
     pub dtb: Option<PathBuf>,
     /// The harts' ISA; the device tree advertises exactly this.
     pub isa: IsaConfig,
+    /// The virt board's interrupt controllers.
+    pub aia: Aia,
     /// `/chosen/rng-seed`. QEMU always passes one; pass `None` for a reproducible tree.
     pub rng_seed: Option<Vec<u8>>,
     /// Where the console UART (virt) or HTIF console (spike) writes.
@@ -94,6 +134,7 @@ impl fmt::Debug for MachineConfig {
             .field("append", &self.append)
             .field("dtb", &self.dtb)
             .field("isa", &self.isa)
+            .field("aia", &self.aia)
             .field("virtio", &self.virtio.len())
             .finish_non_exhaustive()
     }
@@ -130,6 +171,7 @@ impl MachineConfig {
             append: None,
             dtb: None,
             isa: IsaConfig::default(),
+            aia: Aia::None,
             rng_seed: host_random_seed(),
             console: Box::new(std::io::stdout()),
             virtio: Vec::new(),
@@ -143,6 +185,14 @@ impl MachineConfig {
         }
         if !(MIN_MEMORY..=MAX_MEMORY).contains(&self.memory) || !self.memory.is_multiple_of(4096) {
             return Err(ConfigError::Memory(self.memory));
+        }
+        match self.aia {
+            Aia::None => {}
+            _ if self.kind == MachineKind::Spike => return Err(ConfigError::NoAia("spike")),
+            Aia::AplicImsic { guests } if guests > MAX_AIA_GUESTS => {
+                return Err(ConfigError::AiaGuests(guests))
+            }
+            aia => return Err(ConfigError::AiaNotImplemented(aia)),
         }
         if self.kernel.is_none() {
             if self.initrd.is_some() {
@@ -244,6 +294,29 @@ mod tests {
         s.bios = Bios::Default;
         assert!(s.validate().is_ok());
         assert_eq!(s.firmware_path().unwrap(), None);
+    }
+
+    #[test]
+    fn aia_is_carried_but_not_built_yet() {
+        let mut c = MachineConfig::new(MachineKind::Virt);
+        assert_eq!(c.aia, Aia::None);
+        c.aia = Aia::AplicImsic { guests: 3 };
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::AiaNotImplemented(_)));
+        let msg = e.to_string();
+        assert!(msg.contains("aia=aplic-imsic") && msg.contains("not implemented yet"));
+        assert_eq!(msg.lines().count(), 1);
+        c.aia = Aia::Aplic;
+        assert!(matches!(
+            c.validate(),
+            Err(ConfigError::AiaNotImplemented(Aia::Aplic))
+        ));
+        c.aia = Aia::AplicImsic { guests: 8 };
+        assert!(matches!(c.validate(), Err(ConfigError::AiaGuests(8))));
+        let mut s = MachineConfig::new(MachineKind::Spike);
+        s.bios = Bios::File("a.elf".into());
+        s.aia = Aia::Aplic;
+        assert!(matches!(s.validate(), Err(ConfigError::NoAia("spike"))));
     }
 
     #[test]

@@ -328,7 +328,7 @@ mod tests {
             harts,
             ram_base: 0x8000_0000,
             ram_size: 256 << 20,
-            isa: IsaConfig::default(),
+            isa: IsaConfig::all(),
             bootargs: Some("console=ttyS0 quiet"),
             initrd: Some((0x8820_0000, 0x8830_0000)),
             rng_seed: Some(&[7; 32]),

@@ -18,6 +18,15 @@ pub enum MmuType {
 }
 
 impl MmuType {
+    /// The scheme's lower-case name, as QEMU's `-cpu` properties spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MmuType::Sv39 => "sv39",
+            MmuType::Sv48 => "sv48",
+            MmuType::Sv57 => "sv57",
+        }
+    }
+
     /// The `mmu-type` device-tree string.
     pub fn fdt_name(self) -> &'static str {
         match self {
@@ -33,9 +42,10 @@ pub enum IsaError {
     #[error("Unknown ISA extension '{0}'")]
     Unknown(String),
     #[error(
-        "The base ISA extensions i, m, a, f, d, c, s, u, zicsr and zifencei cannot be removed"
+        "Extension '{0}' cannot be turned off: the boards need i, m, a, f, d, c, s, u, zicsr \
+         and zifencei"
     )]
-    Required,
+    Required(Ext),
 }
 
 /// The extensions of every hart of a board (RV64 only), their parameters, and the
@@ -50,13 +60,11 @@ pub struct IsaConfig {
 }
 
 impl Default for IsaConfig {
-    /// RV64GCH with the extensions Rivet's harts implement.
+    /// The ISA of QEMU's `-cpu rv64` and `-cpu max` on Rivet: every extension the
+    /// harts implement ([`IsaConfig::all`]), the hypervisor extension included, as in
+    /// QEMU's `rv64`.
     fn default() -> Self {
-        Self {
-            exts: Ext::ALL.into_iter().collect(),
-            mmu: MmuType::Sv57,
-            cache_block_size: 64,
-        }
+        Self::all()
     }
 }
 
@@ -77,6 +85,15 @@ const REQUIRED: [Ext; 10] = [
 ];
 
 impl IsaConfig {
+    /// RV64GCH with every extension Rivet knows, and Sv57.
+    pub fn all() -> Self {
+        Self {
+            exts: Ext::ALL.into_iter().collect(),
+            mmu: MmuType::Sv57,
+            cache_block_size: 64,
+        }
+    }
+
     pub fn has(&self, ext: Ext) -> bool {
         self.exts.contains(&ext)
     }
@@ -94,7 +111,7 @@ impl IsaConfig {
     /// Removes an optional extension (a `-cpu` style knob, or matching another machine).
     pub fn disable(&mut self, ext: Ext) -> Result<(), IsaError> {
         if REQUIRED.contains(&ext) {
-            return Err(IsaError::Required);
+            return Err(IsaError::Required(ext));
         }
         self.exts.remove(&ext);
         Ok(())
@@ -146,7 +163,7 @@ mod tests {
 
     #[test]
     fn canonical_order_and_strings() {
-        let isa = IsaConfig::default();
+        let isa = IsaConfig::all();
         let s = isa.isa_string();
         assert!(s.starts_with("rv64imafdch_zicbom_"), "{s}");
         assert!(s.ends_with("_sstc_svadu_svinval_svnapot_svpbmt"), "{s}");
@@ -154,21 +171,32 @@ mod tests {
 
     #[test]
     fn misa_bits() {
-        let isa = IsaConfig::default();
+        let isa = IsaConfig::all();
         // RV64 ACDFHIMSU.
         assert_eq!(isa.misa(), 2 << 62 | 0x1411ad);
     }
 
     #[test]
     fn disabling() {
-        let mut isa = IsaConfig::default();
+        let mut isa = IsaConfig::all();
         isa.disable_named("h, zfa").unwrap();
         assert!(!isa.has(Ext::H) && !isa.has(Ext::Zfa) && isa.has(Ext::C));
         assert!(isa.isa_string().starts_with("rv64imafdc_"));
-        assert_eq!(isa.disable(Ext::M), Err(IsaError::Required));
+        assert_eq!(isa.disable(Ext::M), Err(IsaError::Required(Ext::M)));
+        assert!(IsaError::Required(Ext::M).to_string().contains("'m'"));
         assert_eq!(
             isa.disable_named("foo"),
             Err(IsaError::Unknown("foo".into()))
         );
+    }
+
+    #[test]
+    fn default_has_every_extension_and_h() {
+        let default = IsaConfig::default();
+        assert_eq!(default, IsaConfig::all());
+        for ext in Ext::ALL {
+            assert!(default.has(ext), "{ext}");
+        }
+        assert!(default.isa_string().starts_with("rv64imafdch_"));
     }
 }

@@ -12,7 +12,7 @@ pub mod spike;
 pub mod virt;
 
 pub use board::{Board, BootLayout, BootState, HartBoot};
-pub use config::{Bios, MachineConfig, MachineKind};
+pub use config::{Aia, Bios, MachineConfig, MachineKind};
 pub use isa::{Ext, IsaConfig, MmuType};
 
 use std::path::PathBuf;

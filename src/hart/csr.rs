@@ -1014,7 +1014,7 @@ impl Hart {
     fn write_satp(&mut self, value: u64) {
         // Priv spec 12.1.11: a write with an unsupported MODE has no effect. MODE (4
         // bits), ASID (ASIDLEN = 16) and PPN (44 bits) fill all 64 bits.
-        if !matches!(value >> atp::MODE_SHIFT, 0 | 8 | 9 | 10) {
+        if !self.atp_mode_supported(value) {
             return;
         }
         if value != self.csr.satp {
@@ -1023,10 +1023,17 @@ impl Hart {
         }
     }
 
+    /// Whether the MODE field of a `satp`, `vsatp` or `hgatp` value is one the hart
+    /// implements: Bare, and the paged modes up to the machine's largest.
+    fn atp_mode_supported(&self, value: u64) -> bool {
+        let mode = value >> atp::MODE_SHIFT;
+        mode == 0 || (8..=self.max_satp_mode).contains(&mode)
+    }
+
     /// `vsatp`, by its number or as `satp` with V=1: a write of an unsupported mode is
     /// ignored as for `satp` (H chapter, "vsatp": allowed with V=0, required with V=1).
     fn write_vsatp(&mut self, value: u64) {
-        if !matches!(value >> atp::MODE_SHIFT, 0 | 8 | 9 | 10) {
+        if !self.atp_mode_supported(value) {
             return;
         }
         if value != self.csr.vsatp {
@@ -1042,7 +1049,7 @@ impl Hart {
     /// x4 modes, whose root table is 16 KiB-aligned.
     fn write_hgatp(&mut self, value: u64) {
         let mode = value >> atp::MODE_SHIFT;
-        if !matches!(mode, 0 | 8 | 9 | 10) {
+        if !self.atp_mode_supported(value) {
             return;
         }
         let mut ppn = value & atp::PPN_MASK;

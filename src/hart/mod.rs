@@ -124,6 +124,9 @@ pub struct Hart {
     pub hartid: u64,
     /// The number of guest external interrupt files (H chapter, "hgeip": GEILEN).
     pub geilen: u8,
+    /// The largest `satp.MODE` the hart implements (8 Sv39, 9 Sv48, 10 Sv57; the x4
+    /// modes of `hgatp` follow it).
+    pub max_satp_mode: u64,
     /// The extensions this hart implements: decode rejects the others.
     pub exts: rivet_jit::arch::ExtSet,
     pub signals: Arc<HartSignals>,
@@ -235,6 +238,7 @@ impl Hart {
             },
             hartid,
             geilen: 0,
+            max_satp_mode: 10,
             exts: rivet_jit::arch::ExtSet::ALL,
             signals,
             shared,
