@@ -96,6 +96,27 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
             secs,
             result.instructions as f64 / secs / 1e6
         );
+        let h = &result.harts;
+        let t = &h.tlb;
+        eprintln!(
+            "rivet: tlb: {} walks ({} two-stage), {} L2 hits ({} two-stage), {} L1 fills, \
+             {} L1 entries shared between address spaces",
+            t.walks, t.guest_walks, t.l2_hits, t.guest_l2_hits, t.l1_fills, t.l1_shared
+        );
+        if h.guest_entries > 0 {
+            eprintln!(
+                "rivet: hypervisor: {} guest entries, {} exits; {} guest-page faults, {} \
+                 virtual-instruction traps; {} hfence.vvma, {} hfence.gvma, {} guest \
+                 sfence.vma",
+                h.guest_entries,
+                h.guest_exits,
+                h.guest_page_faults,
+                h.virtual_insns,
+                h.hfence_vvma,
+                h.hfence_gvma,
+                h.guest_sfence
+            );
+        }
         if let Some(j) = &result.jit {
             let ct = j.compile_time.as_secs_f64();
             let place = if a.jit_sync || a.lockstep {

@@ -37,6 +37,8 @@ pub struct RunResult {
     pub elapsed: Duration,
     /// What tier 1 did, summed over harts (when it ran).
     pub jit: Option<JitStats>,
+    /// Hypervisor and TLB counters, summed over harts.
+    pub harts: crate::hart::HartStats,
 }
 
 /// Runs `board` until the guest powers off, reboots or reports failure.
@@ -53,6 +55,7 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
     });
     let retired = Arc::new(AtomicU64::new(0));
     let jit_stats = Arc::new(Mutex::new(None::<JitStats>));
+    let hart_stats = Arc::new(Mutex::new(crate::hart::HartStats::default()));
     let mut threads = Vec::new();
     for (id, boot) in board.boot.iter().enumerate() {
         let signals = board.harts[id].clone();
@@ -70,12 +73,16 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         };
         let retired = retired.clone();
         let jit_stats = jit_stats.clone();
+        let hart_stats = hart_stats.clone();
         let opts = opts.clone();
         let t = std::thread::Builder::new()
             .name(format!("hart{id}"))
             .spawn(move || {
                 let stats = run_hart(&mut hart, &opts);
                 retired.fetch_add(hart.instret, Ordering::Relaxed);
+                if let Ok(mut total) = hart_stats.lock() {
+                    total.add(&hart.stats());
+                }
                 if let Some(s) = stats {
                     if let Ok(mut total) = jit_stats.lock() {
                         total.get_or_insert_with(JitStats::default).add(&s);
@@ -123,6 +130,7 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         instructions: retired.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
         jit: jit_stats.lock().ok().and_then(|s| *s),
+        harts: hart_stats.lock().map(|s| *s).unwrap_or_default(),
     }
 }
 

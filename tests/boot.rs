@@ -114,6 +114,70 @@ fn debian_boots_with_the_jit_flushing_a_small_code_cache() {
     );
 }
 
+/// The nested reference guest: the outer Debian kernel loads kvm.ko and runs Debian's
+/// QEMU with `-accel kvm`, whose inner Linux (in VS-mode, on the hypervisor extension)
+/// prints its own marker; the outer guest then powers off.
+fn nested(smp: &str, extra: &[&str], timeout: Duration) -> Option<common::Outcome> {
+    let g = guest("nested")?;
+    let mut cmd = guest_command(&g, "console=ttyS0 quiet");
+    cmd.args(["--machine", "virt", "--smp", smp, "--stats"])
+        .args(extra);
+    let o = run_with_timeout(cmd, timeout);
+    let tail: String = o
+        .stdout
+        .chars()
+        .rev()
+        .take(4000)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    for marker in [
+        "RIVET-NESTED-OUTER",
+        "RIVET-NESTED-OK",
+        "RIVET-NESTED-DONE rc=0",
+    ] {
+        assert!(
+            o.stdout.contains(marker),
+            "no '{marker}' (status {:?}); console tail:\n{tail}\nstderr:\n{}",
+            o.status,
+            o.stderr
+        );
+    }
+    assert!(!o.stdout.contains("RIVET-NESTED-FAIL"), "{tail}");
+    assert_eq!(o.status, Some(0), "stderr:\n{}", o.stderr);
+    assert!(
+        !o.stderr.contains("lockstep mismatch"),
+        "compiled code diverged from the interpreter:\n{}",
+        o.stderr
+    );
+    // The inner guest really ran in VS-mode: the hart entered V=1 and took guest-page
+    // faults (MMIO exits) there.
+    assert!(
+        o.stderr.contains("rivet: hypervisor:") && !o.stderr.contains(" 0 guest entries"),
+        "no guest entries reported:\n{}",
+        o.stderr
+    );
+    Some(o)
+}
+
+#[test]
+fn nested_kvm_guest_boots() {
+    nested("1", &[], Duration::from_secs(900));
+}
+
+#[test]
+fn nested_kvm_guest_boots_on_two_outer_harts() {
+    nested("2", &[], Duration::from_secs(900));
+}
+
+/// The nested boot with every compiled block that does not write memory checked
+/// against the interpreter, in HS, VS and VU alike.
+#[test]
+fn nested_kvm_guest_boots_in_lockstep() {
+    nested("1", &["--lockstep"], Duration::from_secs(1800));
+}
+
 #[test]
 fn shell_guest_runs_typed_commands() {
     let Some(g) = guest("shell") else { return };

@@ -182,6 +182,7 @@ impl Hart {
         if self.virt {
             let vmid = self.tlb.space(Stage::VS).vmid;
             self.tlb.hfence_vvma(vmid, vaddr, asid);
+            self.stats.guest_sfence += 1;
         } else {
             self.tlb.sfence_vma(vaddr, asid);
         }
@@ -192,12 +193,14 @@ impl Hart {
     pub fn hfence_vvma(&mut self, vaddr: Option<u64>, asid: Option<u16>) {
         let vmid = self.tlb.space(Stage::VS).vmid;
         self.tlb.hfence_vvma(vmid, vaddr, asid);
+        self.stats.hfence_vvma += 1;
         self.tlb_epoch += 1;
     }
 
     /// `hfence.gvma`: `gpa` is rs1 << 2, `vmid` rs2 (each `None` for x0).
     pub fn hfence_gvma(&mut self, gpa: Option<u64>, vmid: Option<u16>) {
         self.tlb.hfence_gvma(vmid, gpa);
+        self.stats.hfence_gvma += 1;
         self.tlb_epoch += 1;
     }
 

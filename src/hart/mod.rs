@@ -70,6 +70,36 @@ pub struct Reservation {
     pub value: u64,
 }
 
+/// What a hart did that a hypervisor user wants to know (`--stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HartStats {
+    /// Entries into V=1 (xRET to VS or VU) and exits from it (traps to HS or M).
+    pub guest_entries: u64,
+    pub guest_exits: u64,
+    /// Guest-page faults (causes 20, 21, 23) and virtual-instruction exceptions.
+    pub guest_page_faults: u64,
+    pub virtual_insns: u64,
+    /// HFENCE.VVMA and HFENCE.GVMA (HINVAL included), and SFENCE.VMA with V=1.
+    pub hfence_vvma: u64,
+    pub hfence_gvma: u64,
+    pub guest_sfence: u64,
+    /// The TLB's counters.
+    pub tlb: tlb::TlbStats,
+}
+
+impl HartStats {
+    pub fn add(&mut self, o: &HartStats) {
+        self.guest_entries += o.guest_entries;
+        self.guest_exits += o.guest_exits;
+        self.guest_page_faults += o.guest_page_faults;
+        self.virtual_insns += o.virtual_insns;
+        self.hfence_vvma += o.hfence_vvma;
+        self.hfence_gvma += o.hfence_gvma;
+        self.guest_sfence += o.guest_sfence;
+        self.tlb.add(&o.tlb);
+    }
+}
+
 /// Timer comparison state, re-evaluated at slice boundaries and on CSR/mtimecmp writes.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Timers {
@@ -138,6 +168,7 @@ pub struct Hart {
     /// Device (MMIO) loads and stores performed; `--lockstep` does not replay blocks
     /// that touched a device.
     pub mmio_accesses: u64,
+    pub stats: HartStats,
 }
 
 /// The architectural state of a hart that one block can change, for `--lockstep`
@@ -245,6 +276,7 @@ impl Hart {
             waiting: false,
             tlb_epoch: 0,
             mmio_accesses: 0,
+            stats: HartStats::default(),
         }
     }
 
@@ -261,8 +293,23 @@ impl Hart {
     /// Enters privilege `p` with virtualization mode `virt`. Each mode has its own L1
     /// tables: nothing to flush.
     pub fn set_mode(&mut self, p: Priv, virt: bool) {
+        if virt != self.virt {
+            if virt {
+                self.stats.guest_entries += 1;
+            } else {
+                self.stats.guest_exits += 1;
+            }
+        }
         self.prv = p;
         self.virt = virt;
+    }
+
+    /// The hart's statistics, with the TLB's.
+    pub fn stats(&self) -> HartStats {
+        HartStats {
+            tlb: self.tlb.stats(),
+            ..self.stats
+        }
     }
 
     /// Re-evaluates MTIP/STIP against `mtime` and computes the next deadline.

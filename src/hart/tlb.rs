@@ -427,6 +427,17 @@ pub struct TlbStats {
     pub guest_l2_hits: u64,
 }
 
+impl TlbStats {
+    pub fn add(&mut self, o: &TlbStats) {
+        self.walks += o.walks;
+        self.l2_hits += o.l2_hits;
+        self.l1_fills += o.l1_fills;
+        self.l1_shared += o.l1_shared;
+        self.guest_walks += o.guest_walks;
+        self.guest_l2_hits += o.guest_l2_hits;
+    }
+}
+
 /// Side information of an L1 entry that flushes and code-page tracking need.
 #[derive(Debug, Clone, Copy)]
 struct L1Meta {

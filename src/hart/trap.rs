@@ -146,6 +146,15 @@ impl Hart {
     }
 
     fn take_trap(&mut self, e: Exception, is_interrupt: bool) {
+        if !is_interrupt {
+            match e.cause {
+                cause::INSN_GUEST_PAGE_FAULT
+                | cause::LOAD_GUEST_PAGE_FAULT
+                | cause::STORE_GUEST_PAGE_FAULT => self.stats.guest_page_faults += 1,
+                cause::VIRTUAL_INSN => self.stats.virtual_insns += 1,
+                _ => {}
+            }
+        }
         // An LR reservation does not survive a trap (Unpriv spec "Zalrsc": an SC after
         // a trap may fail; failing it keeps harts deterministic).
         self.reservation = None;
