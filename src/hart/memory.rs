@@ -590,16 +590,19 @@ impl Hart {
     /// SC: 0 on success, 1 on failure. Succeeds iff this hart's reservation covers the
     /// address and memory still holds the value LR read (checked atomically).
     pub fn store_conditional(&mut self, vaddr: u64, size: u8, src: u64) -> Result<u64, Exception> {
-        // An SC without a matching reservation fails without accessing memory, so it
-        // raises no exception (as QEMU; Unpriv spec "Zalrsc" lets an SC fail for any
-        // reason, and a failed SC performs no store).
+        // Alignment and store permission are checked whether or not a reservation is
+        // held, as for a store (Unpriv spec "Zalrsc": a misaligned SC raises an
+        // exception; Spike checks both before the reservation). QEMU fails an SC
+        // without a reservation before checking either; the spec does not allow
+        // skipping the fault.
+        let host = self.atomic_ptr(vaddr, size, false);
         let Some(r) = self.reservation.take() else {
-            return Ok(1);
+            return host.map(|_| 1);
         };
+        let host = host?;
         if r.addr != vaddr || r.size != size {
             return Ok(1);
         }
-        let host = self.atomic_ptr(vaddr, size, false)?;
         // SAFETY: aligned host pointer into RAM, see atomic_ptr.
         let ok = unsafe {
             if size == 4 {
