@@ -598,9 +598,13 @@ pub struct Tlb {
     l2_victim: Vec<u8>,
     /// Bit `c`: some L2 entry may have page size `L2_SHIFTS[c]`.
     l2_classes: u8,
-    /// Some VS-stage L2 entry is smaller than its first-stage page (its G-stage page
-    /// was smaller): flushes by guest virtual address must scan all of L2.
-    l2_split: bool,
+    /// The first-stage pages (VMID, virtual base, log2 size) of VS-stage L2 entries
+    /// smaller than them (their G-stage page was smaller): such entries sit in the sets
+    /// of their own pages, so a flush by a guest virtual address inside one of these
+    /// pages must scan all of L2. `None`: too many to list (every such flush scans).
+    /// A guest kernel's superpages over 4 KiB G-stage pages are the usual case; the
+    /// flushes of user pages it issues all the time then stay cheap.
+    l2_split: Option<Vec<(u16, u64, u8)>>,
     spaces: [Space; STAGES],
     stats: TlbStats,
 }
@@ -630,7 +634,7 @@ impl Tlb {
             l2: vec![EMPTY_L2; L2_SETS * L2_WAYS],
             l2_victim: vec![0; L2_SETS],
             l2_classes: 0,
-            l2_split: false,
+            l2_split: Some(Vec::new()),
             spaces: [Space::BARE; STAGES],
             stats: TlbStats::default(),
         }
@@ -821,7 +825,20 @@ impl Tlb {
             gbits: t.gbits,
         };
         if entry.span != shift {
-            self.l2_split = true;
+            let page = (
+                entry.vmid,
+                vaddr & !((1u64 << entry.span) - 1),
+                entry.span,
+            );
+            if let Some(list) = &mut self.l2_split {
+                if !list.contains(&page) {
+                    if list.len() < L1_SUPER_MAX {
+                        list.push(page);
+                    } else {
+                        self.l2_split = None;
+                    }
+                }
+            }
         }
         let set = l2_set(vbase, class);
         let ways = &self.l2[set * L2_WAYS..][..L2_WAYS];
@@ -994,7 +1011,7 @@ impl Tlb {
         self.flush_l1();
         self.l2.fill(EMPTY_L2);
         self.l2_classes = 0;
-        self.l2_split = false;
+        self.l2_split = Some(Vec::new());
     }
 
     /// Drops every L1 entry of every regime (SUM/MXR/MPRV/PMP changes); L2 stays.
@@ -1031,7 +1048,16 @@ impl Tlb {
         let stage = f.stage as u8;
         let hit =
             |e: &L2Entry| e.stage == stage && f.hits(e.vmid, e.asid, e.global, e.vbase, e.span);
-        let scan_all = f.vaddr.is_none() || (f.stage == Stage::VS && self.l2_split);
+        let in_split = |va: u64| match &self.l2_split {
+            Some(list) => list.iter().any(|&(vmid, base, span)| {
+                f.vmid.is_none_or(|v| v == vmid) && va & !((1u64 << span) - 1) == base
+            }),
+            None => true,
+        };
+        let scan_all = match f.vaddr {
+            None => true,
+            Some(va) => f.stage == Stage::VS && in_split(va),
+        };
         if let (Some(va), false) = (f.vaddr, scan_all) {
             for (class, &shift) in L2_SHIFTS.iter().enumerate() {
                 if self.l2_classes & (1 << class) != 0 {
@@ -1047,6 +1073,15 @@ impl Tlb {
             for e in &mut self.l2 {
                 if hit(e) {
                     *e = EMPTY_L2;
+                }
+            }
+            // A flush of a whole VMID (or of every guest) leaves none of its split pages.
+            if f.stage == Stage::VS && f.vaddr.is_none() && f.asid.is_none() {
+                match (&mut self.l2_split, f.vmid) {
+                    (Some(list), Some(vmid)) => list.retain(|&(v, _, _)| v != vmid),
+                    // Other guests' split pages are not listed: keep scanning.
+                    (None, Some(_)) => {}
+                    (split, None) => *split = Some(Vec::new()),
                 }
             }
         }
