@@ -928,29 +928,26 @@ impl Hart {
         self.mip()
     }
 
-    /// `mideleg`: with H the VS-level interrupts (and SGEI when there are guest
-    /// interrupt files) are read-only one (H chapter, "mideleg").
+    /// `mideleg`: with H the VS-level interrupts and SGEI are read-only one (H chapter,
+    /// "mideleg": required for SGEI when GEILEN is nonzero, left open otherwise;
+    /// Rivet, like QEMU, delegates it whatever GEILEN is).
     pub fn mideleg(&self) -> u64 {
         let mut m = self.csr.mideleg;
         if self.exts.has(Ext::H) {
-            m |= VS_INTERRUPTS;
-            if self.geilen > 0 {
-                m |= irq::SGEIP;
-            }
+            m |= VS_INTERRUPTS | irq::SGEIP;
         }
         m
     }
 
     /// The bits of `hie`/`hip` (and the H bits of `mie`/`mip`): the VS-level
-    /// interrupts, and SGEI when there are guest interrupt files.
+    /// interrupts and SGEI. `hie.SGEIE` is writable even while GEILEN is 0 (allowed:
+    /// the H chapter requires only the bits whose interrupt can become pending to be
+    /// writable; QEMU does the same).
     fn hie_mask(&self) -> u64 {
-        if !self.exts.has(Ext::H) {
-            return 0;
-        }
-        if self.geilen > 0 {
+        if self.exts.has(Ext::H) {
             VS_INTERRUPTS | irq::SGEIP
         } else {
-            VS_INTERRUPTS
+            0
         }
     }
 
