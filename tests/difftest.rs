@@ -397,3 +397,34 @@ fn priv_pmp() {
 fn priv_timer() {
     check_program("priv_timer", "timer.c", &[]);
 }
+
+/// Hypervisor extension: H and VS CSRs, their WARL masks and the V=1 redirection.
+#[test]
+fn priv_hyp_csr() {
+    check_program("priv_hyp_csr", "hyp_csr.c", &[]);
+}
+
+/// Hypervisor extension: traps between M, HS, VS and VU, virtual-instruction
+/// exceptions, VS-level interrupts.
+#[test]
+fn priv_hyp_traps() {
+    check_program("priv_hyp_traps", "hyp_traps.c", &[]);
+}
+
+/// Two-stage translation with a Sv39x4 G stage.
+#[test]
+fn priv_hyp_sv39x4() {
+    check_program("priv_hyp_sv39x4", "hyp_vm.c", &["MODE=8"]);
+}
+
+/// Two-stage translation with a Sv48x4 G stage.
+#[test]
+fn priv_hyp_sv48x4() {
+    check_program("priv_hyp_sv48x4", "hyp_vm.c", &["MODE=9"]);
+}
+
+/// Two-stage translation with a Sv57x4 G stage.
+#[test]
+fn priv_hyp_sv57x4() {
+    check_program("priv_hyp_sv57x4", "hyp_vm.c", &["MODE=10"]);
+}

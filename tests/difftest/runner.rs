@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 pub const MARCH: &str = "rv64gc_zba_zbb_zbc_zbs_zicbom_zicboz_zicbop_zawrs";
 
 /// QEMU's CPU: the extensions Rivet implements, each stated explicitly so that a
-/// change of QEMU's defaults cannot change the reference. Off: H, V, Sstc
+/// change of QEMU's defaults cannot change the reference. On: H (the directed
+/// hypervisor programs need it; the others only see it in misa). Off: V, Sstc
 /// (stimecmp), Svvptc, Zihpm (and pmu-mask=0: no programmable counters, so
 /// mcounteren holds only CY/TM/IR), Zihintntl, Zcb. Svadu on with Svade off: A/D
-/// updates are then chosen by software through menvcfg.ADUE, and the tests
-/// exercise both settings.
+/// updates are then chosen by software through menvcfg.ADUE and henvcfg.ADUE, and
+/// the tests exercise both settings.
 pub const QEMU_CPU: &str = "rv64,i=true,m=true,a=true,f=true,d=true,c=true,s=true,u=true,\
-h=false,v=false,zicsr=true,zifencei=true,zba=true,zbb=true,zbc=true,zbs=true,zicond=true,\
+h=true,v=false,zicsr=true,zifencei=true,zba=true,zbb=true,zbc=true,zbs=true,zicond=true,\
 zicbom=true,zicboz=true,zicbop=true,zfa=true,zawrs=true,zihintpause=true,zicntr=true,\
 zihpm=false,zihintntl=false,zcb=false,sstc=false,svadu=true,svade=false,svvptc=false,\
 mmu=true,pmp=true,sv57=true,pmu-mask=0";

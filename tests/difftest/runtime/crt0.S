@@ -1,7 +1,8 @@
-/* Entry, M-mode trap entry, S-mode trap entry, vector tables and the lower-mode
- * trampoline. RT_SCRATCH names the CSR the M-mode entry may clobber: mscratch in
- * directed programs, sscratch in random-stream programs (whose streams exercise
- * mscratch and clobber sp, so the entry must depend on neither). */
+/* Entry, M-mode trap entry, HS-mode and VS-mode trap entries, vector tables and
+ * the lower-mode trampoline. RT_SCRATCH names the CSR the M-mode entry may
+ * clobber: mscratch in directed programs, sscratch in random-stream programs
+ * (whose streams exercise mscratch and clobber sp, so the entry must depend on
+ * neither). */
 #ifndef RT_SCRATCH
 #define RT_SCRATCH mscratch
 #endif
@@ -135,12 +136,25 @@ rt_leave_lower:
     ld s9, 88(t0)
     ld s10, 96(t0)
     ld s11, 104(t0)
+    /* Back in M with V=0 for good: forget the V of the abandoned context, so a
+     * later mret or MPRV access does not see it (H extension, mstatus.MPV). */
+    li t0, 1
+    slli t0, t0, 39
+    csrc mstatus, t0
     la t0, rt_frame
     ld a0, 80(t0)
     ret
 
-    .globl rt_run_in
+/* rt_run_in enters the lower mode with mstatus.MPV = 0 (HS or U), rt_run_in_v
+ * with MPV = 1 (VS or VU; H extension, Trap Return: mret sets V = MPV unless
+ * MPP = M). */
+    .globl rt_run_in, rt_run_in_v
 rt_run_in:
+    li t2, 0
+    j 1f
+rt_run_in_v:
+    li t2, 1
+1:
     la t0, rt_ctx
     sd ra, 0(t0)
     sd sp, 8(t0)
@@ -160,6 +174,11 @@ rt_run_in:
     csrc mstatus, t1
     slli t1, a0, 11
     csrs mstatus, t1
+    li t1, 1
+    slli t1, t1, 39
+    csrc mstatus, t1
+    slli t2, t2, 39
+    csrs mstatus, t2
     la t1, rt_lower_trampoline
     csrw mepc, t1
     mv t3, a1
@@ -172,13 +191,17 @@ rt_lower_trampoline:
     ecall
 1:  j 1b
 
-/* S-mode trap entry: records into rt_sframe via sscratch, calls rt_strap_c,
- * returns with sret. Used by directed programs that delegate to S. */
+/* Supervisor-level trap entries: rt_strap_entry for HS-mode (or S-mode without
+ * H), rt_vstrap_entry for VS-mode, where sscratch and sepc are the VS copies
+ * and sret returns within the guest (H extension: with V=1 the S-level CSR
+ * numbers reach the VS CSRs). Each records into its own frame and calls its
+ * own C handler, so a VS handler that traps into HS loses nothing. */
+    .macro SUPERVISOR_ENTRY name, frame, handler
     .balign 4
-    .globl rt_strap_entry
-rt_strap_entry:
+    .globl \name
+\name:
     csrw sscratch, t0
-    la t0, rt_sframe
+    la t0, \frame
     sd x1, 8(t0)
     sd x2, 16(t0)
     sd x3, 24(t0)
@@ -204,8 +227,8 @@ rt_strap_entry:
     /* S code runs on the one stack (identity mapped); leave a red zone. */
     addi sp, sp, -256
     mv a0, t0
-    call rt_strap_c
-    la t0, rt_sframe
+    call \handler
+    la t0, \frame
     ld x1, 8(t0)
     ld x2, 16(t0)
     ld x3, 24(t0)
@@ -228,6 +251,10 @@ rt_strap_entry:
     ld x31, 248(t0)
     ld x5, 40(t0)
     sret
+    .endm
+
+    SUPERVISOR_ENTRY rt_strap_entry, rt_sframe, rt_strap_c
+    SUPERVISOR_ENTRY rt_vstrap_entry, rt_vsframe, rt_vstrap_c
 
 /* Vector tables for mtvec/stvec MODE=Vectored (Priv spec 3.1.7): slot k records
  * k in rt_vec_hit / rt_svec_hit and falls into the common entry. Needs a valid
@@ -284,9 +311,10 @@ rt_svec_common:
 
     .bss
     .balign 8
-    .globl rt_frame, rt_sframe, rt_ctx, rt_vec_hit, rt_svec_hit
+    .globl rt_frame, rt_sframe, rt_vsframe, rt_ctx, rt_vec_hit, rt_svec_hit
 rt_frame: .space 256
 rt_sframe: .space 256
+rt_vsframe: .space 256
 rt_ctx: .space 128
 rt_vec_hit: .space 8
 rt_svec_hit: .space 8

@@ -9,7 +9,9 @@
 
 enum rt_trap_action (*rt_trap_hook)(struct rt_trap *t);
 enum rt_trap_action (*rt_strap_hook)(struct rt_trap *t);
+enum rt_trap_action (*rt_vstrap_hook)(struct rt_trap *t);
 u64 rt_trap_count;
+u64 rt_has_h;
 static char *rt_next_page = __free_start;
 
 void rt_putc(char c)
@@ -86,13 +88,13 @@ void *rt_alloc_page(void)
     return p;
 }
 
-static const char *prv_name(u64 p)
+static const char *prv_name(u64 p, u64 virt)
 {
     switch (p) {
     case PRV_U:
-        return "U";
+        return virt ? "VU" : "U";
     case PRV_S:
-        return "S";
+        return virt ? "VS" : "S";
     case PRV_M:
         return "M";
     }
@@ -108,7 +110,7 @@ void rt_print_trap(const struct rt_trap *t)
     rt_puts(" epc=");
     rt_puthex(t->epc);
     rt_puts(" from=");
-    rt_puts(prv_name(t->from));
+    rt_puts(prv_name(t->from, t->virt));
     rt_putc('\n');
 }
 
@@ -139,18 +141,52 @@ static enum rt_trap_action default_action(struct rt_trap *t, u64 ie_csr_is_m)
     return RT_SKIP;
 }
 
+/* The lower mode's exit ecall: from U/VU (8), HS (9) or VS (10), of which a
+ * handler at `level` can receive those from below it. */
+static int is_exit_ecall(const struct rt_trap *t)
+{
+    if (t->regs[17] != RT_EXIT_MAGIC)
+        return 0;
+    switch (t->level) {
+    case RT_LEVEL_M:
+        return t->cause >= 8 && t->cause <= 10;
+    case RT_LEVEL_HS:
+        return t->cause == 8 || t->cause == 10;
+    default:
+        return t->cause == 8;
+    }
+}
+
+/* The exit ecall, made from a supervisor-level handler on behalf of the lower
+ * mode (delegated exit ecall, or RT_LEAVE): M resumes the caller of rt_run_in
+ * with `a0`. */
+__attribute__((noreturn)) static void leave_to_m(u64 ret)
+{
+    register u64 a0 __asm__("a0") = ret;
+    register u64 a7 __asm__("a7") = RT_EXIT_MAGIC;
+    __asm__ volatile("ecall" ::"r"(a0), "r"(a7) : "memory");
+    __builtin_unreachable();
+}
+
 /* Called by rt_trap_entry; returns 1 to resume the M-mode caller of rt_run_in. */
 u64 rt_trap_c(u64 *regs)
 {
-    struct rt_trap t;
+    struct rt_trap t = {0};
     t.cause = csr_read(mcause);
     t.tval = csr_read(mtval);
     t.epc = csr_read(mepc);
     t.mstatus = csr_read(mstatus);
     t.from = (t.mstatus >> 11) & 3;
     t.regs = regs;
+    t.level = RT_LEVEL_M;
+    if (rt_has_h) {
+        t.virt = (t.mstatus & MSTATUS_MPV) ? 1 : 0;
+        t.gva = (t.mstatus & MSTATUS_GVA) ? 1 : 0;
+        t.tval2 = csr_read(mtval2);
+        t.tinst = csr_read(mtinst);
+    }
     rt_trap_count++;
-    if ((t.cause == 8 || t.cause == 9) && regs[17] == RT_EXIT_MAGIC)
+    if (is_exit_ecall(&t))
         return 1;
     enum rt_trap_action a = rt_trap_hook ? rt_trap_hook(&t) : default_action(&t, 1);
     if (a == RT_LEAVE)
@@ -161,25 +197,55 @@ u64 rt_trap_c(u64 *regs)
     return 0;
 }
 
-/* Called by rt_strap_entry (S-mode). */
+/* Called by rt_strap_entry (HS-mode, or S-mode without H). */
 void rt_strap_c(u64 *regs)
 {
-    struct rt_trap t;
+    struct rt_trap t = {0};
     t.cause = csr_read(scause);
     t.tval = csr_read(stval);
     t.epc = csr_read(sepc);
     t.mstatus = csr_read(sstatus);
     t.from = (t.mstatus & MSTATUS_SPP) ? PRV_S : PRV_U;
     t.regs = regs;
-    if (t.cause == 8 && regs[17] == RT_EXIT_MAGIC) {
-        /* The lower-mode exit ecall was delegated here: pass it on to M, which
-         * resumes the M-mode caller of rt_run_in with the U-mode a0. */
-        register u64 a0 __asm__("a0") = regs[10];
-        register u64 a7 __asm__("a7") = RT_EXIT_MAGIC;
-        __asm__ volatile("ecall" ::"r"(a0), "r"(a7) : "memory");
+    t.level = RT_LEVEL_HS;
+    if (rt_has_h) {
+        t.hstatus = csr_read(hstatus);
+        t.virt = (t.hstatus >> 7) & 1;
+        t.gva = (t.hstatus >> 6) & 1;
+        t.tval2 = csr_read(htval);
+        t.tinst = csr_read(htinst);
     }
+    /* The lower-mode exit ecall was delegated here: pass it on to M, which
+     * resumes the M-mode caller of rt_run_in with the lower-mode a0. */
+    if (is_exit_ecall(&t))
+        leave_to_m(regs[10]);
     rt_puts("S");
     enum rt_trap_action a = rt_strap_hook ? rt_strap_hook(&t) : default_action(&t, 0);
+    if (a == RT_LEAVE)
+        leave_to_m(regs[10]);
+    if (a == RT_SKIP && !(t.cause >> 63))
+        t.epc += rt_insn_len(t.epc);
+    csr_write(sepc, t.epc);
+}
+
+/* Called by rt_vstrap_entry (VS-mode): the S-level CSR numbers read the VS CSRs. */
+void rt_vstrap_c(u64 *regs)
+{
+    struct rt_trap t = {0};
+    t.cause = csr_read(scause);
+    t.tval = csr_read(stval);
+    t.epc = csr_read(sepc);
+    t.mstatus = csr_read(sstatus);
+    t.from = (t.mstatus & MSTATUS_SPP) ? PRV_S : PRV_U;
+    t.regs = regs;
+    t.level = RT_LEVEL_VS;
+    t.virt = 1;
+    if (is_exit_ecall(&t))
+        leave_to_m(regs[10]);
+    rt_puts("VS");
+    enum rt_trap_action a = rt_vstrap_hook ? rt_vstrap_hook(&t) : default_action(&t, 0);
+    if (a == RT_LEAVE)
+        leave_to_m(regs[10]);
     if (a == RT_SKIP && !(t.cause >> 63))
         t.epc += rt_insn_len(t.epc);
     csr_write(sepc, t.epc);
@@ -187,6 +253,7 @@ void rt_strap_c(u64 *regs)
 
 void rt_main(void)
 {
+    rt_has_h = (csr_read(misa) >> 7) & 1;
     int rc = main();
     rt_puts("END\n");
     rt_exit((u64)rc);

@@ -30,6 +30,9 @@ typedef unsigned char u8;
 #define MSTATUS_TVM (1UL << 20)
 #define MSTATUS_TW (1UL << 21)
 #define MSTATUS_TSR (1UL << 22)
+/* Hypervisor extension. */
+#define MSTATUS_GVA (1UL << 38)
+#define MSTATUS_MPV (1UL << 39)
 
 #define CLINT_MSIP 0x02000000UL
 #define CLINT_MTIMECMP 0x02004000UL
@@ -57,10 +60,24 @@ typedef unsigned char u8;
         __v;                                                                   \
     })
 
-/* One trap taken to M-mode. `regs` points at the saved x0..x31 (writable). */
+/* Where a trap was taken. */
+#define RT_LEVEL_M 0UL
+#define RT_LEVEL_HS 1UL /* HS-mode, or S-mode without H */
+#define RT_LEVEL_VS 2UL
+
+/* One trap. `regs` points at the saved x0..x31 (writable). Read in the handler's
+ * own level: mcause/mtval/mepc/mstatus in M, scause/stval/sepc/sstatus in HS,
+ * and the same numbers in VS, where they reach vscause/vstval/vsepc/vsstatus. */
 struct rt_trap {
-    u64 cause, tval, epc, mstatus, from; /* from = privilege the trap came from */
+    u64 cause, tval, epc, mstatus, from; /* from = (nominal) privilege the trap came from */
     u64 *regs;
+    u64 level; /* RT_LEVEL_* */
+    /* Hypervisor extension; zero where the level has no such state, or without H. */
+    u64 virt;    /* V before the trap: mstatus.MPV (M), hstatus.SPV (HS), 1 (VS) */
+    u64 gva;     /* mstatus.GVA (M), hstatus.GVA (HS) */
+    u64 tval2;   /* mtval2 (M), htval (HS) */
+    u64 tinst;   /* mtinst (M), htinst (HS) */
+    u64 hstatus; /* hstatus on entry (HS only) */
 };
 
 /* What the M-mode handler does after the hook (if any) returns. */
@@ -71,9 +88,15 @@ enum rt_trap_action {
 };
 
 /* Hook called for every trap that is not the lower-mode exit ecall. NULL means:
- * print the trap and skip the instruction (interrupts: print and return). */
+ * print the trap and skip the instruction (interrupts: print and return). The
+ * hooks for traps into HS (or S) and VS act the same way; RT_LEAVE from them
+ * abandons the lower mode too. */
 extern enum rt_trap_action (*rt_trap_hook)(struct rt_trap *t);
+extern enum rt_trap_action (*rt_strap_hook)(struct rt_trap *t);
+extern enum rt_trap_action (*rt_vstrap_hook)(struct rt_trap *t);
 extern u64 rt_trap_count;
+/* misa.H, read at start-up: the handlers read the H CSRs only when it is set. */
+extern u64 rt_has_h;
 
 void rt_putc(char c);
 void rt_puts(const char *s);
@@ -88,6 +111,11 @@ __attribute__((noreturn)) void rt_exit(u64 code);
  * returns when fn returns (the lower mode leaves through an ecall that the M-mode
  * handler recognises by a7 == RT_EXIT_MAGIC). Returns fn's a0. */
 u64 rt_run_in(u64 mode, u64 (*fn)(u64), u64 arg);
+/* The same with V=1: fn runs in VS-mode (PRV_S) or VU-mode (PRV_U) under the
+ * current hgatp and vsatp (mret with mstatus.MPV = 1). Its exit ecall (cause 10
+ * from VS, 8 from VU) is passed on to M by the HS and VS handlers when delegated
+ * there. */
+u64 rt_run_in_v(u64 mode, u64 (*fn)(u64), u64 arg);
 
 /* Length in bytes (2 or 4) of the instruction at `addr`, read as halfwords so a
  * 4-byte instruction at a 2-mod-4 address is fine. */
