@@ -138,7 +138,7 @@ const CSR_READS: &[CsrRead] = {
         field(num::STVAL, offset_of!(Csrs, stval)),
         field(num::MISA, offset_of!(Csrs, misa)),
         field(num::MEDELEG, offset_of!(Csrs, medeleg)),
-        field(num::MIDELEG, offset_of!(Csrs, mideleg)),
+        // Not mideleg: its H bits are read-only one on read (`Hart::mideleg`).
         field(num::MIE, offset_of!(Csrs, mie)),
         field(num::MTVEC, offset_of!(Csrs, mtvec)),
         field(num::MSCRATCH, offset_of!(Csrs, mscratch)),

@@ -825,11 +825,7 @@ impl Tlb {
             gbits: t.gbits,
         };
         if entry.span != shift {
-            let page = (
-                entry.vmid,
-                vaddr & !((1u64 << entry.span) - 1),
-                entry.span,
-            );
+            let page = (entry.vmid, vaddr & !((1u64 << entry.span) - 1), entry.span);
             if let Some(list) = &mut self.l2_split {
                 if !list.contains(&page) {
                     if list.len() < L1_SUPER_MAX {

@@ -140,7 +140,9 @@ static inline void hyp_print_trap(const struct rt_trap *t)
      * mtval is a guest virtual address and GVA must be 1). hyp_m_trap_done
      * clears it after each report, the two causes are not compared here, and
      * the programs hide GVA (HIDE_GVA) around the V=0 cases. */
-    if ((hyp_hide & HIDE_GVA) ||
+    /* For a breakpoint from V=1 the tval is the guest virtual address of the
+     * ebreak and the spec sets GVA; QEMU 10 leaves it 0: not compared. */
+    if ((hyp_hide & HIDE_GVA) || t->cause == 3 ||
         (t->level == RT_LEVEL_M && t->virt && (t->cause == EXC_ILLEGAL || t->cause == EXC_VIRTUAL)))
         rt_puts(" gva=-");
     else

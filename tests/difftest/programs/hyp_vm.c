@@ -177,9 +177,13 @@ static u64 hgatp_val(void)
     return (u64)MODE << 60 | VMID << 44 | (u64)groot >> 12;
 }
 
+/* Each VS-stage root has its own ASID: switching vsatp between two page tables of
+ * one ASID without a fence may keep using the old translations (Priv spec, satp:
+ * software must fence when it reuses an ASID), which QEMU never does and Rivet may. */
 static u64 vsatp_for(u64 root_gpa)
 {
-    return 8UL << 60 | (root_gpa >> 12);
+    u64 asid = root_gpa == (u64)vs_root_s ? 1 : 2;
+    return 8UL << 60 | asid << 44 | (root_gpa >> 12);
 }
 
 /* Run fn in VS (root_s) or VU (root_u) with both stages on. */
