@@ -808,9 +808,10 @@ fn satp(h: &Hart, _: u16) -> Gate {
     }
 }
 
-/// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp").
+/// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp"); not VS-mode ones, which
+/// are virtual instructions whatever TVM says ("Trap Cause Codes").
 fn hgatp(h: &Hart, _: u16) -> Gate {
-    if h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0 {
+    if h.prv == Priv::S && !h.virt && h.csr.mstatus & mstatus::TVM != 0 {
         Gate::Illegal
     } else {
         Gate::Ok
@@ -877,6 +878,11 @@ impl Hart {
         };
         let gate = match gate {
             Gate::Ok => (entry.pred)(self, csr),
+            // H chapter, "Trap Cause Codes": V=1 makes an access virtual only if it is
+            // HS-qualified, "allowed in HS-mode, assuming mstatus.TVM=0". One that the
+            // register's own predicate refuses for reasons M controls (Sstc's
+            // menvcfg.STCE and mcounteren.TM) stays illegal.
+            Gate::Virtual if (entry.pred)(self, csr) == Gate::Illegal => Gate::Illegal,
             g => g,
         };
         match gate {
@@ -1501,6 +1507,38 @@ mod tests {
             assert_eq!(fault(&mut h, num::HGEIP, false), Some(cause::VIRTUAL_INSN));
             assert_eq!(fault(&mut h, num::HGEIP, true), Some(cause::ILLEGAL_INSN));
         }
+    }
+
+    #[test]
+    fn vs_and_vu_accesses_hs_could_not_make_are_illegal() {
+        // H chapter, "Trap Cause Codes": only HS-qualified accesses are virtual. Sstc:
+        // with menvcfg.STCE or mcounteren.TM clear, stimecmp and vstimecmp are illegal
+        // in every mode but M, VS and VU included.
+        let mut h = testutil::hart();
+        let (ill, vi) = (Some(cause::ILLEGAL_INSN), Some(cause::VIRTUAL_INSN));
+        csrw(&mut h, num::HENVCFG, u64::MAX);
+        csrw(&mut h, num::HCOUNTEREN, counteren::TM);
+        for (menv, mcen) in [(0, counteren::TM), (menvcfg::STCE, 0)] {
+            csrw(&mut h, num::MENVCFG, menv);
+            csrw(&mut h, num::MCOUNTEREN, mcen);
+            for p in [Priv::S, Priv::U] {
+                h.set_mode(p, true);
+                for write in [false, true] {
+                    assert_eq!(fault(&mut h, num::VSTIMECMP, write), ill, "{p:?}");
+                    assert_eq!(fault(&mut h, num::STIMECMP, write), ill, "{p:?}");
+                }
+                h.set_mode(Priv::M, false);
+            }
+        }
+        // Allowed to HS, the same accesses are virtual (stimecmp from VS works).
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::MCOUNTEREN, counteren::TM);
+        h.set_mode(Priv::U, true);
+        assert_eq!(fault(&mut h, num::STIMECMP, false), vi);
+        assert_eq!(fault(&mut h, num::VSTIMECMP, false), vi);
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::VSTIMECMP, true), vi);
+        assert_eq!(fault(&mut h, num::STIMECMP, false), None);
     }
 
     #[test]
