@@ -400,7 +400,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::VSTIMECMP,
-        Some(Ext::Sstc),
+        H,
         vstimecmp,
         |h, _| h.csr.vstimecmp,
         Some(|h, _, v| {
@@ -834,8 +834,14 @@ fn sstc(h: &Hart, _: u16) -> Gate {
     Gate::Ok
 }
 
-/// `vstimecmp` by its own number (from M or HS): as `stimecmp` from HS.
+/// `vstimecmp` by its own number (from M or HS): as `stimecmp` from HS. It needs both
+/// H (its table entry) and Sstc: Sstc adds "the VS-level vstimecmp CSR", its "similar
+/// facility" for the hypervisor extension's VS-mode (Sstc chapter), so a hart without
+/// H has no such CSR.
 fn vstimecmp(h: &Hart, _: u16) -> Gate {
+    if !h.exts.has(Ext::Sstc) {
+        return Gate::Illegal;
+    }
     if h.prv == Priv::M {
         return Gate::Ok;
     }
@@ -1487,6 +1493,18 @@ mod tests {
             assert_eq!(fault(&mut h, n, true), Some(cause::ILLEGAL_INSN), "{n:#x}");
         }
         assert_eq!(fault(&mut h, num::SSTATUS, false), None);
+    }
+
+    #[test]
+    fn vstimecmp_needs_both_h_and_sstc() {
+        for missing in [Ext::H, Ext::Sstc] {
+            let mut h = testutil::hart();
+            h.exts = ExtSet::ALL.without(missing);
+            for write in [false, true] {
+                let f = fault(&mut h, num::VSTIMECMP, write);
+                assert_eq!(f, Some(cause::ILLEGAL_INSN), "without {missing:?}");
+            }
+        }
     }
 
     #[test]
