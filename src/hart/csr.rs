@@ -1054,16 +1054,18 @@ impl Hart {
         }
     }
 
-    /// `hgatp` (H chapter, "hgatp"): Bare, Sv39x4, Sv48x4 and Sv57x4; a write of
-    /// another mode leaves the register as it was (QEMU does the same; the spec makes
-    /// the fields WARL). VMID is 14 bits and kept with MODE = Bare, which is how
-    /// hypervisors measure VMIDLEN; bits 59:58 are zero; PPN[1:0] read as zero in the
-    /// x4 modes, whose root table is 16 KiB-aligned.
+    /// `hgatp` (H chapter, "hgatp"): Bare, Sv39x4, Sv48x4 and Sv57x4. "A write to hgatp
+    /// with an unsupported MODE value is not ignored as it is for satp. Instead, the
+    /// fields of hgatp are WARL": MODE keeps its old value and VMID and PPN are written
+    /// (QEMU ignores the whole write). VMID is 14 bits and kept with MODE = Bare, which
+    /// is how hypervisors measure VMIDLEN; bits 59:58 are zero; PPN[1:0] read as zero
+    /// in the x4 modes, whose root table is 16 KiB-aligned.
     fn write_hgatp(&mut self, value: u64) {
-        let mode = value >> atp::MODE_SHIFT;
-        if !self.atp_mode_supported(value) {
-            return;
-        }
+        let mode = if self.atp_mode_supported(value) {
+            value >> atp::MODE_SHIFT
+        } else {
+            self.csr.hgatp >> atp::MODE_SHIFT
+        };
         let mut ppn = value & atp::PPN_MASK;
         if mode != 0 {
             ppn &= !3;
@@ -1393,6 +1395,25 @@ mod tests {
                 "mode {mode}"
             );
         }
+    }
+
+    #[test]
+    fn hgatp_keeps_its_mode_but_takes_the_other_fields_of_an_unsupported_mode() {
+        // H chapter, "hgatp": unlike satp, such a write is not ignored; the fields are
+        // WARL. KVM's probe (write Sv57x4, Sv48x4, Sv39x4 and keep the first that reads
+        // back) still sees an unsupported mode as absent.
+        let mut h = testutil::hart();
+        h.max_satp_mode = 8;
+        csrw(&mut h, num::HGATP, 8 << 60 | 1 << 44 | 0x8_0000);
+        csrw(&mut h, num::HGATP, 9 << 60 | 2 << 44 | 0x9_0003);
+        assert_eq!(csrr(&mut h, num::HGATP), 8 << 60 | 2 << 44 | 0x9_0000);
+        csrw(&mut h, num::HGATP, 0);
+        for mode in [10u64, 9, 5, 1, 15] {
+            csrw(&mut h, num::HGATP, mode << 60 | 3 << 44 | 0x9_0003);
+            assert_eq!(csrr(&mut h, num::HGATP), 3 << 44 | 0x9_0003, "mode {mode}");
+        }
+        csrw(&mut h, num::HGATP, 8 << 60);
+        assert_eq!(csrr(&mut h, num::HGATP) >> 60, 8);
     }
 
     #[test]
