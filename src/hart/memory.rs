@@ -974,6 +974,54 @@ mod tests {
     }
 
     #[test]
+    fn a_misaligned_access_names_the_faulting_portion_in_tval_and_gpa() {
+        // H chapter, "Guest-Page Faults": for an access straddling a page, tval is the
+        // address a page fault would name (here the second page's start) and the GPA
+        // "shall correspond to the exact virtual address written to stval".
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        g.vsmap(GVA + 0x1000, GPA + 0x5000, RWX);
+        let e = h.load(GVA + 0xffc, 8).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+        let e = h.store(GVA + 0xffe, 4, 0).unwrap_err();
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+        // The first page untouched by the faulting store.
+        assert_eq!(h.shared.ram.read(PA + 0xffe, 2), Some(0));
+        // An instruction straddling the pages: the second half faults.
+        h.shared.ram.write(PA + 0xffe, 2, 0x0003).unwrap();
+        let e = h.fetch_insn(GVA + 0xffe).unwrap_err();
+        assert_eq!(e.cause, cause::INSN_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+    }
+
+    #[test]
+    fn hlvx_obeys_pmp_read_permission() {
+        // H chapter: the supervisor physical memory attributes must grant both execute
+        // and read to HLVX; an execute-only PMP region gives a load access fault.
+        let (mut h, _) = guest(RWX, RWX | U);
+        csrw(&mut h, num::PMPADDR0, PA >> 2 | 0x1ff);
+        csrw(&mut h, num::PMPADDR0 + 1, u64::MAX >> 10);
+        csrw(&mut h, num::PMPCFG0, 0x1c | 0x1f << 8);
+        assert_eq!(h.fetch_insn(GVA), Ok(0x1111));
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        let e = h.hlv(GVA, 4, true).unwrap_err();
+        assert_eq!((e.cause, e.gva), (cause::LOAD_ACCESS, true));
+    }
+
+    #[test]
+    fn hlv_and_hsv_ignore_mprv() {
+        // H chapter, "mstatus": MPRV does not affect HLV, HLVX and HSV.
+        let (mut h, _) = guest(RWX, RWX | U);
+        h.set_mode(Priv::M, false);
+        csrw(&mut h, num::MSTATUS, mstatus::MPRV);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA + 8, 8, false), Ok(0x2222));
+        h.hsv(GVA, 8, 0x5555).unwrap();
+        assert_eq!(h.shared.ram.read(PA, 8), Some(0x5555));
+    }
+
+    #[test]
     fn hlv_accesses_at_the_privilege_spvp_names() {
         // H chapter, "Hypervisor Virtual-Machine Load and Store Instructions": as VU
         // when SPVP=0, as VS when SPVP=1; vsstatus.SUM applies, sstatus.SUM does not.
