@@ -368,4 +368,21 @@ mod tests {
         // The VS timer is the guest's: it leaves the HS timer (STIP) alone.
         assert_eq!(csrr(&mut h, num::MIP) & rivet_devices::irq::STIP, 0);
     }
+
+    #[test]
+    fn the_vs_timer_deadline_is_vstimecmp_minus_htimedelta() {
+        // The timer loop must wake the hart when the guest's time (time + htimedelta)
+        // reaches vstimecmp: at host tick vstimecmp - htimedelta.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        let cmp = 1_000_000_000;
+        csrw(&mut h, num::VSTIMECMP, cmp);
+        assert_eq!(h.timer.next_deadline, cmp);
+        csrw(&mut h, num::HTIMEDELTA, cmp / 2);
+        assert_eq!(h.timer.next_deadline, cmp / 2);
+        // Without henvcfg.STCE the VS timer sets no deadline.
+        csrw(&mut h, num::HENVCFG, 0);
+        assert_eq!(h.timer.next_deadline, u64::MAX);
+    }
 }
