@@ -1670,38 +1670,58 @@ fn clmul(a: u64, b: u64) -> u128 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rivet_devices::irq::{HartSignals, SEIP, SSIP};
-    use std::sync::Arc;
+    use crate::hart::csr::{menvcfg, num};
+    use crate::hart::testutil::{self, csrr, csrw, Guest, RAM_BASE, RWX, U};
+    use rivet_devices::irq::{SEIP, SSIP, VSEIP};
+    use rivet_jit::frontend::decode;
 
-    /// A hart in M-mode on a bare machine (4 KiB of RAM, no devices).
-    fn bare_hart() -> (Hart, Arc<HartSignals>) {
-        let signals = Arc::new(HartSignals::new());
-        let clock = rivet_devices::clock::Clock::new();
-        let shared = Arc::new(crate::hart::Shared {
-            ram: Arc::new(rivet_devices::ram::GuestRam::new(0x8000_0000, 0x1000).unwrap()),
-            bus: rivet_devices::bus::Bus::new(),
-            aclint: rivet_devices::aclint::Aclint::new(vec![signals.clone()], clock.clone())
-                .unwrap(),
-            clock,
-            power: Arc::new(rivet_devices::power::PowerControl::new()),
-            mmio_in_ram: Vec::new(),
-            timer_loop: Default::default(),
-        });
-        (Hart::new(0, signals.clone(), shared), signals)
+    const SRET: u32 = 0x1020_0073;
+    const WFI: u32 = 0x1050_0073;
+    const SFENCE_VMA: u32 = 0x1200_0073;
+    const SINVAL_VMA: u32 = 0x1600_0073;
+    const HFENCE_VVMA: u32 = 0x2200_0073;
+    const HFENCE_GVMA: u32 = 0x6200_0073;
+    const HINVAL_GVMA: u32 = 0x6600_0073;
+    const ECALL: u32 = 0x0000_0073;
+    /// hlv.d a0, (a1); hlv.b a0, (a1); hlvx.hu a0, (a1); hsv.w a2, (a1).
+    const HLV_D: u32 = 0x6c05_c573;
+    const HLV_B: u32 = 0x6005_c573;
+    const HLVX_HU: u32 = 0x6435_c573;
+    const HSV_W: u32 = 0x6ac5_c073;
+    /// fadd.s ft0, ft0, ft0 (dynamic rounding).
+    const FADD_S: u32 = 0x0000_7053;
+    /// cbo.zero (a0).
+    const CBO_ZERO: u32 = 0x0045_200f;
+
+    /// Runs the instruction `raw` in mode (`p`, `virt`); the cause of its exception.
+    fn run(h: &mut Hart, raw: u32, p: Priv, virt: bool) -> Option<u64> {
+        h.set_mode(p, virt);
+        let e = exec(h, &decode(raw)).err();
+        e.map(|e| {
+            if matches!(e.cause, cause::ILLEGAL_INSN | cause::VIRTUAL_INSN) {
+                // H chapter, "Trap Cause Codes": the same tval as illegal instruction.
+                assert_eq!(e.tval, u64::from(raw), "tval of {raw:#x}");
+            }
+            e.cause
+        })
     }
+
+    const ILL: Option<u64> = Some(cause::ILLEGAL_INSN);
+    const VIRT: Option<u64> = Some(cause::VIRTUAL_INSN);
 
     #[test]
     fn csrrs_on_mip_does_not_latch_the_external_seip_signal() {
-        let (mut h, signals) = bare_hart();
+        let mut h = testutil::hart();
+        let signals = h.signals.clone();
         signals.set_level(SEIP, true);
-        assert_ne!(h.csr_read(crate::hart::csr::num::MIP, 0).unwrap() & SEIP, 0);
+        assert_ne!(h.csr_read(num::MIP, 0).unwrap() & SEIP, 0);
         // csrrs zero, mip, t0 with t0 = SSIP (OpenSBI injecting an IPI).
         h.x[5] = SSIP;
-        let insn = rivet_jit::frontend::decode(0x3442_a073);
+        let insn = decode(0x3442_a073);
         assert_eq!(insn.op, Op::Csrrs);
         exec(&mut h, &insn).unwrap();
         signals.set_level(SEIP, false);
-        let mip = h.csr_read(crate::hart::csr::num::MIP, 0).unwrap();
+        let mip = h.csr_read(num::MIP, 0).unwrap();
         assert_eq!(mip & SEIP, 0, "SEIP must follow the PLIC, not stay latched");
         assert_ne!(mip & SSIP, 0);
     }
@@ -1718,5 +1738,336 @@ mod tests {
         assert_eq!(rem(i64::MIN, -1), 0);
         assert_eq!(div(7, 0), -1);
         assert_eq!(rem32(-7, 0), -7);
+    }
+
+    #[test]
+    fn the_encodings_used_here_decode_as_intended() {
+        for (raw, op) in [
+            (SRET, Op::Sret),
+            (WFI, Op::Wfi),
+            (SFENCE_VMA, Op::SfenceVma),
+            (SINVAL_VMA, Op::SinvalVma),
+            (HFENCE_VVMA, Op::HfenceVvma),
+            (HFENCE_GVMA, Op::HfenceGvma),
+            (HINVAL_GVMA, Op::HinvalGvma),
+            (ECALL, Op::Ecall),
+            (HLV_D, Op::HlvD),
+            (HLV_B, Op::HlvB),
+            (HLVX_HU, Op::HlvxHu),
+            (HSV_W, Op::HsvW),
+            (FADD_S, Op::FaddS),
+            (CBO_ZERO, Op::CboZero),
+        ] {
+            assert_eq!(decode(raw).op, op, "{raw:#x}");
+        }
+    }
+
+    #[test]
+    fn sret_is_virtual_in_vu_and_behind_vtsr_in_vs_and_tsr_in_hs() {
+        let mut h = testutil::hart();
+        assert_eq!(run(&mut h, SRET, Priv::U, true), VIRT);
+        assert_eq!(run(&mut h, SRET, Priv::U, false), ILL);
+        csrw(&mut h, num::HSTATUS, hstatus::VTSR);
+        assert_eq!(run(&mut h, SRET, Priv::S, true), VIRT);
+        // VTSR does not reach HS; TSR does not reach VS (H chapter, "mstatus").
+        h.csr.vsstatus |= mstatus::SPP;
+        assert_eq!(run(&mut h, SRET, Priv::S, false), None);
+        csrw(&mut h, num::HSTATUS, 0);
+        csrw(&mut h, num::MSTATUS, mstatus::TSR | mstatus::SPP);
+        assert_eq!(run(&mut h, SRET, Priv::S, false), ILL);
+        assert_eq!(run(&mut h, SRET, Priv::S, true), None);
+        assert_eq!((h.prv, h.virt), (Priv::S, true), "vsstatus.SPP was set");
+    }
+
+    #[test]
+    fn wfi_is_virtual_in_vu_and_in_vs_with_vtw_and_illegal_with_tw() {
+        let mut h = testutil::hart();
+        assert_eq!(run(&mut h, WFI, Priv::U, true), VIRT);
+        assert_eq!(run(&mut h, WFI, Priv::U, false), ILL);
+        assert_eq!(run(&mut h, WFI, Priv::S, true), None);
+        csrw(&mut h, num::HSTATUS, hstatus::VTW);
+        assert_eq!(run(&mut h, WFI, Priv::S, true), VIRT);
+        assert_eq!(run(&mut h, WFI, Priv::S, false), None, "VTW is VS's");
+        // TW=1 wins over VTW, in every mode below M.
+        csrw(&mut h, num::MSTATUS, mstatus::TW);
+        assert_eq!(run(&mut h, WFI, Priv::S, true), ILL);
+        assert_eq!(run(&mut h, WFI, Priv::U, true), ILL);
+        assert_eq!(run(&mut h, WFI, Priv::S, false), ILL);
+        assert_eq!(run(&mut h, WFI, Priv::M, false), None);
+    }
+
+    #[test]
+    fn sfence_and_sinval_are_virtual_in_vu_and_in_vs_with_vtvm() {
+        let mut h = testutil::hart();
+        for raw in [SFENCE_VMA, SINVAL_VMA] {
+            csrw(&mut h, num::HSTATUS, 0);
+            csrw(&mut h, num::MSTATUS, 0);
+            assert_eq!(run(&mut h, raw, Priv::U, true), VIRT);
+            assert_eq!(run(&mut h, raw, Priv::U, false), ILL);
+            assert_eq!(run(&mut h, raw, Priv::S, true), None);
+            csrw(&mut h, num::HSTATUS, hstatus::VTVM);
+            assert_eq!(run(&mut h, raw, Priv::S, true), VIRT);
+            assert_eq!(run(&mut h, raw, Priv::S, false), None);
+            csrw(&mut h, num::HSTATUS, 0);
+            csrw(&mut h, num::MSTATUS, mstatus::TVM);
+            assert_eq!(run(&mut h, raw, Priv::S, false), ILL);
+            assert_eq!(run(&mut h, raw, Priv::S, true), None, "TVM is HS's");
+        }
+    }
+
+    #[test]
+    fn hypervisor_instructions_from_vs_and_vu_are_virtual() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HSTATUS, hstatus::HU);
+        for raw in [
+            HFENCE_VVMA,
+            HFENCE_GVMA,
+            HINVAL_GVMA,
+            HLV_D,
+            HLV_B,
+            HLVX_HU,
+            HSV_W,
+        ] {
+            assert_eq!(run(&mut h, raw, Priv::S, true), VIRT, "{raw:#x} in VS");
+            assert_eq!(run(&mut h, raw, Priv::U, true), VIRT, "{raw:#x} in VU");
+        }
+    }
+
+    #[test]
+    fn hlv_and_hsv_from_u_need_hstatus_hu() {
+        // With vsatp and hgatp Bare the guest's addresses are physical ones.
+        let mut h = testutil::hart();
+        let at = RAM_BASE + 0x1000;
+        h.shared.ram.write(at, 8, 0x1122_3344_5566_7788).unwrap();
+        h.x[11] = at;
+        h.x[12] = 0xaabb_ccdd;
+        for raw in [HLV_D, HLV_B, HLVX_HU, HSV_W] {
+            assert_eq!(run(&mut h, raw, Priv::U, false), ILL, "{raw:#x}, HU=0");
+        }
+        csrw(&mut h, num::HSTATUS, hstatus::HU);
+        assert_eq!(run(&mut h, HLV_D, Priv::U, false), None);
+        assert_eq!(h.x[10], 0x1122_3344_5566_7788);
+        assert_eq!(run(&mut h, HLV_B, Priv::U, false), None);
+        assert_eq!(h.x[10], 0xffff_ffff_ffff_ff88, "sign-extended");
+        assert_eq!(run(&mut h, HSV_W, Priv::U, false), None);
+        assert_eq!(h.shared.ram.read(at, 8), Some(0x1122_3344_aabb_ccdd));
+        // HU covers the virtual-machine loads and stores only, not the fences.
+        assert_eq!(run(&mut h, HFENCE_VVMA, Priv::U, false), ILL);
+        assert_eq!(run(&mut h, HFENCE_GVMA, Priv::U, false), ILL);
+    }
+
+    #[test]
+    fn hfence_gvma_in_hs_with_tvm_is_illegal_but_hfence_vvma_is_not() {
+        // H chapter, "Hypervisor Memory-Management Fence Instructions".
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MSTATUS, mstatus::TVM);
+        assert_eq!(run(&mut h, HFENCE_GVMA, Priv::S, false), ILL);
+        assert_eq!(run(&mut h, HINVAL_GVMA, Priv::S, false), ILL);
+        assert_eq!(run(&mut h, HFENCE_VVMA, Priv::S, false), None);
+        assert_eq!(run(&mut h, HFENCE_GVMA, Priv::M, false), None);
+        csrw(&mut h, num::MSTATUS, 0);
+        assert_eq!(run(&mut h, HFENCE_GVMA, Priv::S, false), None);
+    }
+
+    #[test]
+    fn fp_with_vsstatus_fs_off_is_illegal_not_virtual() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MSTATUS, 1 << mstatus::FS_SHIFT);
+        h.csr.vsstatus &= !mstatus::FS;
+        assert_eq!(run(&mut h, FADD_S, Priv::S, true), ILL);
+        assert_eq!(run(&mut h, FADD_S, Priv::U, true), ILL);
+        h.csr.vsstatus |= 1 << mstatus::FS_SHIFT;
+        assert_eq!(run(&mut h, FADD_S, Priv::U, true), None);
+        // Both fields become Dirty (H chapter, "vsstatus").
+        assert_eq!(h.csr.mstatus & mstatus::FS, mstatus::FS);
+        assert_eq!(h.csr.vsstatus & mstatus::FS, mstatus::FS);
+        h.csr.mstatus &= !mstatus::FS;
+        assert_eq!(run(&mut h, FADD_S, Priv::S, true), ILL);
+    }
+
+    #[test]
+    fn cbo_zero_is_illegal_for_menvcfg_and_virtual_for_henvcfg_and_senvcfg() {
+        // Zicboz, and the H chapter's "henvcfg": a bit M clears makes the instruction
+        // illegal; one HS clears (henvcfg) or VS clears for VU (senvcfg) makes it
+        // virtual.
+        let mut h = testutil::hart();
+        let at = RAM_BASE + 0x2000;
+        h.shared.ram.write(at + 8, 8, u64::MAX).unwrap();
+        h.x[10] = at + 8;
+        let cbze = menvcfg::CBZE;
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::S, true), ILL, "menvcfg clear");
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::S, false), ILL);
+        csrw(&mut h, num::MENVCFG, cbze);
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::S, true), VIRT, "henvcfg clear");
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::U, true), VIRT);
+        csrw(&mut h, num::HENVCFG, cbze);
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::U, true), VIRT, "senvcfg clear");
+        assert_eq!(
+            run(&mut h, CBO_ZERO, Priv::U, false),
+            ILL,
+            "senvcfg clear, V=0"
+        );
+        assert_eq!(
+            h.shared.ram.read(at + 8, 8),
+            Some(u64::MAX),
+            "nothing written"
+        );
+        assert_eq!(run(&mut h, CBO_ZERO, Priv::S, true), None);
+        assert_eq!(h.shared.ram.read(at + 8, 8), Some(0));
+    }
+
+    #[test]
+    fn ecall_causes_tell_vs_from_hs() {
+        let mut h = testutil::hart();
+        assert_eq!(run(&mut h, ECALL, Priv::S, true), Some(cause::ECALL_VS));
+        assert_eq!(run(&mut h, ECALL, Priv::U, true), Some(cause::ECALL_U));
+        assert_eq!(run(&mut h, ECALL, Priv::S, false), Some(cause::ECALL_S));
+    }
+
+    #[test]
+    fn virtual_and_illegal_instruction_traps_put_the_instruction_in_stval() {
+        let mut h = testutil::hart();
+        csrw(
+            &mut h,
+            num::MEDELEG,
+            1 << cause::ILLEGAL_INSN | 1 << cause::VIRTUAL_INSN,
+        );
+        csrw(&mut h, num::HSTATUS, hstatus::VTSR);
+        csrw(&mut h, num::MSTATUS, 1 << mstatus::FS_SHIFT);
+        h.csr.vsstatus &= !mstatus::FS;
+        for (raw, c) in [(SRET, cause::VIRTUAL_INSN), (FADD_S, cause::ILLEGAL_INSN)] {
+            h.set_mode(Priv::S, true);
+            let e = exec(&mut h, &decode(raw)).unwrap_err();
+            h.raise(e);
+            assert_eq!((h.prv, h.virt), (Priv::S, false));
+            assert_eq!(csrr(&mut h, num::SCAUSE), c);
+            assert_eq!(csrr(&mut h, num::STVAL), u64::from(raw));
+            assert_eq!(csrr(&mut h, num::HTVAL), 0);
+            assert_eq!(csrr(&mut h, num::HSTATUS) & hstatus::GVA, 0);
+        }
+        // Into M as well.
+        csrw(&mut h, num::MEDELEG, 0);
+        h.set_mode(Priv::U, true);
+        let e = exec(&mut h, &decode(WFI)).unwrap_err();
+        h.raise(e);
+        assert_eq!(csrr(&mut h, num::MCAUSE), cause::VIRTUAL_INSN);
+        assert_eq!(csrr(&mut h, num::MTVAL), u64::from(WFI));
+    }
+
+    #[test]
+    fn wfi_in_vs_wakes_on_a_pending_enabled_vs_interrupt_with_sie_clear() {
+        // Priv spec, "Wait for Interrupt": WFI resumes on a locally enabled pending
+        // interrupt whatever the global enables; the trap is not taken.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HIDELEG, VSEIP);
+        csrw(&mut h, num::HIE, VSEIP);
+        h.csr.vsstatus &= !mstatus::SIE;
+        assert_eq!(run(&mut h, WFI, Priv::S, true), None);
+        assert!(h.waiting, "nothing pending: the hart waits");
+        h.waiting = false;
+        csrw(&mut h, num::HVIP, VSEIP);
+        assert_eq!(run(&mut h, WFI, Priv::S, true), None);
+        assert!(!h.waiting);
+        assert_eq!(h.pending_interrupt(), None, "SIE is clear in vsstatus");
+    }
+
+    /// A guest at VMID 1 mapping guest virtual 0x4000_0000 onto a RAM page through
+    /// both stages; the hart in VS-mode.
+    fn guest_hart() -> (Hart, Guest, u64) {
+        let mut h = testutil::hart();
+        let mut g = Guest::new(&h);
+        let pa = RAM_BASE + 0x10_0000;
+        g.map(0x4000_0000, pa, RWX, RWX | U);
+        g.install(&mut h, 1);
+        h.set_mode(Priv::S, true);
+        (h, g, pa)
+    }
+
+    #[test]
+    fn guest_page_faults_of_loads_and_stores_carry_the_transformed_instruction() {
+        let (mut h, mut g, pa) = guest_hart();
+        let gpa = pa - testutil::GPA_TO_PA;
+        // The G stage loses the data page.
+        g.gmap(gpa, pa, 0);
+        h.x[11] = 0x4000_0000;
+        // ld a0, 8(a1): a load keeps opcode, funct3 and rd; the offset field is zero.
+        let e = exec(&mut h, &decode(0x0085_b503)).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa, e.gva), (0x4000_0008, gpa + 8, true));
+        assert_eq!(e.tinst, 0x0000_3503);
+        // sd a2, 16(a1): a store keeps opcode, funct3 and rs2.
+        let e = exec(&mut h, &decode(0x00c5_b823)).unwrap_err();
+        assert_eq!(e.cause, cause::STORE_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (0x4000_0010, gpa + 16));
+        assert_eq!(e.tinst, 0x00c0_3023);
+        // c.lw a0, 4(a1): expanded, then bit 1 cleared.
+        let e = exec(&mut h, &decode(0x41c8)).unwrap_err();
+        assert_eq!(e.tinst, 0x0000_2501);
+        // Taken into HS: htval = gpa >> 2, htinst the transformed instruction.
+        csrw(&mut h, num::MEDELEG, 1 << cause::LOAD_GUEST_PAGE_FAULT);
+        let e = exec(&mut h, &decode(0x0085_b503)).unwrap_err();
+        h.raise(e);
+        assert_eq!(csrr(&mut h, num::SCAUSE), cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!(csrr(&mut h, num::STVAL), 0x4000_0008);
+        assert_eq!(csrr(&mut h, num::HTVAL), (gpa + 8) >> 2);
+        assert_eq!(csrr(&mut h, num::HTINST), 0x0000_3503);
+        let hs = csrr(&mut h, num::HSTATUS);
+        assert_eq!(
+            hs & (hstatus::GVA | hstatus::SPV),
+            hstatus::GVA | hstatus::SPV
+        );
+    }
+
+    #[test]
+    fn a_guest_page_fault_of_the_vs_walk_keeps_its_pseudoinstruction() {
+        // H chapter, "Transformed Instruction or Pseudoinstruction": an implicit access
+        // of the VS-stage walk that faults in the G stage writes 0x3000 (a read), never
+        // the transformed instruction.
+        let (mut h, mut g, _) = guest_hart();
+        let leaf = g.vsmap(0x4000_0000, 0x1010_0000, RWX);
+        let table = leaf & !0xfff;
+        g.gmap(table, table + testutil::GPA_TO_PA, 0);
+        h.x[11] = 0x4000_0000;
+        let e = exec(&mut h, &decode(0x0085_b503)).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa, e.tinst), (0x4000_0008, leaf, 0x3000));
+        let e = exec(&mut h, &decode(0x00c5_b823)).unwrap_err();
+        assert_eq!(e.cause, cause::STORE_GUEST_PAGE_FAULT);
+        assert_eq!((e.gpa, e.tinst), (leaf, 0x3000));
+    }
+
+    #[test]
+    fn hfence_gvma_takes_the_guest_physical_address_shifted_right_by_2() {
+        let (mut h, mut g, pa) = guest_hart();
+        let gpa = pa - testutil::GPA_TO_PA;
+        h.shared.ram.write(pa, 8, 1).unwrap();
+        h.shared.ram.write(pa + 0x1000, 8, 2).unwrap();
+        assert_eq!(h.load(0x4000_0000, 8), Ok(1));
+        g.gmap(gpa, pa + 0x1000, RWX | U);
+        assert_eq!(h.load(0x4000_0000, 8), Ok(1), "still cached");
+        // hfence.gvma a0, a1 with a0 = gpa >> 2 and a1 = VMID 1, from HS.
+        h.x[10] = gpa >> 2;
+        h.x[11] = 1;
+        assert_eq!(
+            run(&mut h, HFENCE_GVMA | 10 << 15 | 11 << 20, Priv::S, false),
+            None
+        );
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(0x4000_0000, 8), Ok(2));
+    }
+
+    #[test]
+    fn sfence_vma_in_vs_fences_a_guest_virtual_address() {
+        let (mut h, mut g, pa) = guest_hart();
+        h.shared.ram.write(pa, 8, 1).unwrap();
+        h.shared.ram.write(pa + 0x1000, 8, 2).unwrap();
+        assert_eq!(h.load(0x4000_0000, 8), Ok(1));
+        g.vsmap(0x4000_0000, pa + 0x1000 - testutil::GPA_TO_PA, RWX);
+        g.gmap(pa + 0x1000 - testutil::GPA_TO_PA, pa + 0x1000, RWX | U);
+        assert_eq!(h.load(0x4000_0000, 8), Ok(1), "still cached");
+        // sfence.vma a0, x0 in VS: the guest virtual address of the current VMID.
+        h.x[10] = 0x4000_0000;
+        assert_eq!(run(&mut h, SFENCE_VMA | 10 << 15, Priv::S, true), None);
+        assert_eq!(h.load(0x4000_0000, 8), Ok(2));
     }
 }

@@ -400,7 +400,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::VSTIMECMP,
-        Some(Ext::Sstc),
+        H,
         vstimecmp,
         |h, _| h.csr.vstimecmp,
         Some(|h, _, v| {
@@ -808,9 +808,10 @@ fn satp(h: &Hart, _: u16) -> Gate {
     }
 }
 
-/// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp").
+/// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp"); not VS-mode ones, which
+/// are virtual instructions whatever TVM says ("Trap Cause Codes").
 fn hgatp(h: &Hart, _: u16) -> Gate {
-    if h.prv == Priv::S && h.csr.mstatus & mstatus::TVM != 0 {
+    if h.prv == Priv::S && !h.virt && h.csr.mstatus & mstatus::TVM != 0 {
         Gate::Illegal
     } else {
         Gate::Ok
@@ -833,8 +834,14 @@ fn sstc(h: &Hart, _: u16) -> Gate {
     Gate::Ok
 }
 
-/// `vstimecmp` by its own number (from M or HS): as `stimecmp` from HS.
+/// `vstimecmp` by its own number (from M or HS): as `stimecmp` from HS. It needs both
+/// H (its table entry) and Sstc: Sstc adds "the VS-level vstimecmp CSR", its "similar
+/// facility" for the hypervisor extension's VS-mode (Sstc chapter), so a hart without
+/// H has no such CSR.
 fn vstimecmp(h: &Hart, _: u16) -> Gate {
+    if !h.exts.has(Ext::Sstc) {
+        return Gate::Illegal;
+    }
     if h.prv == Priv::M {
         return Gate::Ok;
     }
@@ -877,6 +884,11 @@ impl Hart {
         };
         let gate = match gate {
             Gate::Ok => (entry.pred)(self, csr),
+            // H chapter, "Trap Cause Codes": V=1 makes an access virtual only if it is
+            // HS-qualified, "allowed in HS-mode, assuming mstatus.TVM=0". One that the
+            // register's own predicate refuses for reasons M controls (Sstc's
+            // menvcfg.STCE and mcounteren.TM) stays illegal.
+            Gate::Virtual if (entry.pred)(self, csr) == Gate::Illegal => Gate::Illegal,
             g => g,
         };
         match gate {
@@ -1039,16 +1051,18 @@ impl Hart {
         }
     }
 
-    /// `hgatp` (H chapter, "hgatp"): Bare, Sv39x4, Sv48x4 and Sv57x4; a write of
-    /// another mode leaves the register as it was (QEMU does the same; the spec makes
-    /// the fields WARL). VMID is 14 bits and kept with MODE = Bare, which is how
-    /// hypervisors measure VMIDLEN; bits 59:58 are zero; PPN[1:0] read as zero in the
-    /// x4 modes, whose root table is 16 KiB-aligned.
+    /// `hgatp` (H chapter, "hgatp"): Bare, Sv39x4, Sv48x4 and Sv57x4. "A write to hgatp
+    /// with an unsupported MODE value is not ignored as it is for satp. Instead, the
+    /// fields of hgatp are WARL": MODE keeps its old value and VMID and PPN are written
+    /// (QEMU ignores the whole write). VMID is 14 bits and kept with MODE = Bare, which
+    /// is how hypervisors measure VMIDLEN; bits 59:58 are zero; PPN[1:0] read as zero
+    /// in the x4 modes, whose root table is 16 KiB-aligned.
     fn write_hgatp(&mut self, value: u64) {
-        let mode = value >> atp::MODE_SHIFT;
-        if !self.atp_mode_supported(value) {
-            return;
-        }
+        let mode = if self.atp_mode_supported(value) {
+            value >> atp::MODE_SHIFT
+        } else {
+            self.csr.hgatp >> atp::MODE_SHIFT
+        };
         let mut ppn = value & atp::PPN_MASK;
         if mode != 0 {
             ppn &= !3;
@@ -1085,6 +1099,698 @@ fn legal_tvec(old: u64, new: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::hart::testutil::{self, csrr, csrw};
+    use rivet_jit::arch::{cause, ExtSet};
+
+    /// The instruction bits a trap reports in `xtval` (any CSR instruction will do).
+    const RAW: u32 = 0x1234_5073;
+
+    /// The cause of the exception a read (`write` false) or write of `csr` raises in the
+    /// hart's current mode, after checking that `xtval` gets the instruction bits.
+    fn fault(h: &mut Hart, csr: u16, write: bool) -> Option<u64> {
+        let r = if write {
+            h.csr_write(csr, 0, RAW)
+        } else {
+            h.csr_read(csr, RAW).map(|_| ())
+        };
+        r.err().map(|e| {
+            assert_eq!(e.tval, u64::from(RAW), "tval of CSR {csr:#x}");
+            e.cause
+        })
+    }
+
+    /// Every hypervisor and VS CSR Rivet implements (`vstimecmp` belongs to Sstc too).
+    const H_CSRS: [u16; 22] = [
+        num::HSTATUS,
+        num::HEDELEG,
+        num::HIDELEG,
+        num::HIE,
+        num::HTIMEDELTA,
+        num::HCOUNTEREN,
+        num::HGEIE,
+        num::HENVCFG,
+        num::HTVAL,
+        num::HIP,
+        num::HVIP,
+        num::HTINST,
+        num::HGATP,
+        num::VSSTATUS,
+        num::VSIE,
+        num::VSTVEC,
+        num::VSSCRATCH,
+        num::VSEPC,
+        num::VSCAUSE,
+        num::VSTVAL,
+        num::VSIP,
+        num::VSATP,
+    ];
+
+    #[test]
+    fn h_and_vs_csrs_keep_only_their_writable_bits() {
+        let mut h = testutil::hart();
+        // menvcfg enables every henvcfg bit that depends on it.
+        csrw(&mut h, num::MENVCFG, u64::MAX);
+        let env = menvcfg::FIOM
+            | menvcfg::CBIE
+            | menvcfg::CBCFE
+            | menvcfg::CBZE
+            | menvcfg::ADUE
+            | menvcfg::PBMTE
+            | menvcfg::STCE;
+        let vs_view = mstatus::SIE
+            | mstatus::SPIE
+            | mstatus::SPP
+            | mstatus::FS
+            | mstatus::SUM
+            | mstatus::MXR
+            | mstatus::SD;
+        // (CSR, read after writing all ones, read after writing zero). H chapter:
+        // hstatus keeps VSXL = 64 and, with GEILEN = 0, VGEIN = 0; hedeleg's writable
+        // bits are those of table "Bits of hedeleg that must be writable"; hideleg, hie
+        // and hvip hold the VS-level interrupts 10, 6, 2; hgeie has no bit without
+        // guest external interrupt files; vsstatus keeps UXL = 64; vsepc bit 0 is zero
+        // (IALIGN = 16).
+        let cases = [
+            (
+                num::HSTATUS,
+                hstatus::WRITABLE | hstatus::VSXL64,
+                hstatus::VSXL64,
+            ),
+            (num::HEDELEG, 0xb1ff, 0),
+            (num::HIDELEG, 0x444, 0),
+            (num::HIE, 0x444, 0),
+            (num::HVIP, 0x444, 0),
+            (num::HTIMEDELTA, u64::MAX, 0),
+            (num::HCOUNTEREN, 7, 0),
+            (num::HGEIE, 0, 0),
+            (num::HENVCFG, env, 0),
+            (num::HTVAL, u64::MAX, 0),
+            (num::HTINST, u64::MAX, 0),
+            (
+                num::VSSTATUS,
+                vs_view | mstatus::VS_RESET,
+                mstatus::VS_RESET,
+            ),
+            (num::VSSCRATCH, u64::MAX, 0),
+            (num::VSEPC, !1, 0),
+            (num::VSCAUSE, u64::MAX, 0),
+            (num::VSTVAL, u64::MAX, 0),
+            (num::VSTIMECMP, u64::MAX, 0),
+            (num::MTVAL2, u64::MAX, 0),
+            (num::MTINST, u64::MAX, 0),
+        ];
+        for (n, ones, zero) in cases {
+            csrw(&mut h, n, u64::MAX);
+            assert_eq!(csrr(&mut h, n), ones, "CSR {n:#x} after all ones");
+            csrw(&mut h, n, 0);
+            assert_eq!(csrr(&mut h, n), zero, "CSR {n:#x} after zero");
+        }
+        // hip: only VSSIP is writable (an alias of hvip.VSSIP).
+        csrw(&mut h, num::HIP, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HIP), irq::VSSIP);
+        assert_eq!(csrr(&mut h, num::HVIP), irq::VSSIP);
+        csrw(&mut h, num::HIP, 0);
+        assert_eq!(csrr(&mut h, num::HVIP), 0);
+        // vstvec: MODE is WARL (direct or vectored); a reserved mode keeps the register.
+        csrw(&mut h, num::VSTVEC, 0x8000_0101);
+        assert_eq!(csrr(&mut h, num::VSTVEC), 0x8000_0101);
+        csrw(&mut h, num::VSTVEC, 0x8000_0202);
+        assert_eq!(csrr(&mut h, num::VSTVEC), 0x8000_0101);
+        // hgeip is read-only, even for M.
+        assert_eq!(fault(&mut h, num::HGEIP, true), Some(cause::ILLEGAL_INSN));
+        assert_eq!(csrr(&mut h, num::HGEIP), 0);
+        // With guest interrupt files, hgeie bits GEILEN:1 become writable.
+        h.geilen = 3;
+        csrw(&mut h, num::HGEIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HGEIE), 0b1110);
+    }
+
+    #[test]
+    fn mstatus_gains_mpv_and_gva_only_with_h() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MSTATUS, mstatus::MPV | mstatus::GVA);
+        let ms = csrr(&mut h, num::MSTATUS);
+        assert_eq!(
+            ms & (mstatus::MPV | mstatus::GVA),
+            mstatus::MPV | mstatus::GVA
+        );
+        // They are M-level fields: sstatus does not show them.
+        let ss = csrr(&mut h, num::SSTATUS);
+        assert_eq!(ss & (mstatus::MPV | mstatus::GVA), 0);
+        let mut h = testutil::hart();
+        h.exts = ExtSet::ALL.without(Ext::H);
+        csrw(&mut h, num::MSTATUS, mstatus::MPV | mstatus::GVA);
+        assert_eq!(
+            csrr(&mut h, num::MSTATUS) & (mstatus::MPV | mstatus::GVA),
+            0
+        );
+    }
+
+    #[test]
+    fn mideleg_holds_the_vs_interrupts_read_only_one() {
+        // H chapter, "mideleg": bits 10, 6, 2 read-only one, and bit 12 with GEILEN > 0.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MIDELEG, 0);
+        assert_eq!(csrr(&mut h, num::MIDELEG), 0x444);
+        csrw(&mut h, num::MIDELEG, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIDELEG), 0x666);
+        h.geilen = 1;
+        assert_eq!(csrr(&mut h, num::MIDELEG), 0x1666);
+        let mut h = testutil::hart();
+        h.exts = ExtSet::ALL.without(Ext::H);
+        csrw(&mut h, num::MIDELEG, 0);
+        assert_eq!(csrr(&mut h, num::MIDELEG), 0);
+        csrw(&mut h, num::MIDELEG, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIDELEG), 0x222);
+    }
+
+    #[test]
+    fn medeleg_gains_ecall_from_vs_and_the_guest_causes_with_h() {
+        // ecall from VS (10), guest-page faults and virtual instruction (20-23) become
+        // delegable; ecall from M (11) never is.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MEDELEG, u64::MAX);
+        let m = csrr(&mut h, num::MEDELEG);
+        assert_eq!(m, 0xf0_b7ff);
+        assert_ne!(m & (1 << cause::ECALL_VS), 0);
+        assert_eq!(m & (1 << cause::ECALL_M), 0);
+        for c in 20..=23 {
+            assert_ne!(m & (1 << c), 0, "cause {c}");
+        }
+        h.exts = ExtSet::ALL.without(Ext::H);
+        csrw(&mut h, num::MEDELEG, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MEDELEG), 0xb3ff);
+    }
+
+    #[test]
+    fn mie_and_mip_gain_the_hypervisor_interrupt_bits() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIE), 0xeee);
+        h.geilen = 1;
+        csrw(&mut h, num::MIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIE), 0x1eee, "SGEIE with guest files");
+        // mip: SSIP, STIP (without Sstc's STCE), SEIP and VSSIP (hvip's) are writable;
+        // VSEIP and VSTIP are read-only in mip (H chapter, "mip and mie").
+        csrw(&mut h, num::MIP, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIP), 0x226);
+        assert_eq!(csrr(&mut h, num::HVIP), irq::VSSIP);
+        csrw(&mut h, num::MIP, 0);
+        assert_eq!(csrr(&mut h, num::MIP), 0);
+        let mut h = testutil::hart();
+        h.exts = ExtSet::ALL.without(Ext::H);
+        csrw(&mut h, num::MIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIE), 0xaaa);
+        csrw(&mut h, num::MIP, u64::MAX);
+        assert_eq!(csrr(&mut h, num::MIP), 0x222);
+    }
+
+    #[test]
+    fn vssip_is_one_bit_seen_through_hvip_hip_mip_and_vsip() {
+        // H chapter, "hip": hip.VSSIP aliases hvip.VSSIP; "mip and mie": mip's too;
+        // "vsip and vsie": vsip.SSIP aliases hip.VSSIP while hideleg bit 2 is set, and
+        // is read-only zero otherwise.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HIDELEG, irq::VSSIP);
+        csrw(&mut h, num::HVIP, irq::VSSIP);
+        assert_eq!(csrr(&mut h, num::HIP), irq::VSSIP);
+        assert_eq!(csrr(&mut h, num::MIP) & irq::VSSIP, irq::VSSIP);
+        assert_eq!(csrr(&mut h, num::VSIP), irq::SSIP);
+        csrw(&mut h, num::HIP, 0);
+        assert_eq!(csrr(&mut h, num::HVIP), 0);
+        assert_eq!(csrr(&mut h, num::VSIP), 0);
+        csrw(&mut h, num::MIP, irq::VSSIP);
+        assert_eq!(csrr(&mut h, num::HVIP), irq::VSSIP);
+        csrw(&mut h, num::VSIP, 0);
+        assert_eq!(csrr(&mut h, num::HVIP), 0);
+        csrw(&mut h, num::VSIP, irq::SSIP);
+        assert_eq!(csrr(&mut h, num::HVIP), irq::VSSIP);
+        csrw(&mut h, num::HIDELEG, 0);
+        assert_eq!(csrr(&mut h, num::VSIP), 0, "read-only zero undelegated");
+        csrw(&mut h, num::VSIP, 0);
+        assert_eq!(
+            csrr(&mut h, num::HVIP),
+            irq::VSSIP,
+            "write ignored undelegated"
+        );
+    }
+
+    #[test]
+    fn vseip_and_vstip_in_hip_and_vsip_are_read_only_views_of_hvip() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HIDELEG, 0x444);
+        csrw(&mut h, num::HVIP, irq::VSEIP | irq::VSTIP);
+        assert_eq!(csrr(&mut h, num::HIP), irq::VSEIP | irq::VSTIP);
+        // VS sees them at the S positions 9 and 5.
+        assert_eq!(csrr(&mut h, num::VSIP), irq::SEIP | irq::STIP);
+        csrw(&mut h, num::HIP, 0);
+        csrw(&mut h, num::VSIP, 0);
+        assert_eq!(csrr(&mut h, num::HIP), irq::VSEIP | irq::VSTIP);
+        assert_eq!(csrr(&mut h, num::HVIP), irq::VSEIP | irq::VSTIP);
+        // Only the delegated ones show in vsip.
+        csrw(&mut h, num::HIDELEG, irq::VSTIP);
+        assert_eq!(csrr(&mut h, num::VSIP), irq::STIP);
+    }
+
+    #[test]
+    fn hie_mie_and_vsie_enable_bits_alias() {
+        let mut h = testutil::hart();
+        // VSEI and VSTI delegated to VS, VSSI not.
+        csrw(&mut h, num::HIDELEG, irq::VSEIP | irq::VSTIP);
+        csrw(&mut h, num::HIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HIE), 0x444, "no S bits in hie");
+        assert_eq!(csrr(&mut h, num::MIE), 0x444);
+        assert_eq!(csrr(&mut h, num::VSIE), irq::SEIP | irq::STIP);
+        csrw(&mut h, num::VSIE, 0);
+        assert_eq!(
+            csrr(&mut h, num::HIE),
+            irq::VSSIP,
+            "VSSIE is not vsie's to clear"
+        );
+        csrw(&mut h, num::VSIE, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HIE), 0x444);
+        csrw(&mut h, num::MIE, 0);
+        assert_eq!(csrr(&mut h, num::HIE), 0);
+        assert_eq!(csrr(&mut h, num::VSIE), 0);
+    }
+
+    #[test]
+    fn hgatp_keeps_a_14_bit_vmid_with_bare_and_a_16k_aligned_root() {
+        // H chapter, "hgatp": VMIDLEN is found by writing all ones with MODE = Bare;
+        // bits 59:58 are zero; PPN[1:0] read as zero in the x4 modes.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HGATP, (1 << 60) - 1);
+        let v = csrr(&mut h, num::HGATP);
+        assert_eq!(v >> 60, 0);
+        assert_eq!(v >> atp::VMID_SHIFT & 0x3fff, 0x3fff);
+        assert_eq!(v >> 58 & 3, 0);
+        for mode in [8u64, 9, 10] {
+            csrw(&mut h, num::HGATP, mode << 60 | 0x3fff << 44 | 0x8_0003);
+            assert_eq!(
+                csrr(&mut h, num::HGATP),
+                mode << 60 | 0x3fff << 44 | 0x8_0000,
+                "mode {mode}"
+            );
+        }
+    }
+
+    #[test]
+    fn hgatp_keeps_its_mode_but_takes_the_other_fields_of_an_unsupported_mode() {
+        // H chapter, "hgatp": unlike satp, such a write is not ignored; the fields are
+        // WARL. KVM's probe (write Sv57x4, Sv48x4, Sv39x4 and keep the first that reads
+        // back) still sees an unsupported mode as absent.
+        let mut h = testutil::hart();
+        h.max_satp_mode = 8;
+        csrw(&mut h, num::HGATP, 8 << 60 | 1 << 44 | 0x8_0000);
+        csrw(&mut h, num::HGATP, 9 << 60 | 2 << 44 | 0x9_0003);
+        assert_eq!(csrr(&mut h, num::HGATP), 8 << 60 | 2 << 44 | 0x9_0000);
+        csrw(&mut h, num::HGATP, 0);
+        for mode in [10u64, 9, 5, 1, 15] {
+            csrw(&mut h, num::HGATP, mode << 60 | 3 << 44 | 0x9_0003);
+            assert_eq!(csrr(&mut h, num::HGATP), 3 << 44 | 0x9_0003, "mode {mode}");
+        }
+        csrw(&mut h, num::HGATP, 8 << 60);
+        assert_eq!(csrr(&mut h, num::HGATP) >> 60, 8);
+    }
+
+    #[test]
+    fn vsatp_ignores_a_write_of_an_unsupported_mode() {
+        // H chapter, "vsatp": with V=0 such a write may be ignored; with V=1 (through
+        // satp) it must be, and no write to vsatp is effected.
+        let mut h = testutil::hart();
+        h.max_satp_mode = 8;
+        let sv39 = 8 << 60 | 0xabcd << 44 | 0x8_1234;
+        csrw(&mut h, num::VSATP, sv39);
+        assert_eq!(csrr(&mut h, num::VSATP), sv39);
+        for mode in [1u64, 5, 9, 10, 15] {
+            csrw(&mut h, num::VSATP, mode << 60 | 0x777);
+            assert_eq!(csrr(&mut h, num::VSATP), sv39, "mode {mode}");
+        }
+        h.set_mode(Priv::S, true);
+        h.csr_write(num::SATP, 9 << 60 | 0x42, RAW).unwrap();
+        assert_eq!(h.csr.vsatp, sv39);
+        h.csr_write(num::SATP, 0, RAW).unwrap();
+        assert_eq!(h.csr.vsatp, 0);
+        assert_eq!(h.csr.satp, 0, "the HS satp is not reached");
+    }
+
+    #[test]
+    fn henvcfg_bits_read_zero_while_menvcfg_has_them_clear() {
+        // Svpbmt, Svadu, Sstc: henvcfg.PBMTE/ADUE/STCE are read-only zero while the
+        // menvcfg bit is zero.
+        let gated = menvcfg::PBMTE | menvcfg::ADUE | menvcfg::STCE;
+        let mut h = testutil::hart();
+        csrw(&mut h, num::HENVCFG, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HENVCFG), menvcfg::S_WRITABLE);
+        assert_eq!(h.henvcfg() & gated, 0);
+        csrw(&mut h, num::MENVCFG, gated);
+        csrw(&mut h, num::HENVCFG, u64::MAX);
+        assert_eq!(csrr(&mut h, num::HENVCFG), menvcfg::S_WRITABLE | gated);
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        assert_eq!(
+            csrr(&mut h, num::HENVCFG),
+            menvcfg::S_WRITABLE | menvcfg::STCE
+        );
+        assert_eq!(h.henvcfg() & gated, menvcfg::STCE);
+    }
+
+    #[test]
+    fn with_v1_the_s_numbers_reach_the_vs_copies() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::MCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::HCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::HIDELEG, VS_INTERRUPTS);
+        let sv39 = 8 << 60 | 0x42;
+        // (S CSR, value written in VS, what VS reads back through the S number).
+        let cases = [
+            (num::SSTATUS, mstatus::SUM, mstatus::SUM | mstatus::VS_RESET),
+            (num::SIE, irq::SSIP, irq::SSIP),
+            (num::STVEC, 0x8000_1000, 0x8000_1000),
+            (num::SSCRATCH, 0x1234, 0x1234),
+            (num::SEPC, 0x8000_2000, 0x8000_2000),
+            (num::SCAUSE, 13, 13),
+            (num::STVAL, 0xdead, 0xdead),
+            (num::SIP, irq::SSIP, irq::SSIP),
+            (num::STIMECMP, 1 << 62, 1 << 62),
+            (num::SATP, sv39, sv39),
+        ];
+        for (s, value, seen) in cases {
+            h.set_mode(Priv::S, false);
+            let hs_before = h.csr_read(s, RAW).unwrap();
+            h.set_mode(Priv::S, true);
+            h.csr_write(s, value, RAW).unwrap();
+            assert_eq!(h.csr_read(s, RAW).unwrap(), seen, "{s:#x} in VS");
+            h.set_mode(Priv::S, false);
+            assert_eq!(
+                h.csr_read(s + 0x100, RAW).unwrap(),
+                seen,
+                "VS copy of {s:#x}"
+            );
+            assert_eq!(h.csr_read(s, RAW).unwrap(), hs_before, "HS {s:#x}");
+        }
+        // senvcfg and scounteren have no VS copy: VS reaches the HS registers.
+        h.set_mode(Priv::S, true);
+        h.csr_write(num::SENVCFG, menvcfg::CBZE, RAW).unwrap();
+        h.csr_write(num::SCOUNTEREN, counteren::CY, RAW).unwrap();
+        h.set_mode(Priv::S, false);
+        assert_eq!(h.csr_read(num::SENVCFG, RAW).unwrap(), menvcfg::CBZE);
+        assert_eq!(h.csr_read(num::SCOUNTEREN, RAW).unwrap(), counteren::CY);
+    }
+
+    #[test]
+    fn without_h_the_hypervisor_and_vs_csrs_are_illegal() {
+        let mut h = testutil::hart();
+        h.exts = ExtSet::ALL.without(Ext::H);
+        for n in H_CSRS
+            .into_iter()
+            .chain([num::HGEIP, num::MTVAL2, num::MTINST])
+        {
+            assert_eq!(fault(&mut h, n, false), Some(cause::ILLEGAL_INSN), "{n:#x}");
+            assert_eq!(fault(&mut h, n, true), Some(cause::ILLEGAL_INSN), "{n:#x}");
+        }
+        assert_eq!(fault(&mut h, num::SSTATUS, false), None);
+    }
+
+    #[test]
+    fn vstimecmp_needs_both_h_and_sstc() {
+        for missing in [Ext::H, Ext::Sstc] {
+            let mut h = testutil::hart();
+            h.exts = ExtSet::ALL.without(missing);
+            for write in [false, true] {
+                let f = fault(&mut h, num::VSTIMECMP, write);
+                assert_eq!(f, Some(cause::ILLEGAL_INSN), "without {missing:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn vs_and_vu_accesses_to_hypervisor_and_vs_csrs_are_virtual() {
+        // H chapter, "Trap Cause Codes": an access HS-mode could make, assuming
+        // mstatus.TVM = 0, raises a virtual-instruction exception.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::MCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::MSTATUS, mstatus::TVM);
+        for virt_mode in [Priv::S, Priv::U] {
+            h.set_mode(virt_mode, true);
+            for n in H_CSRS.into_iter().chain([num::VSTIMECMP]) {
+                assert_eq!(fault(&mut h, n, false), Some(cause::VIRTUAL_INSN), "{n:#x}");
+                assert_eq!(fault(&mut h, n, true), Some(cause::VIRTUAL_INSN), "{n:#x}");
+            }
+            // hgeip may be read by HS but written by nobody.
+            assert_eq!(fault(&mut h, num::HGEIP, false), Some(cause::VIRTUAL_INSN));
+            assert_eq!(fault(&mut h, num::HGEIP, true), Some(cause::ILLEGAL_INSN));
+        }
+    }
+
+    #[test]
+    fn vs_and_vu_accesses_hs_could_not_make_are_illegal() {
+        // H chapter, "Trap Cause Codes": only HS-qualified accesses are virtual. Sstc:
+        // with menvcfg.STCE or mcounteren.TM clear, stimecmp and vstimecmp are illegal
+        // in every mode but M, VS and VU included.
+        let mut h = testutil::hart();
+        let (ill, vi) = (Some(cause::ILLEGAL_INSN), Some(cause::VIRTUAL_INSN));
+        csrw(&mut h, num::HENVCFG, u64::MAX);
+        csrw(&mut h, num::HCOUNTEREN, counteren::TM);
+        for (menv, mcen) in [(0, counteren::TM), (menvcfg::STCE, 0)] {
+            csrw(&mut h, num::MENVCFG, menv);
+            csrw(&mut h, num::MCOUNTEREN, mcen);
+            for p in [Priv::S, Priv::U] {
+                h.set_mode(p, true);
+                for write in [false, true] {
+                    assert_eq!(fault(&mut h, num::VSTIMECMP, write), ill, "{p:?}");
+                    assert_eq!(fault(&mut h, num::STIMECMP, write), ill, "{p:?}");
+                }
+                h.set_mode(Priv::M, false);
+            }
+        }
+        // Allowed to HS, the same accesses are virtual (stimecmp from VS works).
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::MCOUNTEREN, counteren::TM);
+        h.set_mode(Priv::U, true);
+        assert_eq!(fault(&mut h, num::STIMECMP, false), vi);
+        assert_eq!(fault(&mut h, num::VSTIMECMP, false), vi);
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::VSTIMECMP, true), vi);
+        assert_eq!(fault(&mut h, num::STIMECMP, false), None);
+    }
+
+    #[test]
+    fn m_level_csrs_from_vs_and_vu_are_illegal() {
+        let mut h = testutil::hart();
+        for virt_mode in [Priv::S, Priv::U] {
+            h.set_mode(virt_mode, true);
+            for n in [
+                num::MSTATUS,
+                num::MEPC,
+                num::MTVAL2,
+                num::MTINST,
+                num::MENVCFG,
+                num::PMPCFG0,
+                num::MCYCLE,
+            ] {
+                assert_eq!(fault(&mut h, n, false), Some(cause::ILLEGAL_INSN), "{n:#x}");
+                assert_eq!(fault(&mut h, n, true), Some(cause::ILLEGAL_INSN), "{n:#x}");
+            }
+            assert_eq!(
+                fault(&mut h, num::MHARTID, false),
+                Some(cause::ILLEGAL_INSN)
+            );
+        }
+    }
+
+    #[test]
+    fn vu_accesses_to_supervisor_csrs_are_virtual() {
+        let s_csrs = [
+            num::SSTATUS,
+            num::SIE,
+            num::STVEC,
+            num::SCOUNTEREN,
+            num::SENVCFG,
+            num::SSCRATCH,
+            num::SEPC,
+            num::SCAUSE,
+            num::STVAL,
+            num::SIP,
+            num::SATP,
+        ];
+        let mut h = testutil::hart();
+        // TVM is assumed zero for the HS-qualified rule, so satp stays virtual.
+        csrw(&mut h, num::MSTATUS, mstatus::TVM);
+        h.set_mode(Priv::U, true);
+        for n in s_csrs {
+            assert_eq!(fault(&mut h, n, false), Some(cause::VIRTUAL_INSN), "{n:#x}");
+            assert_eq!(fault(&mut h, n, true), Some(cause::VIRTUAL_INSN), "{n:#x}");
+        }
+        // From U with V=0 they are illegal.
+        h.set_mode(Priv::U, false);
+        for n in s_csrs {
+            assert_eq!(fault(&mut h, n, false), Some(cause::ILLEGAL_INSN), "{n:#x}");
+        }
+    }
+
+    #[test]
+    fn writes_to_read_only_csrs_are_illegal_even_with_v1() {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MCOUNTEREN, 7);
+        csrw(&mut h, num::HCOUNTEREN, 7);
+        csrw(&mut h, num::SCOUNTEREN, 7);
+        for virt_mode in [Priv::S, Priv::U] {
+            h.set_mode(virt_mode, true);
+            for n in [num::CYCLE, num::TIME, num::INSTRET] {
+                assert_eq!(fault(&mut h, n, false), None, "{n:#x} read");
+                assert_eq!(fault(&mut h, n, true), Some(cause::ILLEGAL_INSN), "{n:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn counters_follow_mcounteren_then_hcounteren_then_scounteren() {
+        // H chapter, "hcounteren" and "Trap Cause Codes".
+        let mut h = testutil::hart();
+        let go = |h: &mut Hart, m: u64, hc: u64, s: u64, p: Priv, v: bool| {
+            csrw(h, num::MCOUNTEREN, m);
+            csrw(h, num::HCOUNTEREN, hc);
+            csrw(h, num::SCOUNTEREN, s);
+            h.set_mode(p, v);
+            let r = [num::CYCLE, num::TIME, num::INSTRET].map(|n| fault(h, n, false));
+            assert!(r.iter().all(|c| *c == r[0]), "{r:?}");
+            h.set_mode(Priv::M, false);
+            r[0]
+        };
+        let (ill, vi) = (Some(cause::ILLEGAL_INSN), Some(cause::VIRTUAL_INSN));
+        assert_eq!(go(&mut h, 7, 0, 7, Priv::S, true), vi, "VS, hcounteren off");
+        assert_eq!(
+            go(&mut h, 0, 7, 7, Priv::S, true),
+            ill,
+            "VS, mcounteren off"
+        );
+        assert_eq!(
+            go(&mut h, 7, 7, 0, Priv::S, true),
+            None,
+            "VS ignores scounteren"
+        );
+        assert_eq!(go(&mut h, 7, 7, 0, Priv::U, true), vi, "VU, scounteren off");
+        assert_eq!(go(&mut h, 7, 0, 7, Priv::U, true), vi, "VU, hcounteren off");
+        assert_eq!(
+            go(&mut h, 0, 7, 7, Priv::U, true),
+            ill,
+            "VU, mcounteren off"
+        );
+        assert_eq!(go(&mut h, 7, 7, 7, Priv::U, true), None, "VU, all on");
+        assert_eq!(
+            go(&mut h, 7, 0, 0, Priv::U, false),
+            ill,
+            "U, scounteren off"
+        );
+        assert_eq!(
+            go(&mut h, 7, 0, 0, Priv::S, false),
+            None,
+            "HS ignores hcounteren"
+        );
+        // hpmcounter3 has no enable bit to set (read-only zero): illegal everywhere.
+        csrw(&mut h, num::MCOUNTEREN, u64::MAX);
+        csrw(&mut h, num::HCOUNTEREN, u64::MAX);
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::HPMCOUNTER3, false), ill);
+    }
+
+    #[test]
+    fn satp_traps_follow_vtvm_in_vs_and_tvm_in_hs() {
+        let mut h = testutil::hart();
+        let (ill, vi) = (Some(cause::ILLEGAL_INSN), Some(cause::VIRTUAL_INSN));
+        csrw(&mut h, num::HSTATUS, hstatus::VTVM);
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::SATP, false), vi);
+        assert_eq!(fault(&mut h, num::SATP, true), vi);
+        // VTVM does not reach HS; TVM does not reach VS (H chapter, "mstatus").
+        h.set_mode(Priv::S, false);
+        assert_eq!(fault(&mut h, num::SATP, false), None);
+        assert_eq!(fault(&mut h, num::HGATP, false), None);
+        csrw(&mut h, num::HSTATUS, 0);
+        csrw(&mut h, num::MSTATUS, mstatus::TVM);
+        assert_eq!(fault(&mut h, num::SATP, false), ill);
+        assert_eq!(fault(&mut h, num::SATP, true), ill);
+        assert_eq!(fault(&mut h, num::HGATP, false), ill);
+        assert_eq!(fault(&mut h, num::HGATP, true), ill);
+        // TVM leaves vsatp alone.
+        assert_eq!(fault(&mut h, num::VSATP, true), None);
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::SATP, false), None);
+        h.set_mode(Priv::M, false);
+        assert_eq!(fault(&mut h, num::HGATP, true), None);
+    }
+
+    #[test]
+    fn stimecmp_in_vs_needs_henvcfg_stce_and_hcounteren_tm() {
+        // Sstc: menvcfg.STCE or mcounteren.TM clear makes stimecmp illegal below M;
+        // with V=1, henvcfg.STCE or hcounteren.TM clear makes it virtual.
+        let mut h = testutil::hart();
+        let (ill, vi) = (Some(cause::ILLEGAL_INSN), Some(cause::VIRTUAL_INSN));
+        let go = |h: &mut Hart, menv: u64, mcen: u64, henv: u64, hcen: u64| {
+            csrw(h, num::MENVCFG, menv);
+            csrw(h, num::MCOUNTEREN, mcen);
+            csrw(h, num::HENVCFG, henv);
+            csrw(h, num::HCOUNTEREN, hcen);
+            h.set_mode(Priv::S, true);
+            let r = (
+                fault(h, num::STIMECMP, false),
+                fault(h, num::STIMECMP, true),
+            );
+            h.set_mode(Priv::M, false);
+            assert_eq!(r.0, r.1);
+            r.0
+        };
+        let (stce, tm) = (menvcfg::STCE, counteren::TM);
+        assert_eq!(go(&mut h, stce, tm, stce, tm), None);
+        assert_eq!(go(&mut h, stce, tm, 0, tm), vi, "henvcfg.STCE clear");
+        assert_eq!(go(&mut h, stce, tm, stce, 0), vi, "hcounteren.TM clear");
+        assert_eq!(go(&mut h, 0, tm, stce, tm), ill, "menvcfg.STCE clear");
+        assert_eq!(go(&mut h, stce, 0, stce, tm), ill, "mcounteren.TM clear");
+    }
+
+    #[test]
+    fn fp_csrs_need_both_fs_fields_and_are_never_virtual() {
+        // H chapter, "Trap Cause Codes": FS deviates from the HS-qualified rule.
+        let mut h = testutil::hart();
+        let fs_initial = mstatus::FS & (1 << mstatus::FS_SHIFT);
+        csrw(&mut h, num::MSTATUS, fs_initial);
+        h.csr.vsstatus = 0;
+        h.set_mode(Priv::S, true);
+        assert_eq!(fault(&mut h, num::FFLAGS, false), Some(cause::ILLEGAL_INSN));
+        h.csr.vsstatus = fs_initial;
+        h.csr.mstatus = 0;
+        assert_eq!(fault(&mut h, num::FCSR, true), Some(cause::ILLEGAL_INSN));
+        h.csr.mstatus = fs_initial;
+        h.csr_write(num::FFLAGS, 1, RAW).unwrap();
+        // Modifying FP state with V=1 makes both fields Dirty (H chapter, "vsstatus").
+        assert_eq!(h.csr.mstatus & mstatus::FS, mstatus::FS);
+        assert_eq!(h.csr.vsstatus & mstatus::FS, mstatus::FS);
+    }
+
+    #[test]
+    fn time_reads_time_plus_htimedelta_with_v1() {
+        // H chapter, "htimedelta": VS and VU read time + htimedelta (wrapping).
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::HCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::SCOUNTEREN, counteren::TM);
+        csrw(&mut h, num::HTIMEDELTA, 1 << 50);
+        let far = 1 << 49;
+        h.set_mode(Priv::S, false);
+        assert!(h.csr_read(num::TIME, RAW).unwrap() < far);
+        for p in [Priv::S, Priv::U] {
+            h.set_mode(p, true);
+            let t = h.csr_read(num::TIME, RAW).unwrap();
+            assert!((1 << 50..(1 << 50) + far).contains(&t), "{t:#x}");
+        }
+        // A negative delta wraps below zero.
+        csrw(&mut h, num::HTIMEDELTA, 0u64.wrapping_sub(1 << 50));
+        h.set_mode(Priv::S, true);
+        assert!(h.csr_read(num::TIME, RAW).unwrap() > u64::MAX - (1 << 50));
+    }
 
     #[test]
     fn every_number_is_listed_once_and_ranges_are_ordered() {

@@ -779,3 +779,485 @@ unsafe fn atomic_load(p: *mut u8, size: u8) -> u64 {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hart::csr::num;
+    use crate::hart::mmu::pte;
+    use crate::hart::testutil::{self, csrw, Guest, GPA_TO_PA, R, RAM_BASE, RW, RWX, U, X};
+
+    const GVA: u64 = 0x4000_0000;
+    /// The host page the guest's GVA maps onto, and its guest physical address.
+    const PA: u64 = RAM_BASE + 0x10_0000;
+    const GPA: u64 = PA - GPA_TO_PA;
+
+    /// A hart in VS-mode running a guest (VMID 1) that maps GVA onto PA with VS leaf
+    /// flags `vs` and G leaf flags `g`.
+    fn guest(vs: u64, g: u64) -> (Hart, Guest) {
+        let mut h = testutil::hart();
+        let mut guest = Guest::new(&h);
+        guest.map(GVA, PA, vs, g);
+        guest.install(&mut h, 1);
+        h.shared.ram.write(PA, 8, 0x1111).unwrap();
+        h.shared.ram.write(PA + 8, 8, 0x2222).unwrap();
+        h.set_mode(Priv::S, true);
+        (h, guest)
+    }
+
+    fn cause_of<T: std::fmt::Debug>(r: Result<T, Exception>) -> u64 {
+        r.expect_err("a fault").cause
+    }
+
+    #[test]
+    fn two_stage_loads_stores_and_fetches_reach_the_host_page() {
+        let (mut h, _) = guest(RWX, RWX | U);
+        assert_eq!(h.load(GVA + 8, 8), Ok(0x2222));
+        h.store(GVA + 16, 4, 0xdead_beef).unwrap();
+        assert_eq!(h.shared.ram.read(PA + 16, 4), Some(0xdead_beef));
+        // addi a0, a0, 1
+        h.shared.ram.write(PA + 0x20, 4, 0x0015_0513).unwrap();
+        assert_eq!(h.fetch_insn(GVA + 0x20), Ok(0x0015_0513));
+        assert!(h.tlb.stats().guest_walks > 0);
+        // VU reaches only U pages of the VS stage.
+        h.set_mode(Priv::U, true);
+        assert_eq!(cause_of(h.load(GVA, 8)), cause::LOAD_PAGE_FAULT);
+        let (mut h, _) = guest(RWX | U, RWX | U);
+        h.set_mode(Priv::U, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+    }
+
+    #[test]
+    fn a_g_stage_leaf_without_u_is_a_guest_page_fault() {
+        // H chapter, "Guest Physical Address Translation": every G-stage access is
+        // checked as a U-mode access.
+        let (mut h, _) = guest(RWX, RWX);
+        let e = h.load(GVA + 8, 8).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa, e.gva), (GVA + 8, GPA + 8, true));
+        let e = h.store(GVA + 0x10, 8, 0).unwrap_err();
+        assert_eq!(e.cause, cause::STORE_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (GVA + 0x10, GPA + 0x10));
+        let e = h.fetch_insn(GVA + 0x20).unwrap_err();
+        assert_eq!(e.cause, cause::INSN_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa, e.tinst), (GVA + 0x20, GPA + 0x20, 0));
+    }
+
+    #[test]
+    fn g_stage_permissions_give_guest_page_faults_of_the_access_type() {
+        let (mut h, _) = guest(RWX, R | U);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        let e = h.store(GVA, 8, 0).unwrap_err();
+        assert_eq!((e.cause, e.gpa), (cause::STORE_GUEST_PAGE_FAULT, GPA));
+        assert_eq!(
+            cause_of(h.fetch_insn(GVA)),
+            cause::INSN_GUEST_PAGE_FAULT,
+            "no X in the G stage"
+        );
+    }
+
+    #[test]
+    fn a_vs_table_page_unmapped_in_g_faults_at_the_pte_address_with_0x3000() {
+        // H chapter, "htval": the GPA of the implicit access that faulted; "Transformed
+        // Instruction or Pseudoinstruction": 0x3000 for a 64-bit read of the walk; the
+        // cause is that of the original access.
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        let leaf = g.vsmap(GVA, GPA, RWX);
+        let table = leaf & !0xfff;
+        g.gmap(table, table + GPA_TO_PA, 0);
+        for (r, c) in [
+            (h.load(GVA + 8, 8).map(drop), cause::LOAD_GUEST_PAGE_FAULT),
+            (h.store(GVA + 8, 8, 0), cause::STORE_GUEST_PAGE_FAULT),
+            (
+                h.fetch_insn(GVA + 8).map(drop),
+                cause::INSN_GUEST_PAGE_FAULT,
+            ),
+        ] {
+            let e = r.unwrap_err();
+            assert_eq!(e.cause, c);
+            assert_eq!(
+                (e.tval, e.gpa, e.tinst, e.gva),
+                (GVA + 8, leaf, 0x3000, true)
+            );
+        }
+    }
+
+    #[test]
+    fn an_ad_update_in_a_g_read_only_table_page_faults_with_0x3020() {
+        // With Svadu on for the VS stage, setting A or D in a VS PTE is an implicit
+        // store, which the G stage must allow (QEMU skips that check).
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        csrw(&mut h, num::MENVCFG, menvcfg::ADUE);
+        csrw(&mut h, num::HENVCFG, menvcfg::ADUE);
+        let clean = pte::V | pte::R | pte::W | pte::A;
+        let leaf = g.vsmap(GVA, GPA, clean);
+        let table = leaf & !0xfff;
+        g.gmap(table, table + GPA_TO_PA, R | U);
+        // A load needs no update: it works.
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        let e = h.store(GVA + 8, 8, 0).unwrap_err();
+        assert_eq!(e.cause, cause::STORE_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa, e.tinst), (GVA + 8, leaf, 0x3020));
+        // A load that must set A faults as a load, still with the write pseudoinstruction.
+        g.vsmap(GVA, GPA, pte::V | pte::R | pte::W);
+        h.tlb_flush_all();
+        let e = h.load(GVA, 8).unwrap_err();
+        assert_eq!(
+            (e.cause, e.gpa, e.tinst),
+            (cause::LOAD_GUEST_PAGE_FAULT, leaf, 0x3020)
+        );
+        // Once the G stage allows the write, the walk sets A and D.
+        g.gmap(table, table + GPA_TO_PA, RW | U);
+        h.tlb_flush_all();
+        h.store(GVA + 8, 8, 5).unwrap();
+        let pte = g.pages.read(leaf + GPA_TO_PA);
+        assert_eq!(pte & (pte::A | pte::D), pte::A | pte::D);
+    }
+
+    #[test]
+    fn guest_physical_addresses_past_41_bits_are_guest_page_faults() {
+        // H chapter, "Guest Physical Address Translation": for Sv39x4, bits 63:41 of
+        // the guest physical address must be zero.
+        let mut h = testutil::hart();
+        let mut g = Guest::new(&h);
+        let high = 1 << 40 | 0x3000;
+        g.gmap(high, PA, RWX | U);
+        csrw(&mut h, num::HGATP, g.hgatp(1));
+        h.shared.ram.write(PA + 8, 8, 0x77).unwrap();
+        h.set_mode(Priv::S, true);
+        // vsatp Bare: guest virtual = guest physical; bit 40 uses the wide root.
+        assert_eq!(h.load(high + 8, 8), Ok(0x77));
+        let e = h.load(1 << 41 | 0x3008, 8).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (1 << 41 | 0x3008, 1 << 41 | 0x3008));
+        // The same through a VS-stage mapping onto such an address.
+        g.vsmap(GVA, 1 << 45, RWX);
+        csrw(&mut h, num::VSATP, g.vsatp(1));
+        let e = h.store(GVA + 4, 4, 0).unwrap_err();
+        assert_eq!(
+            (e.cause, e.gpa),
+            (cause::STORE_GUEST_PAGE_FAULT, 1 << 45 | 4)
+        );
+    }
+
+    #[test]
+    fn vs_stage_faults_stay_page_faults_without_a_gpa() {
+        let (mut h, _) = guest(RWX, RWX | U);
+        let va = GVA + 0x10_0000;
+        for (r, c) in [
+            (h.load(va, 8).map(drop), cause::LOAD_PAGE_FAULT),
+            (h.store(va, 8, 0), cause::STORE_PAGE_FAULT),
+            (h.fetch_insn(va).map(drop), cause::INSN_PAGE_FAULT),
+        ] {
+            let e = r.unwrap_err();
+            assert_eq!(e.cause, c);
+            assert_eq!((e.tval, e.gpa, e.tinst, e.gva), (va, 0, 0, true));
+        }
+        // A VS leaf without W faults a store at the VS stage.
+        let (mut h, _) = guest(R | pte::X, RWX | U);
+        assert_eq!(cause_of(h.store(GVA, 8, 0)), cause::STORE_PAGE_FAULT);
+    }
+
+    #[test]
+    fn pmp_failures_under_v1_are_access_faults() {
+        // H chapter, "Two-Stage Address Translation": PMP applies to the supervisor
+        // physical address; its failures are access faults, not guest-page faults
+        // (QEMU reports guest-page faults).
+        let (mut h, _) = guest(RWX, RWX | U);
+        // Entry 0: the data page, no permission (NAPOT 4 KiB); entry 1: everything.
+        csrw(&mut h, num::PMPADDR0, PA >> 2 | 0x1ff);
+        csrw(&mut h, num::PMPADDR0 + 1, u64::MAX >> 10);
+        csrw(&mut h, num::PMPCFG0, 0x18 | 0x1f << 8);
+        for (r, c) in [
+            (h.load(GVA + 8, 8).map(drop), cause::LOAD_ACCESS),
+            (h.store(GVA + 8, 8, 0), cause::STORE_ACCESS),
+            (h.fetch_insn(GVA + 8).map(drop), cause::INSN_ACCESS),
+        ] {
+            let e = r.unwrap_err();
+            assert_eq!(e.cause, c);
+            assert_eq!((e.tval, e.gpa, e.gva), (GVA + 8, 0, true));
+        }
+    }
+
+    #[test]
+    fn a_misaligned_access_names_the_faulting_portion_in_tval_and_gpa() {
+        // H chapter, "Guest-Page Faults": for an access straddling a page, tval is the
+        // address a page fault would name (here the second page's start) and the GPA
+        // "shall correspond to the exact virtual address written to stval".
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        g.vsmap(GVA + 0x1000, GPA + 0x5000, RWX);
+        let e = h.load(GVA + 0xffc, 8).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+        let e = h.store(GVA + 0xffe, 4, 0).unwrap_err();
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+        // The first page untouched by the faulting store.
+        assert_eq!(h.shared.ram.read(PA + 0xffe, 2), Some(0));
+        // An instruction straddling the pages: the second half faults.
+        h.shared.ram.write(PA + 0xffe, 2, 0x0003).unwrap();
+        let e = h.fetch_insn(GVA + 0xffe).unwrap_err();
+        assert_eq!(e.cause, cause::INSN_GUEST_PAGE_FAULT);
+        assert_eq!((e.tval, e.gpa), (GVA + 0x1000, GPA + 0x5000));
+    }
+
+    #[test]
+    fn hlvx_obeys_pmp_read_permission() {
+        // H chapter: the supervisor physical memory attributes must grant both execute
+        // and read to HLVX; an execute-only PMP region gives a load access fault.
+        let (mut h, _) = guest(RWX, RWX | U);
+        csrw(&mut h, num::PMPADDR0, PA >> 2 | 0x1ff);
+        csrw(&mut h, num::PMPADDR0 + 1, u64::MAX >> 10);
+        csrw(&mut h, num::PMPCFG0, 0x1c | 0x1f << 8);
+        assert_eq!(h.fetch_insn(GVA), Ok(0x1111));
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        let e = h.hlv(GVA, 4, true).unwrap_err();
+        assert_eq!((e.cause, e.gva), (cause::LOAD_ACCESS, true));
+    }
+
+    #[test]
+    fn hlv_and_hsv_ignore_mprv() {
+        // H chapter, "mstatus": MPRV does not affect HLV, HLVX and HSV.
+        let (mut h, _) = guest(RWX, RWX | U);
+        h.set_mode(Priv::M, false);
+        csrw(&mut h, num::MSTATUS, mstatus::MPRV);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA + 8, 8, false), Ok(0x2222));
+        h.hsv(GVA, 8, 0x5555).unwrap();
+        assert_eq!(h.shared.ram.read(PA, 8), Some(0x5555));
+    }
+
+    #[test]
+    fn hlv_accesses_at_the_privilege_spvp_names() {
+        // H chapter, "Hypervisor Virtual-Machine Load and Store Instructions": as VU
+        // when SPVP=0, as VS when SPVP=1; vsstatus.SUM applies, sstatus.SUM does not.
+        let (mut h, mut g) = guest(RWX | U, RWX | U);
+        g.map(GVA + 0x1000, PA, RWX, RWX | U);
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, 0);
+        assert_eq!(h.hlv(GVA, 8, false), Ok(0x1111), "VU on a U page");
+        let e = h.hlv(GVA + 0x1000, 8, false).unwrap_err();
+        assert_eq!(
+            (e.cause, e.gva),
+            (cause::LOAD_PAGE_FAULT, true),
+            "VU, S page"
+        );
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA + 0x1000, 8, false), Ok(0x1111), "VS on an S page");
+        csrw(&mut h, num::MSTATUS, mstatus::SUM);
+        assert_eq!(
+            cause_of(h.hlv(GVA, 8, false)),
+            cause::LOAD_PAGE_FAULT,
+            "VS on a U page: mstatus.SUM is ignored"
+        );
+        assert_eq!(cause_of(h.hsv(GVA, 8, 0)), cause::STORE_PAGE_FAULT);
+        h.csr.vsstatus |= mstatus::SUM;
+        assert_eq!(h.hlv(GVA, 8, false), Ok(0x1111), "with vsstatus.SUM");
+        h.hsv(GVA + 8, 8, 0x3333).unwrap();
+        assert_eq!(h.shared.ram.read(PA + 8, 8), Some(0x3333));
+        assert_eq!((h.prv, h.virt), (Priv::S, false), "the hart stays in HS");
+    }
+
+    #[test]
+    fn hlvx_needs_execute_permission_instead_of_read() {
+        // Execute-only in the VS stage: HLVX reads it, HLV does not unless MXR.
+        let (mut h, _) = guest(X, RWX | U);
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA, 4, true), Ok(0x1111));
+        assert_eq!(cause_of(h.hlv(GVA, 4, false)), cause::LOAD_PAGE_FAULT);
+        h.csr.vsstatus |= mstatus::MXR;
+        h.data_regime_changed();
+        assert_eq!(h.hlv(GVA, 4, false), Ok(0x1111));
+        // Readable but not executable: HLVX faults as a load, in the stage that lacks X.
+        let (mut h, _) = guest(RW, RWX | U);
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA, 4, false), Ok(0x1111));
+        assert_eq!(cause_of(h.hlv(GVA, 4, true)), cause::LOAD_PAGE_FAULT);
+        let (mut h, _) = guest(RWX, RW | U);
+        h.set_mode(Priv::S, false);
+        csrw(&mut h, num::HSTATUS, hstatus::SPVP);
+        assert_eq!(h.hlv(GVA, 4, false), Ok(0x1111));
+        let e = h.hlv(GVA, 4, true).unwrap_err();
+        assert_eq!((e.cause, e.gpa), (cause::LOAD_GUEST_PAGE_FAULT, GPA));
+    }
+
+    #[test]
+    fn mprv_with_mpv_translates_loads_and_stores_in_two_stages() {
+        // H chapter, "mstatus": with MPRV=1, explicit accesses use MPV and MPP.
+        let (mut h, _) = guest(RWX, RWX | U);
+        h.set_mode(Priv::M, false);
+        let mpp_s = 1 << mstatus::MPP_SHIFT;
+        csrw(&mut h, num::MSTATUS, mstatus::MPRV | mstatus::MPV | mpp_s);
+        assert_eq!(h.load(GVA + 8, 8), Ok(0x2222));
+        h.store(GVA, 8, 0x4444).unwrap();
+        assert_eq!(h.shared.ram.read(PA, 8), Some(0x4444));
+        // MPV=0: HS translation, here Bare, so GVA is a physical address outside RAM.
+        csrw(&mut h, num::MSTATUS, mstatus::MPRV | mpp_s);
+        assert_eq!(cause_of(h.load(GVA + 8, 8)), cause::LOAD_ACCESS);
+        // MPRV does not apply to fetches: M fetches the physical address.
+        csrw(&mut h, num::MSTATUS, mstatus::MPRV | mstatus::MPV | mpp_s);
+        assert_eq!(h.fetch_insn(PA + 8), Ok(0x2222));
+    }
+
+    #[test]
+    fn vsatp_bare_with_hgatp_paged_translates_guest_physical_addresses() {
+        let mut h = testutil::hart();
+        let mut g = Guest::new(&h);
+        g.gmap(GPA, PA, RWX | U);
+        csrw(&mut h, num::HGATP, g.hgatp(3));
+        h.shared.ram.write(PA + 8, 8, 0x55).unwrap();
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(GPA + 8, 8), Ok(0x55));
+        let e = h.load(GPA + 0x1000, 8).unwrap_err();
+        assert_eq!(
+            (e.cause, e.gpa),
+            (cause::LOAD_GUEST_PAGE_FAULT, GPA + 0x1000)
+        );
+        // Both Bare: guest physical is host physical.
+        csrw(&mut h, num::HGATP, 0);
+        assert_eq!(h.load(PA + 8, 8), Ok(0x55));
+    }
+
+    #[test]
+    fn mstatus_mxr_reaches_the_g_stage_and_vsstatus_mxr_only_the_vs_stage() {
+        // H chapter, "Two-Stage Address Translation".
+        let set_mxr = |h: &mut Hart, csr: u16, on: bool| {
+            let v = if on { mstatus::MXR } else { 0 };
+            csrw(h, csr, v);
+        };
+        // Execute-only in the VS stage: either MXR makes it readable.
+        let (mut h, _) = guest(X, RWX | U);
+        assert_eq!(cause_of(h.load(GVA, 8)), cause::LOAD_PAGE_FAULT);
+        set_mxr(&mut h, num::VSSTATUS, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        set_mxr(&mut h, num::VSSTATUS, false);
+        assert_eq!(cause_of(h.load(GVA, 8)), cause::LOAD_PAGE_FAULT);
+        set_mxr(&mut h, num::MSTATUS, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        // Execute-only in the G stage: only mstatus.MXR makes it readable.
+        let (mut h, _) = guest(RWX, X | U);
+        assert_eq!(cause_of(h.load(GVA, 8)), cause::LOAD_GUEST_PAGE_FAULT);
+        set_mxr(&mut h, num::VSSTATUS, true);
+        assert_eq!(cause_of(h.load(GVA, 8)), cause::LOAD_GUEST_PAGE_FAULT);
+        set_mxr(&mut h, num::MSTATUS, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        set_mxr(&mut h, num::MSTATUS, false);
+        assert_eq!(
+            cause_of(h.load(GVA, 8)),
+            cause::LOAD_GUEST_PAGE_FAULT,
+            "cached translations obey MXR too"
+        );
+    }
+
+    #[test]
+    fn mstatus_mxr_does_not_make_vs_page_tables_readable_in_the_g_stage() {
+        // MXR applies to explicit loads (H chapter, "Hypervisor Virtual-Machine Load and
+        // Store Instructions"); the walk's PTE reads are implicit loads checked as such
+        // ("Guest Physical Address Translation").
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        let leaf = g.vsmap(GVA, GPA, RWX);
+        let table = leaf & !0xfff;
+        g.gmap(table, table + GPA_TO_PA, X | U);
+        csrw(&mut h, num::MSTATUS, mstatus::MXR);
+        let e = h.load(GVA, 8).unwrap_err();
+        assert_eq!(e.cause, cause::LOAD_GUEST_PAGE_FAULT);
+        assert_eq!((e.gpa, e.tinst), (leaf, 0x3000));
+    }
+
+    #[test]
+    fn an_hs_sfence_vma_keeps_guest_translations() {
+        // H chapter, "Memory-Management Fences": with V=0 SFENCE.VMA orders only
+        // HS-level translation.
+        let (mut h, _) = guest(RWX, RWX | U);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        let walks = h.tlb.stats().guest_walks;
+        h.set_mode(Priv::S, false);
+        h.sfence_vma(None, None);
+        h.tlb.flush_l1();
+        h.set_mode(Priv::S, true);
+        let hits = h.tlb.stats().guest_l2_hits;
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        assert_eq!(h.tlb.stats().guest_walks, walks, "no walk");
+        assert_eq!(h.tlb.stats().guest_l2_hits, hits + 1, "an L2 hit");
+    }
+
+    #[test]
+    fn hfence_gvma_of_the_gpa_drops_the_guest_translation() {
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        h.shared.ram.write(PA + 0x1000, 8, 0x9999).unwrap();
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        g.gmap(GPA, PA + 0x1000, RWX | U);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111), "cached until the fence");
+        // Another VMID's fence, and an HS sfence.vma, leave it.
+        h.set_mode(Priv::S, false);
+        h.hfence_gvma(Some(GPA), Some(2));
+        h.sfence_vma(None, None);
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        h.set_mode(Priv::S, false);
+        h.hfence_gvma(Some(GPA), Some(1));
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x9999));
+    }
+
+    #[test]
+    fn hfence_vvma_fences_the_vmid_in_hgatp_only() {
+        // H chapter, "Hypervisor Memory-Management Fence Instructions": HFENCE.VVMA
+        // applies to the virtual machine hgatp.VMID names when it executes.
+        let (mut h, mut g) = guest(RWX, RWX | U);
+        h.shared.ram.write(PA + 0x1000, 8, 0x9999).unwrap();
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        g.map(GVA, PA + 0x1000, RWX, RWX | U);
+        // With VMID 2 in hgatp, the fence does not reach VMID 1's translations.
+        csrw(&mut h, num::HGATP, g.hgatp(2));
+        h.set_mode(Priv::S, false);
+        h.hfence_vvma(None, None);
+        csrw(&mut h, num::HGATP, g.hgatp(1));
+        h.tlb.flush_l1();
+        let walks = h.tlb.stats().guest_walks;
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x1111));
+        assert_eq!(h.tlb.stats().guest_walks, walks);
+        // With VMID 1 in hgatp it does, by address.
+        h.set_mode(Priv::S, false);
+        h.hfence_vvma(Some(GVA + 0x10), None);
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.load(GVA, 8), Ok(0x9999));
+    }
+
+    #[test]
+    fn guests_keep_their_translations_across_hgatp_switches() {
+        // Two virtual machines (VMIDs 1 and 2) map the same guest virtual address onto
+        // different pages; switching between them walks nothing once both are cached.
+        let mut h = testutil::hart();
+        let mut g1 = Guest::new(&h);
+        let mut g2 = Guest::with_pages(g1.pages.clone());
+        g1.map(GVA, PA, RWX, RWX | U);
+        g2.map(GVA, PA + 0x1000, RWX, RWX | U);
+        h.shared.ram.write(PA, 8, 1).unwrap();
+        h.shared.ram.write(PA + 0x1000, 8, 2).unwrap();
+        let switch = |h: &mut Hart, g: &Guest, vmid: u64| {
+            csrw(h, num::VSATP, 0);
+            csrw(h, num::HGATP, g.hgatp(vmid));
+            csrw(h, num::VSATP, g.vsatp(1));
+        };
+        h.set_mode(Priv::S, true);
+        switch(&mut h, &g1, 1);
+        assert_eq!(h.load(GVA, 8), Ok(1));
+        switch(&mut h, &g2, 2);
+        assert_eq!(h.load(GVA, 8), Ok(2));
+        let walks = h.tlb.stats().guest_walks;
+        assert_eq!(walks, 2);
+        for _ in 0..2 {
+            switch(&mut h, &g1, 1);
+            assert_eq!(h.load(GVA, 8), Ok(1));
+            switch(&mut h, &g2, 2);
+            h.tlb.flush_l1();
+            assert_eq!(h.load(GVA, 8), Ok(2));
+        }
+        assert_eq!(h.tlb.stats().guest_walks, walks, "L1 and L2 served them");
+        assert!(h.tlb.stats().guest_l2_hits >= 2);
+    }
+}

@@ -6,6 +6,8 @@ pub mod fp;
 pub mod memory;
 pub mod mmu;
 pub mod pmp;
+#[cfg(test)]
+pub(crate) mod testutil;
 pub mod tinst;
 pub mod tlb;
 pub mod trap;
@@ -369,5 +371,65 @@ impl Hart {
         if r != 0 {
             self.x[usize::from(r)] = v;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csr::{menvcfg, num};
+    use super::testutil::{self, csrr, csrw};
+    use rivet_devices::irq::VSTIP;
+
+    #[test]
+    fn vstimecmp_against_time_plus_htimedelta_drives_vstip() {
+        // Sstc with the H chapter ("hip", "htimedelta"): hip.VSTIP is set while
+        // time + htimedelta >= vstimecmp, if menvcfg.STCE and henvcfg.STCE are set;
+        // it shows in hip and mip with V=0 as well, and never in hvip.
+        let mut h = testutil::hart();
+        let far = 1 << 62;
+        let vstip = |h: &mut super::Hart| csrr(h, num::HIP) & VSTIP != 0;
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::VSTIMECMP, far);
+        assert!(!vstip(&mut h));
+        csrw(&mut h, num::HTIMEDELTA, far);
+        assert!(vstip(&mut h));
+        assert_eq!(csrr(&mut h, num::MIP) & VSTIP, VSTIP);
+        assert_eq!(csrr(&mut h, num::HVIP), 0);
+        csrw(&mut h, num::VSTIMECMP, far + (1 << 40));
+        assert!(!vstip(&mut h), "vstimecmp moved past the guest's time");
+        csrw(&mut h, num::VSTIMECMP, far);
+        assert!(vstip(&mut h));
+        csrw(&mut h, num::HENVCFG, 0);
+        assert!(!vstip(&mut h), "henvcfg.STCE clear");
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        assert!(vstip(&mut h));
+        csrw(&mut h, num::MENVCFG, 0);
+        assert!(!vstip(&mut h), "menvcfg.STCE clear");
+        // time + htimedelta wraps (a negative delta): the sum is compared, unsigned.
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HTIMEDELTA, 0u64.wrapping_sub(1 << 40));
+        csrw(&mut h, num::VSTIMECMP, 1 << 63);
+        assert!(vstip(&mut h));
+        // The VS timer is the guest's: it leaves the HS timer (STIP) alone.
+        assert_eq!(csrr(&mut h, num::MIP) & rivet_devices::irq::STIP, 0);
+    }
+
+    #[test]
+    fn the_vs_timer_deadline_is_vstimecmp_minus_htimedelta() {
+        // The timer loop must wake the hart when the guest's time (time + htimedelta)
+        // reaches vstimecmp: at host tick vstimecmp - htimedelta.
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MENVCFG, menvcfg::STCE);
+        csrw(&mut h, num::HENVCFG, menvcfg::STCE);
+        let cmp = 1_000_000_000;
+        csrw(&mut h, num::VSTIMECMP, cmp);
+        assert_eq!(h.timer.next_deadline, cmp);
+        csrw(&mut h, num::HTIMEDELTA, cmp / 2);
+        assert_eq!(h.timer.next_deadline, cmp / 2);
+        // Without henvcfg.STCE the VS timer sets no deadline.
+        csrw(&mut h, num::HENVCFG, 0);
+        assert_eq!(h.timer.next_deadline, u64::MAX);
     }
 }

@@ -1674,6 +1674,112 @@ mod tests {
         );
     }
 
+    /// A leaf for a guest (VS-stage) entry at `pa`, global or not.
+    fn guest_leaf(pa: u64, global: bool) -> Leaf {
+        Leaf::one_stage(&Translation {
+            paddr: pa,
+            page_shift: 12,
+            perms: Perms::RWX,
+            global,
+            pte: RWXAD | pte::V,
+            pte_addr: Some(0),
+            pbmt: crate::hart::mmu::Pbmt::Pma,
+        })
+    }
+
+    fn guest_space(vmid: u16, asid: u16) -> Space {
+        Space {
+            mode: Mode::Sv39,
+            asid,
+            vmid,
+        }
+    }
+
+    /// Whether L2 holds a translation of `va` for guest address space (`vmid`, `asid`).
+    fn guest_has(tlb: &mut Tlb, vmid: u16, asid: u16, va: u64) -> bool {
+        tlb.set_space(Stage::VS, guest_space(vmid, asid));
+        tlb.lookup(Regime::VS, va, Mxr::default()).is_some()
+    }
+
+    #[test]
+    fn hfence_vvma_by_address_and_asid_stays_within_its_vmid() {
+        // H chapter, "Hypervisor Memory-Management Fence Instructions": HFENCE.VVMA
+        // is SFENCE.VMA for the VS stage of one virtual machine.
+        let mut tlb = Tlb::new();
+        for (vmid, asid, va, global) in [
+            (1, 1, 0x1000, false),
+            (1, 1, 0x2000, false),
+            (1, 1, 0x3000, true),
+            (1, 2, 0x1000, false),
+            (2, 1, 0x1000, false),
+            (2, 1, 0x2000, false),
+        ] {
+            tlb.set_space(Stage::VS, guest_space(vmid, asid));
+            tlb.insert(Stage::VS, va, &guest_leaf(0x8000_0000 + va, global));
+        }
+        // By address: that page in every ASID of VMID 1, and nothing of VMID 2.
+        tlb.hfence_vvma(1, Some(0x1abc), None);
+        assert!(!guest_has(&mut tlb, 1, 1, 0x1000));
+        assert!(!guest_has(&mut tlb, 1, 2, 0x1000));
+        assert!(guest_has(&mut tlb, 1, 1, 0x2000));
+        assert!(guest_has(&mut tlb, 2, 1, 0x1000));
+        // By ASID: its non-global entries; the global one survives.
+        tlb.hfence_vvma(1, None, Some(1));
+        assert!(!guest_has(&mut tlb, 1, 1, 0x2000));
+        assert!(guest_has(&mut tlb, 1, 1, 0x3000));
+        assert!(guest_has(&mut tlb, 2, 1, 0x2000), "VMID 2's ASID 1 stays");
+        tlb.hfence_vvma(1, Some(0x3000), Some(1));
+        assert!(
+            guest_has(&mut tlb, 1, 1, 0x3000),
+            "global survives an ASID fence"
+        );
+        // Everything of VMID 1, global included; VMID 2 and the HS stage stay.
+        tlb.set_space(Stage::S, SV39);
+        tlb.insert(Stage::S, 0x1000, &guest_leaf(0x8000_0000, false));
+        tlb.hfence_vvma(1, None, None);
+        assert!(!guest_has(&mut tlb, 1, 1, 0x3000));
+        assert!(guest_has(&mut tlb, 2, 1, 0x1000));
+        assert!(tlb.lookup(Regime::S, 0x1000, Mxr::default()).is_some());
+    }
+
+    #[test]
+    fn hfence_gvma_drops_the_guest_translations_of_its_vmid_in_both_levels() {
+        // VS-stage entries hold whole two-stage translations, so a G-stage fence by
+        // guest physical address must drop every one of the VMID (H chapter, note on
+        // HFENCE.GVMA); other VMIDs and the HS stage keep theirs, in L1 as in L2.
+        let mut tlb = Tlb::new();
+        let mut host = vec![0u8; 0x1000];
+        let fill = |tlb: &mut Tlb, host: &mut [u8], vmid: u16, va: u64| {
+            tlb.set_space(Stage::VS, guest_space(vmid, 1));
+            let leaf = guest_leaf(0x8000_0000 + va, false);
+            tlb.insert(Stage::VS, va, &leaf);
+            let m = tlb.lookup(Regime::VS, va, Mxr::default()).unwrap();
+            tlb.fill_l1(Regime::VS, va, &m, host.as_mut_ptr(), Perms::RWX);
+        };
+        for (vmid, va) in [(1, 0x1000), (1, 0x7000), (2, 0x1000)] {
+            fill(&mut tlb, &mut host, vmid, va);
+        }
+        tlb.set_space(Stage::S, SV39);
+        tlb.insert(Stage::S, 0x1000, &guest_leaf(0x8000_0000, false));
+        tlb.set_space(Stage::VS, guest_space(1, 1));
+        assert!(tlb.probe(Regime::VS, 0x7000, 8, Access::Read).is_some());
+        tlb.hfence_gvma(Some(1), Some(0x8000_1000));
+        assert!(tlb.probe(Regime::VS, 0x7000, 8, Access::Read).is_none());
+        assert!(!guest_has(&mut tlb, 1, 1, 0x1000));
+        assert!(!guest_has(&mut tlb, 1, 1, 0x7000));
+        tlb.set_space(Stage::VS, guest_space(2, 1));
+        assert!(
+            tlb.probe(Regime::VS, 0x1000, 8, Access::Read).is_some(),
+            "VMID 2's L1 entry stays"
+        );
+        assert!(guest_has(&mut tlb, 2, 1, 0x1000));
+        assert!(tlb.lookup(Regime::S, 0x1000, Mxr::default()).is_some());
+        // Without a VMID operand, every guest's.
+        tlb.hfence_gvma(None, Some(0x8000_1000));
+        assert!(!guest_has(&mut tlb, 2, 1, 0x1000));
+        assert!(tlb.lookup(Regime::S, 0x1000, Mxr::default()).is_some());
+    }
+
     #[test]
     fn l2_under_pressure_never_returns_a_wrong_translation() {
         // 1500 consecutive pages fit in the 2048 slots (the set hash spreads them); 3000

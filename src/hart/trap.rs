@@ -349,3 +349,359 @@ fn trap_vector(tvec: u64, code: u64, is_interrupt: bool) -> u64 {
         base
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hart::csr::num;
+    use crate::hart::testutil::{self, csrr, csrw};
+    use rivet_jit::arch::ExtSet;
+
+    /// A load guest-page fault at guest virtual 0x5008, guest physical 0x9_0008, raised
+    /// by an `ld a0, 8(a1)` (transformed: 0x3503).
+    const GPF: Exception = Exception {
+        cause: cause::LOAD_GUEST_PAGE_FAULT,
+        tval: 0x5008,
+        gpa: 0x9_0008,
+        tinst: 0x3503,
+        gva: true,
+    };
+
+    /// A hart with distinct trap vectors and `pc`, in mode (`p`, `virt`).
+    fn hart_in(p: Priv, virt: bool) -> Hart {
+        let mut h = testutil::hart();
+        csrw(&mut h, num::MTVEC, 0x8000_0100);
+        csrw(&mut h, num::STVEC, 0x8000_0200);
+        csrw(&mut h, num::VSTVEC, 0x8000_0300);
+        h.pc = 0x4000_1234;
+        h.set_mode(p, virt);
+        h
+    }
+
+    fn mode(h: &Hart) -> (Priv, bool) {
+        (h.prv, h.virt)
+    }
+
+    #[test]
+    fn traps_from_vs_and_vu_into_m_record_mpv_mpp_gva_and_the_gpa() {
+        // H chapter, "Trap Entry": MPV = V, MPP = the nominal privilege; GVA for an
+        // address trap; mtval2 = GPA >> 2; mtinst.
+        for (p, mpp) in [(Priv::S, 1), (Priv::U, 0)] {
+            let mut h = hart_in(p, true);
+            h.raise(GPF);
+            assert_eq!(mode(&h), (Priv::M, false));
+            assert_eq!(h.pc, 0x8000_0100);
+            let ms = h.csr.mstatus;
+            assert_ne!(ms & mstatus::MPV, 0);
+            assert_eq!(ms >> mstatus::MPP_SHIFT & 3, mpp);
+            assert_ne!(ms & mstatus::GVA, 0);
+            assert_eq!(csrr(&mut h, num::MCAUSE), cause::LOAD_GUEST_PAGE_FAULT);
+            assert_eq!(csrr(&mut h, num::MEPC), 0x4000_1234);
+            assert_eq!(csrr(&mut h, num::MTVAL), 0x5008);
+            assert_eq!(csrr(&mut h, num::MTVAL2), 0x9_0008 >> 2);
+            assert_eq!(csrr(&mut h, num::MTINST), 0x3503);
+            // An ecall from there is no address trap: GVA, mtval2 and mtinst are zero.
+            h.set_mode(p, true);
+            h.raise(Exception::new(cause::ECALL_VS, 0));
+            let ms = h.csr.mstatus;
+            assert_eq!(ms & mstatus::GVA, 0);
+            assert_ne!(ms & mstatus::MPV, 0);
+            assert_eq!((h.csr.mtval2, h.csr.mtinst), (0, 0));
+        }
+        // From HS: MPV = 0.
+        let mut h = hart_in(Priv::S, false);
+        h.csr.mstatus |= mstatus::MPV;
+        h.raise(Exception::new(cause::ECALL_S, 0));
+        assert_eq!(h.csr.mstatus & mstatus::MPV, 0);
+        assert_eq!(h.csr.mstatus >> mstatus::MPP_SHIFT & 3, 1);
+    }
+
+    #[test]
+    fn traps_from_vs_and_vu_into_hs_record_spv_spvp_gva_htval_htinst() {
+        // H chapter, "Trap Entry" and "hstatus": SPV = V, SPVP = SPP = the nominal
+        // privilege, GVA, htval = GPA >> 2, htinst; V becomes 0.
+        for (p, spp) in [(Priv::S, true), (Priv::U, false)] {
+            let mut h = hart_in(p, true);
+            csrw(&mut h, num::MEDELEG, 1 << cause::LOAD_GUEST_PAGE_FAULT);
+            let vsstatus = h.csr.vsstatus;
+            h.raise(GPF);
+            assert_eq!(mode(&h), (Priv::S, false));
+            assert_eq!(h.pc, 0x8000_0200);
+            let hs = h.csr.hstatus;
+            assert_ne!(hs & hstatus::SPV, 0);
+            assert_eq!(hs & hstatus::SPVP != 0, spp);
+            assert_eq!(h.csr.mstatus & mstatus::SPP != 0, spp);
+            assert_ne!(hs & hstatus::GVA, 0);
+            assert_eq!(csrr(&mut h, num::SCAUSE), cause::LOAD_GUEST_PAGE_FAULT);
+            assert_eq!(csrr(&mut h, num::SEPC), 0x4000_1234);
+            assert_eq!(csrr(&mut h, num::STVAL), 0x5008);
+            assert_eq!(csrr(&mut h, num::HTVAL), 0x9_0008 >> 2);
+            assert_eq!(csrr(&mut h, num::HTINST), 0x3503);
+            assert_eq!(h.csr.vsstatus, vsstatus, "VS state untouched");
+            assert_eq!(h.csr.mstatus & mstatus::MPV, 0);
+        }
+    }
+
+    #[test]
+    fn traps_from_hs_and_u_into_hs_clear_spv_and_leave_spvp() {
+        // H chapter, "Trap Entry": with V=0 before the trap SPVP is left unchanged.
+        for (p, spvp) in [
+            (Priv::S, hstatus::SPVP),
+            (Priv::U, hstatus::SPVP),
+            (Priv::U, 0),
+        ] {
+            let mut h = hart_in(p, false);
+            csrw(
+                &mut h,
+                num::MEDELEG,
+                1 << cause::LOAD_GUEST_PAGE_FAULT | 1 << 8 | 1 << 9,
+            );
+            csrw(&mut h, num::HSTATUS, hstatus::SPV | hstatus::GVA | spvp);
+            let ecall = if p == Priv::S {
+                cause::ECALL_S
+            } else {
+                cause::ECALL_U
+            };
+            h.csr.htval = 77;
+            h.raise(Exception::new(ecall, 0));
+            assert_eq!(mode(&h), (Priv::S, false));
+            let hs = h.csr.hstatus;
+            assert_eq!(hs & (hstatus::SPV | hstatus::GVA), 0);
+            assert_eq!(hs & hstatus::SPVP, spvp);
+            assert_eq!(h.csr.htval, 0, "htval is zero for other traps");
+            // An HLV from HS that faults: SPV = 0 but GVA = 1 (H chapter, "hstatus").
+            h.set_mode(p, false);
+            h.raise(GPF);
+            let hs = h.csr.hstatus;
+            assert_eq!(hs & (hstatus::SPV | hstatus::GVA), hstatus::GVA);
+            assert_eq!(hs & hstatus::SPVP, spvp);
+            assert_eq!(h.csr.htval, 0x9_0008 >> 2);
+        }
+    }
+
+    #[test]
+    fn a_trap_into_vs_writes_only_the_vs_registers() {
+        // H chapter, "Trap Entry": hstatus and the HS-level sstatus are not modified and
+        // V stays 1; vsstatus SPP, SPIE, SIE, vsepc, vscause, vstval are written.
+        for (p, spp) in [(Priv::S, true), (Priv::U, false)] {
+            let mut h = hart_in(p, true);
+            csrw(&mut h, num::MEDELEG, 1 << cause::LOAD_PAGE_FAULT);
+            csrw(&mut h, num::HEDELEG, 1 << cause::LOAD_PAGE_FAULT);
+            csrw(&mut h, num::HSTATUS, hstatus::GVA | hstatus::SPVP);
+            h.csr.htval = 0x11;
+            h.csr.htinst = 0x22;
+            h.csr.sepc = 0x33;
+            h.csr.scause = 0x44;
+            h.csr.stval = 0x55;
+            h.csr.vsstatus |= mstatus::SIE;
+            let (mstatus_before, hstatus_before) = (h.csr.mstatus, h.csr.hstatus);
+            let e = Exception {
+                gva: true,
+                ..Exception::new(cause::LOAD_PAGE_FAULT, 0x5008)
+            };
+            h.raise(e);
+            assert_eq!(mode(&h), (Priv::S, true));
+            assert_eq!(h.pc, 0x8000_0300);
+            let vs = h.csr.vsstatus;
+            assert_eq!(vs & mstatus::SPP != 0, spp);
+            assert_eq!(vs & (mstatus::SPIE | mstatus::SIE), mstatus::SPIE);
+            assert_eq!(h.csr.vscause, cause::LOAD_PAGE_FAULT);
+            assert_eq!(h.csr.vsepc, 0x4000_1234);
+            assert_eq!(h.csr.vstval, 0x5008);
+            assert_eq!(
+                (h.csr.mstatus, h.csr.hstatus),
+                (mstatus_before, hstatus_before)
+            );
+            assert_eq!((h.csr.htval, h.csr.htinst), (0x11, 0x22));
+            assert_eq!((h.csr.sepc, h.csr.scause, h.csr.stval), (0x33, 0x44, 0x55));
+        }
+    }
+
+    #[test]
+    fn guest_faults_cannot_be_delegated_to_vs() {
+        // hedeleg bits 20-23 are read-only zero: a guest-page fault from VS stops in HS.
+        let mut h = hart_in(Priv::S, true);
+        csrw(&mut h, num::MEDELEG, u64::MAX);
+        csrw(&mut h, num::HEDELEG, u64::MAX);
+        h.raise(GPF);
+        assert_eq!(mode(&h), (Priv::S, false));
+        // An ecall from VS does not go to VS either (hedeleg bit 10 is zero).
+        h.set_mode(Priv::S, true);
+        h.raise(Exception::new(cause::ECALL_VS, 0));
+        assert_eq!(mode(&h), (Priv::S, false));
+        assert_eq!(h.csr.scause, cause::ECALL_VS);
+    }
+
+    #[test]
+    fn vs_level_interrupts_reach_vs_as_their_s_level_causes() {
+        // H chapter, "hideleg": interrupts 10, 6, 2 delegated to VS become 9, 5, 1,
+        // also in vscause (and so in the vectored trap address).
+        for (irq, seen) in [(10u64, 9u64), (6, 5), (2, 1)] {
+            let mut h = hart_in(Priv::U, true);
+            csrw(&mut h, num::HIDELEG, 0x444);
+            csrw(&mut h, num::VSTVEC, 0x8000_0301);
+            h.interrupt(irq);
+            assert_eq!(mode(&h), (Priv::S, true));
+            assert_eq!(h.csr.vscause, 1 << 63 | seen);
+            assert_eq!(h.pc, 0x8000_0300 + 4 * seen);
+        }
+        // Not delegated by hideleg: HS takes it under its own number, and htinst and
+        // htval are zero for an interrupt.
+        let mut h = hart_in(Priv::U, true);
+        h.csr.htinst = 5;
+        h.interrupt(10);
+        assert_eq!(mode(&h), (Priv::S, false));
+        assert_eq!(h.csr.scause, 1 << 63 | 10);
+        assert_eq!((h.csr.htinst, h.csr.htval), (0, 0));
+        assert_ne!(h.csr.hstatus & hstatus::SPV, 0);
+    }
+
+    #[test]
+    fn mret_enters_v1_only_with_mpv_and_mpp_below_m() {
+        // H chapter, "Trap Return": V = MPV unless MPP = 3; MRET clears MPV and MPP.
+        let go = |mpp: u64, mpv: bool| {
+            let mut h = hart_in(Priv::M, false);
+            let v = if mpv { mstatus::MPV } else { 0 };
+            csrw(
+                &mut h,
+                num::MSTATUS,
+                mpp << mstatus::MPP_SHIFT | v | mstatus::MPRV,
+            );
+            csrw(&mut h, num::MEPC, 0x4000_0000);
+            h.mret();
+            assert_eq!(h.pc, 0x4000_0000);
+            assert_eq!(h.csr.mstatus & (mstatus::MPV | mstatus::MPP), 0);
+            (mode(&h), h.csr.mstatus & mstatus::MPRV != 0)
+        };
+        assert_eq!(go(1, true), ((Priv::S, true), false));
+        assert_eq!(go(0, true), ((Priv::U, true), false));
+        assert_eq!(go(1, false), ((Priv::S, false), false));
+        assert_eq!(
+            go(3, true),
+            ((Priv::M, false), true),
+            "MPV ignored, MPRV kept"
+        );
+    }
+
+    #[test]
+    fn sret_from_hs_returns_to_v_spv_and_clears_spv() {
+        // H chapter, "Trap Return": SRET with V=0 goes to (SPV, SPP), then SPV = 0.
+        for (spv, spp, to) in [
+            (true, true, (Priv::S, true)),
+            (true, false, (Priv::U, true)),
+            (false, true, (Priv::S, false)),
+            (false, false, (Priv::U, false)),
+        ] {
+            let mut h = hart_in(Priv::S, false);
+            csrw(&mut h, num::HSTATUS, if spv { hstatus::SPV } else { 0 });
+            let spp_bit = if spp { mstatus::SPP } else { 0 };
+            csrw(&mut h, num::MSTATUS, spp_bit | mstatus::SPIE);
+            csrw(&mut h, num::SEPC, 0x4000_0000);
+            let vsstatus = h.csr.vsstatus;
+            h.sret();
+            assert_eq!(mode(&h), to);
+            assert_eq!(h.pc, 0x4000_0000);
+            assert_eq!(h.csr.hstatus & hstatus::SPV, 0);
+            let ms = h.csr.mstatus;
+            assert_eq!(ms & (mstatus::SPP | mstatus::SIE), mstatus::SIE);
+            assert_eq!(h.csr.vsstatus, vsstatus);
+        }
+    }
+
+    #[test]
+    fn sret_in_vs_uses_vsstatus_and_vsepc_and_stays_virtual() {
+        for (spp, to) in [(true, Priv::S), (false, Priv::U)] {
+            let mut h = hart_in(Priv::S, true);
+            h.csr.vsstatus |= mstatus::SPIE | if spp { mstatus::SPP } else { 0 };
+            h.csr.vsepc = 0x1000;
+            h.csr.sepc = 0x2000;
+            csrw(&mut h, num::HSTATUS, hstatus::SPV);
+            let (ms, hs) = (h.csr.mstatus, h.csr.hstatus);
+            h.sret();
+            assert_eq!(mode(&h), (to, true));
+            assert_eq!(h.pc, 0x1000);
+            let vs = h.csr.vsstatus;
+            assert_eq!(vs & (mstatus::SPP | mstatus::SIE), mstatus::SIE);
+            assert_eq!((h.csr.mstatus, h.csr.hstatus), (ms, hs));
+        }
+    }
+
+    #[test]
+    fn hs_interrupts_are_taken_in_vs_whatever_the_sie_bits() {
+        // H chapter, "hip": an interrupt for HS traps whenever the mode is less
+        // privileged than HS.
+        let mut h = hart_in(Priv::S, true);
+        csrw(&mut h, num::MIDELEG, irq::SEIP);
+        csrw(&mut h, num::MIE, irq::SEIP);
+        csrw(&mut h, num::MIP, irq::SEIP);
+        h.csr.mstatus &= !mstatus::SIE;
+        h.csr.vsstatus &= !mstatus::SIE;
+        assert_eq!(h.pending_interrupt(), Some(9));
+        h.set_mode(Priv::U, true);
+        assert_eq!(h.pending_interrupt(), Some(9));
+        // In HS it waits for sstatus.SIE.
+        h.set_mode(Priv::S, false);
+        assert_eq!(h.pending_interrupt(), None);
+        h.csr.mstatus |= mstatus::SIE;
+        assert_eq!(h.pending_interrupt(), Some(9));
+        // M-level interrupts come first.
+        csrw(&mut h, num::MIE, irq::SEIP | irq::MTIP);
+        h.timer.mtip = true;
+        h.set_mode(Priv::S, true);
+        assert_eq!(h.pending_interrupt(), Some(7));
+    }
+
+    #[test]
+    fn vs_interrupts_need_v1_and_vsstatus_sie_in_vs() {
+        let mut h = hart_in(Priv::S, false);
+        csrw(&mut h, num::HIDELEG, irq::VSSIP);
+        csrw(&mut h, num::HIE, irq::VSSIP);
+        csrw(&mut h, num::HVIP, irq::VSSIP);
+        h.csr.mstatus |= mstatus::SIE;
+        assert_eq!(h.pending_interrupt(), None, "never taken with V=0");
+        h.set_mode(Priv::U, false);
+        assert_eq!(h.pending_interrupt(), None);
+        h.set_mode(Priv::M, false);
+        assert_eq!(h.pending_interrupt(), None);
+        h.set_mode(Priv::S, true);
+        h.csr.vsstatus &= !mstatus::SIE;
+        assert_eq!(h.pending_interrupt(), None, "VS with vsstatus.SIE clear");
+        h.csr.vsstatus |= mstatus::SIE;
+        assert_eq!(h.pending_interrupt(), Some(2));
+        h.csr.vsstatus &= !mstatus::SIE;
+        h.set_mode(Priv::U, true);
+        assert_eq!(h.pending_interrupt(), Some(2), "always enabled in VU");
+        // Not delegated by hideleg, the VS-level interrupt is HS's and is taken at once
+        // with V=1, and with V=0 in HS under sstatus.SIE.
+        csrw(&mut h, num::HIDELEG, 0);
+        assert_eq!(h.pending_interrupt(), Some(2));
+        h.set_mode(Priv::S, false);
+        assert_eq!(h.pending_interrupt(), Some(2));
+    }
+
+    #[test]
+    fn interrupts_for_hs_follow_the_h_priority_order() {
+        // H chapter, "hip": SEI, SSI, STI, SGEI, VSEI, VSSI, VSTI.
+        let mut h = hart_in(Priv::U, true);
+        csrw(&mut h, num::MIDELEG, 0x222);
+        csrw(&mut h, num::MIE, 0x666);
+        csrw(&mut h, num::HVIP, 0x444);
+        assert_eq!(h.pending_interrupt(), Some(10));
+        csrw(&mut h, num::HVIP, irq::VSSIP | irq::VSTIP);
+        assert_eq!(h.pending_interrupt(), Some(2));
+        csrw(&mut h, num::MIP, irq::STIP);
+        assert_eq!(h.pending_interrupt(), Some(5));
+        csrw(&mut h, num::MIP, irq::STIP | irq::SEIP);
+        assert_eq!(h.pending_interrupt(), Some(9));
+    }
+
+    #[test]
+    fn without_h_traps_leave_the_h_fields_alone() {
+        let mut h = hart_in(Priv::S, false);
+        h.exts = ExtSet::ALL.without(Ext::H);
+        h.csr.mtval2 = 0x99;
+        h.raise(GPF);
+        assert_eq!(h.csr.mstatus & (mstatus::GVA | mstatus::MPV), 0);
+        assert_eq!(h.csr.mtval2, 0x99);
+    }
+}
