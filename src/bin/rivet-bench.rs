@@ -7,6 +7,13 @@
 //! ```text
 //! cargo run --release --bin rivet-bench -- [--runs N] [--only NAME[,NAME]] [--qemu PATH]
 //! ```
+//!
+//! Benchmarks: boot, boot-noquiet, boot-smp2, nested, nested-smp2, workloads (the
+//! reference guests) and world-switch (a bare-metal VS guest exiting to an HS loop,
+//! assembled with riscv64-unknown-elf-gcc).
+//!
+//! ```text
+//! ```
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -41,6 +48,8 @@ struct Sample {
     wall: Duration,
     to_marker: Option<Duration>,
     guest_ms: BTreeMap<String, f64>,
+    /// The world-switch program's counts (ticks per kind, and `n`).
+    world_switch: Option<BTreeMap<String, u64>>,
 }
 
 struct Guest {
@@ -157,8 +166,119 @@ fn main() -> ExitCode {
         }
         rows.extend(table_rows(b.name, &qemu, &ours, failure));
     }
+    if only.as_ref().is_none_or(|o| o.contains(&"world-switch")) {
+        rows.extend(world_switch(&args, &rivet, timeout));
+    }
     print_table(&rows);
     ExitCode::SUCCESS
+}
+
+/// The bare-metal world-switch program (an HS-mode loop running a VS-mode guest that
+/// exits by ecall and by guest-page fault), assembled here when the RISC-V cross
+/// assembler is installed.
+const WORLD_SWITCH: &str = include_str!("world_switch.S");
+
+/// Round trips VS -> HS -> VS of each kind the program times, in nanoseconds each
+/// (the guest's own `time`, 10 MHz on both machines).
+fn world_switch(args: &Args, rivet: &Path, timeout: Duration) -> Vec<Row> {
+    let dir = std::env::temp_dir().join(format!("rivet-bench-ws-{}", std::process::id()));
+    let elf = dir.join("world_switch.elf");
+    let built = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(dir.join("world_switch.S"), WORLD_SWITCH))
+        .map_err(|e| e.to_string())
+        .and_then(|()| {
+            Command::new("riscv64-unknown-elf-gcc")
+                .args([
+                    "-march=rv64g_zicsr",
+                    "-mabi=lp64",
+                    "-nostdlib",
+                    "-nostartfiles",
+                ])
+                .args(["-static", "-Wl,-N", "-Wl,-Ttext=0x80000000", "-o"])
+                .arg(&elf)
+                .arg(dir.join("world_switch.S"))
+                .output()
+                .map_err(|e| format!("riscv64-unknown-elf-gcc: {e}"))
+        });
+    match built {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            eprintln!(
+                "rivet-bench: world-switch: skipped: assembling failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            return Vec::new();
+        }
+        Err(e) => {
+            eprintln!("rivet-bench: world-switch: skipped (install gcc-riscv64-unknown-elf): {e}");
+            return Vec::new();
+        }
+    }
+    let marker = "RIVET-WS ";
+    let mut qemu = Vec::new();
+    let mut ours = Vec::new();
+    let mut failure = None;
+    for i in 0..args.runs {
+        eprintln!("rivet-bench: world-switch run {}/{}", i + 1, args.runs);
+        let mut q = Command::new(&args.qemu);
+        q.args([
+            "-M",
+            "virt",
+            "-m",
+            "256M",
+            "-nographic",
+            "-bios",
+            "none",
+            "-kernel",
+        ])
+        .arg(&elf);
+        let mut r = Command::new(rivet);
+        r.args(["run", "--memory", "256M", "--bios", "none", "--kernel"])
+            .arg(&elf);
+        for (cmd, out, who) in [(q, &mut qemu, "QEMU"), (r, &mut ours, "Rivet")] {
+            match run(cmd, marker, timeout) {
+                Ok(s) => out.push(s),
+                Err(e) => failure = Some(format!("{who}: {e}")),
+            }
+        }
+    }
+    let note = failure.unwrap_or_default();
+    let runs = qemu.len().min(ours.len());
+    ["ecall", "gpf"]
+        .into_iter()
+        .map(|kind| {
+            let ns = |v: &[Sample]| -> Vec<f64> {
+                v.iter()
+                    .filter_map(|s| s.world_switch.as_ref())
+                    .filter_map(|w| w.get(kind).map(|&t| t as f64 * 100.0 / w["n"] as f64))
+                    .collect()
+            };
+            Row {
+                name: format!("world switch: {kind} round trip"),
+                qemu: median(ns(&qemu)),
+                rivet: median(ns(&ours)),
+                rivet_worst: ns(&ours).into_iter().max_by(|a, b| a.total_cmp(b)),
+                unit: "ns",
+                runs,
+                note: note.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The `RIVET-WS key=<hex> ...` line of the world-switch program.
+fn parse_world_switch(text: &str) -> Option<BTreeMap<String, u64>> {
+    let line = text
+        .lines()
+        .find_map(|l| l.split_once("RIVET-WS ").map(|(_, r)| r))?;
+    let m: BTreeMap<String, u64> = line
+        .split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_string(), u64::from_str_radix(v, 16).ok()?))
+        })
+        .collect();
+    (m.get("n").is_some_and(|&n| n > 0)).then_some(m)
 }
 
 fn build_guest(rivet: &Path, scenario: &str) -> Result<Guest, String> {
@@ -273,6 +393,7 @@ fn run(mut cmd: Command, marker: &str, timeout: Duration) -> Result<Sample, Stri
         wall,
         to_marker,
         guest_ms: parse_guest_timings(&text),
+        world_switch: parse_world_switch(&text),
     })
 }
 
@@ -420,5 +541,14 @@ mod tests {
         assert_eq!(m.get("md5sum-64m"), Some(&990.0));
         assert_eq!(m.get("gzip"), Some(&12.5));
         assert!(!m.contains_key("bad"));
+    }
+
+    #[test]
+    fn world_switch_lines_are_parsed() {
+        let w =
+            parse_world_switch("x\nRIVET-WS ecall=00000000000476ab gpf=8faff n=30d40\n").unwrap();
+        assert_eq!((w["ecall"], w["gpf"], w["n"]), (0x476ab, 0x8faff, 200_000));
+        assert!(parse_world_switch("RIVET-WS ecall=1 n=0").is_none());
+        assert!(parse_world_switch("nothing").is_none());
     }
 }
