@@ -39,4 +39,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 cargo build --release --workspace --bins
+# The fuzz targets (a workspace of their own, run with cargo-fuzz) are built so they
+# cannot rot; fuzzing them is not part of the suite.
+cargo build --manifest-path fuzz/Cargo.toml --bins
 cargo test --release --workspace --no-fail-fast
