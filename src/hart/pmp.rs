@@ -57,6 +57,10 @@ pub struct Pmp {
     addr: [u64; PMP_ENTRIES],
     /// Number of implemented entries (0 or [`PMP_ENTRIES`] in practice).
     entries: usize,
+    /// The entries that match something, in priority order: byte range and cfg.
+    /// Derived from `cfg` and `addr` after every write ([`Pmp::update`]), so the
+    /// matching logic, which runs at every L1 TLB refill, does not decode them again.
+    active: Vec<(u128, u128, u8)>,
 }
 
 impl Default for Pmp {
@@ -79,7 +83,15 @@ impl Pmp {
             cfg: [0; PMP_ENTRIES],
             addr: [0; PMP_ENTRIES],
             entries: entries.min(PMP_ENTRIES),
+            active: Vec::new(),
         }
+    }
+
+    /// Recomputes `active` from the registers.
+    fn update(&mut self) {
+        self.active = (0..self.entries)
+            .filter_map(|i| self.range(i).map(|(lo, hi)| (lo, hi, self.cfg[i])))
+            .collect();
     }
 
     /// Reads `pmpcfg<index>` (CSR 0x3a0 + index).
@@ -108,6 +120,7 @@ impl Pmp {
             // QEMU does, so software reads back what it wrote.
             self.cfg[entry] = cfg;
         }
+        self.update();
         Ok(())
     }
 
@@ -139,6 +152,7 @@ impl Pmp {
             }
         }
         self.addr[index] = value & ADDR_MASK;
+        self.update();
         Ok(())
     }
 
@@ -177,17 +191,13 @@ impl Pmp {
 
     /// The permissions for the byte range `[lo, hi)`, as the matching logic decides.
     fn decide(&self, lo: u128, hi: u128, privilege: Priv) -> Perms {
-        for i in 0..self.entries {
-            let Some((start, end)) = self.range(i) else {
-                continue;
-            };
+        for &(start, end, cfg) in &self.active {
             if hi <= start || end <= lo {
                 continue;
             }
             if lo < start || end < hi {
                 return Perms::NONE;
             }
-            let cfg = self.cfg[i];
             return if privilege == Priv::M && cfg & CFG_L == 0 {
                 Perms::RWX
             } else {
