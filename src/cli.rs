@@ -198,6 +198,11 @@ pub enum PropError {
     Isa(#[from] IsaError),
     #[error("Extension '{ext}' cannot be turned off: the boards need {of}")]
     Implied { ext: String, of: &'static str },
+    #[error(
+        "Extension '{0}' comes with the machine's AIA interrupt controllers: use -M \
+         virt,aia=aplic or aia=aplic-imsic"
+    )]
+    ByMachine(String),
     #[error("Turning sv39 off leaves the harts no virtual-memory mode")]
     NoSatpMode,
     #[error("Cannot turn {off} off while {on} is on: a hart with {on} has every smaller mode")]
@@ -346,6 +351,9 @@ fn cpu_property(
 ) -> Result<(), PropError> {
     if let Some(ext) = Ext::from_name(prop) {
         if switch(prop, value)? {
+            if IsaConfig::BOARD_EXTENSIONS.contains(&ext) {
+                return Err(PropError::ByMachine(prop.to_string()));
+            }
             isa.enable(ext);
         } else {
             isa.disable(ext)?;
@@ -768,6 +776,15 @@ mod tests {
     #[test]
     fn every_extension_is_a_property() {
         for ext in Ext::ALL {
+            if IsaConfig::BOARD_EXTENSIONS.contains(&ext) {
+                // Smaia and Ssaia come with -M virt,aia=...: refused as CPU properties.
+                assert_eq!(
+                    parse_cpu(&format!("rv64,{ext}=on")),
+                    Err(PropError::ByMachine(ext.name().to_string()))
+                );
+                assert!(!parse_cpu(&format!("rv64,{ext}=off")).unwrap().has(ext));
+                continue;
+            }
             let on = parse_cpu(&format!("rv64,{ext}=on")).unwrap();
             assert!(on.has(ext), "{ext}=on");
             let off = parse_cpu(&format!("rv64,{ext}=off"));

@@ -1080,15 +1080,8 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             } else {
                 u64::from(i.rs1)
             };
-            let old = if rd != 0 {
-                Some(h.csr_read(i.csr(), i.raw)?)
-            } else {
-                None
-            };
-            h.csr_write(i.csr(), v, i.raw)?;
-            if let Some(old) = old {
-                w!(old);
-            }
+            let old = h.csr_op(i.csr(), i.raw, Some(&|_| v))?;
+            w!(old);
             return Ok(next);
         }
         Op::Csrrs | Op::Csrrc | Op::Csrrsi | Op::Csrrci => {
@@ -1097,24 +1090,13 @@ pub(crate) fn exec(h: &mut Hart, i: &Insn) -> Result<u64, Exception> {
             } else {
                 u64::from(i.rs1)
             };
-            let old = h.csr_read(i.csr(), i.raw)?;
-            if i.rs1 != 0 {
-                // Priv spec 3.1.9: reads of mip.SEIP return the software-writable bit ORed
-                // with the interrupt controller's signal, but only the software bit takes
-                // part in a read-modify-write (else OpenSBI's `csrs mip, SSIP` while the
-                // PLIC signals would latch SEIP for good: an interrupt storm).
-                let base = if i.csr() == crate::hart::csr::num::MIP {
-                    (old & !rivet_devices::irq::SEIP) | (h.csr.mip & rivet_devices::irq::SEIP)
-                } else {
-                    old
-                };
-                let v = if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
-                    base | src
-                } else {
-                    base & !src
-                };
-                h.csr_write(i.csr(), v, i.raw)?;
-            }
+            let old = if i.rs1 == 0 {
+                h.csr_op(i.csr(), i.raw, None)?
+            } else if matches!(i.op, Op::Csrrs | Op::Csrrsi) {
+                h.csr_op(i.csr(), i.raw, Some(&|base| base | src))?
+            } else {
+                h.csr_op(i.csr(), i.raw, Some(&|base| base & !src))?
+            };
             w!(old);
             return Ok(next);
         }

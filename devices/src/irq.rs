@@ -23,6 +23,12 @@ pub trait IrqLine: Send + Sync {
     fn set_level(&self, high: bool);
 }
 
+/// Where message-signaled interrupts go: a 32-bit write of `data` to physical address
+/// `addr` (on the virt board, an IMSIC interrupt file; other addresses are dropped).
+pub trait MsiSink: Send + Sync {
+    fn msi(&self, addr: u64, data: u32);
+}
+
 /// A line that goes nowhere (an unwired device, a test).
 pub struct NoIrq;
 
@@ -40,6 +46,8 @@ impl IrqLine for NoIrq {
 /// change at once.
 pub struct HartSignals {
     pending: AtomicU64,
+    /// Guest external interrupts (`hgeip`), driven by the IMSIC's guest files.
+    hgeip: AtomicU64,
     mtimecmp: AtomicU64,
     /// The hart's link epoch while its compiled code may chain; 0 once another thread
     /// asked it to return (see [`HartSignals::request_exit`]).
@@ -104,6 +112,7 @@ impl HartSignals {
     pub fn new() -> Self {
         Self {
             pending: AtomicU64::new(0),
+            hgeip: AtomicU64::new(0),
             mtimecmp: AtomicU64::new(u64::MAX),
             chain_key: AtomicU64::new(0),
             deadline: AtomicU64::new(u64::MAX),
@@ -123,6 +132,25 @@ impl HartSignals {
             self.pending.fetch_or(mask, Ordering::AcqRel)
         } else {
             self.pending.fetch_and(!mask, Ordering::AcqRel)
+        };
+        if (old & mask != 0) != high || (high && old & mask != mask) {
+            self.kick();
+        }
+    }
+
+    /// The guest external interrupt lines (`hgeip`).
+    #[inline]
+    pub fn hgeip(&self) -> u64 {
+        self.hgeip.load(Ordering::Acquire)
+    }
+
+    /// Drives the `hgeip` bits in `mask`, waking the hart when they change (a guest
+    /// interrupt file's output may make SGEI or VSEI pending).
+    pub fn set_hgeip(&self, mask: u64, high: bool) {
+        let old = if high {
+            self.hgeip.fetch_or(mask, Ordering::AcqRel)
+        } else {
+            self.hgeip.fetch_and(!mask, Ordering::AcqRel)
         };
         if (old & mask != 0) != high || (high && old & mask != mask) {
             self.kick();

@@ -7,6 +7,7 @@ pub mod bus;
 pub mod clock;
 pub mod goldfish_rtc;
 pub mod htif;
+pub mod imsic;
 pub mod irq;
 pub mod output;
 pub mod plic;

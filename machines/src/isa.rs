@@ -85,10 +85,18 @@ const REQUIRED: [Ext; 10] = [
 ];
 
 impl IsaConfig {
-    /// RV64GCH with every extension Rivet knows, and Sv57.
+    /// Extensions that come with a board's interrupt controllers rather than with the
+    /// CPU model: Smaia and Ssaia, on when the virt board has AIA (`aia=aplic` or
+    /// `aia=aplic-imsic`).
+    pub const BOARD_EXTENSIONS: [Ext; 2] = [Ext::Smaia, Ext::Ssaia];
+
+    /// RV64GCH with every extension of a CPU model Rivet knows, and Sv57.
     pub fn all() -> Self {
         Self {
-            exts: Ext::ALL.into_iter().collect(),
+            exts: Ext::ALL
+                .into_iter()
+                .filter(|e| !Self::BOARD_EXTENSIONS.contains(e))
+                .collect(),
             mmu: MmuType::Sv57,
             cache_block_size: 64,
         }

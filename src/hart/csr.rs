@@ -15,11 +15,13 @@ use std::sync::LazyLock;
 
 use rivet_jit::arch::Ext;
 
+use rivet_devices::imsic::File;
+
 use super::trap::Exception;
 use super::{Hart, Priv};
 use rivet_devices::irq;
 
-pub use rivet_jit::arch::csr::{atp, counteren, hstatus, menvcfg, mstatus, num};
+pub use rivet_jit::arch::csr::{atp, counteren, hstatus, hvictl, iselect, menvcfg, mstatus, num};
 
 /// Interrupts S-mode may see and delegate: SSI, STI, SEI.
 pub const S_INTERRUPTS: u64 = irq::SSIP | irq::STIP | irq::SEIP;
@@ -91,6 +93,10 @@ pub struct Csrs {
     pub vstval: u64,
     pub vsatp: u64,
     pub vstimecmp: u64,
+    pub miselect: u64,
+    pub siselect: u64,
+    pub vsiselect: u64,
+    pub hvictl: u64,
     pub fflags: u8,
     pub frm: u8,
 }
@@ -133,30 +139,54 @@ pub enum Gate {
     Virtual,
 }
 
-type Pred = fn(&Hart, u16) -> Gate;
+/// An access predicate: the hart, the CSR number as the instruction names it, and
+/// whether the instruction writes.
+type Pred = fn(&Hart, u16, bool) -> Gate;
 type Read = fn(&mut Hart, u16) -> u64;
 type Write = fn(&mut Hart, u16, u64);
+/// An atomic read-modify-write: applies the function to the value the register holds
+/// and returns that value (for state other threads change, such as an IMSIC file's
+/// pending bits, and registers whose read-modify-write base differs from their read).
+type Rmw = fn(&mut Hart, u16, &dyn Fn(u64) -> u64) -> u64;
 
 /// One CSR (or a range of numbered ones, such as `pmpaddr0-63`).
 struct Csr {
     lo: u16,
     hi: u16,
-    /// The extension the CSR belongs to; without it the number is unimplemented.
-    ext: Option<Ext>,
+    /// The extensions the CSR needs; without them the number is unimplemented.
+    exts: &'static [Ext],
     pred: Pred,
     read: Read,
     /// `None`: read-only; a write raises illegal instruction.
     write: Option<Write>,
+    /// How a read-modify-write is done when not as a read followed by a write.
+    rmw: Option<Rmw>,
 }
 
-const fn csr(num: u16, ext: Option<Ext>, pred: Pred, read: Read, write: Option<Write>) -> Csr {
+const fn csr(num: u16, exts: &'static [Ext], pred: Pred, read: Read, write: Option<Write>) -> Csr {
     Csr {
         lo: num,
         hi: num,
-        ext,
+        exts,
         pred,
         read,
         write,
+        rmw: None,
+    }
+}
+
+/// A CSR whose read-modify-write goes through `rmw` (writes too, with a function that
+/// ignores the old value).
+const fn csr_rmw(num: u16, exts: &'static [Ext], pred: Pred, read: Read, rmw: Rmw) -> Csr {
+    Csr {
+        lo: num,
+        hi: num,
+        exts,
+        pred,
+        read,
+        // Writable: the writes go through `rmw`.
+        write: Some(|_, _, _| {}),
+        rmw: Some(rmw),
     }
 }
 
@@ -164,18 +194,22 @@ const fn range(lo: u16, hi: u16, pred: Pred, read: Read, write: Option<Write>) -
     Csr {
         lo,
         hi,
-        ext: None,
+        exts: &[],
         pred,
         read,
         write,
+        rmw: None,
     }
 }
 
-const H: Option<Ext> = Some(Ext::H);
+const H: &[Ext] = &[Ext::H];
+const SMAIA: &[Ext] = &[Ext::Smaia];
+const SSAIA: &[Ext] = &[Ext::Ssaia];
+const SSAIA_H: &[Ext] = &[Ext::Ssaia, Ext::H];
 
 /// The S-level CSRs that have a VS copy at their number plus 0x100 (H chapter, "When
 /// V=1, the VS CSRs substitute for the corresponding supervisor CSRs").
-const VS_COPIES: [u16; 10] = [
+const VS_COPIES: [u16; 14] = [
     num::SSTATUS,
     num::SIE,
     num::STVEC,
@@ -186,14 +220,22 @@ const VS_COPIES: [u16; 10] = [
     num::SIP,
     num::STIMECMP,
     num::SATP,
+    num::SISELECT,
+    num::SIREG,
+    num::STOPEI,
+    num::STOPI,
 ];
+
+/// What `miselect`, `siselect` and `vsiselect` hold (WARL): at least 0-0x1FF, which
+/// covers the priority array, the interrupt files and `vsiselect`'s required range.
+const ISELECT_MASK: u64 = 0xfff;
 
 /// Every CSR Rivet implements.
 static CSRS: &[Csr] = &[
     // Floating point (FS gates them: Priv spec 3.1.6.6).
     csr(
         num::FFLAGS,
-        Some(Ext::F),
+        &[Ext::F],
         fp,
         |h, _| u64::from(h.csr.fflags),
         Some(|h, _, v| {
@@ -203,7 +245,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::FRM,
-        Some(Ext::F),
+        &[Ext::F],
         fp,
         |h, _| u64::from(h.csr.frm),
         Some(|h, _, v| {
@@ -213,7 +255,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::FCSR,
-        Some(Ext::F),
+        &[Ext::F],
         fp,
         |h, _| u64::from(h.csr.frm) << 5 | u64::from(h.csr.fflags),
         Some(|h, _, v| {
@@ -223,14 +265,14 @@ static CSRS: &[Csr] = &[
         }),
     ),
     // Counters (Zicntr, Zihpm).
-    csr(num::CYCLE, None, counter, |h, _| h.cycle(), None),
-    csr(num::TIME, None, counter, |h, _| h.time(), None),
-    csr(num::INSTRET, None, counter, |h, _| h.instret, None),
+    csr(num::CYCLE, &[], counter, |h, _| h.cycle(), None),
+    csr(num::TIME, &[], counter, |h, _| h.time(), None),
+    csr(num::INSTRET, &[], counter, |h, _| h.instret, None),
     range(num::HPMCOUNTER3, num::HPMCOUNTER31, counter, |_, _| 0, None),
     // Supervisor.
     csr(
         num::SSTATUS,
-        None,
+        &[],
         any,
         |h, _| with_sd(h.csr.mstatus) & mstatus::S_VIEW,
         Some(|h, _, v| {
@@ -240,7 +282,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::SIE,
-        None,
+        &[],
         any,
         |h, _| h.csr.mie & h.csr.mideleg & S_INTERRUPTS,
         Some(|h, _, v| {
@@ -250,56 +292,56 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::STVEC,
-        None,
+        &[],
         any,
         |h, _| h.csr.stvec,
         Some(|h, _, v| h.csr.stvec = legal_tvec(h.csr.stvec, v)),
     ),
     csr(
         num::SCOUNTEREN,
-        None,
+        &[],
         any,
         |h, _| h.csr.scounteren,
         Some(|h, _, v| h.csr.scounteren = v & COUNTEREN_WRITABLE),
     ),
     csr(
         num::SENVCFG,
-        None,
+        &[],
         any,
         |h, _| h.csr.senvcfg,
         Some(|h, _, v| h.csr.senvcfg = v & menvcfg::S_WRITABLE),
     ),
     csr(
         num::SSCRATCH,
-        None,
+        &[],
         any,
         |h, _| h.csr.sscratch,
         Some(|h, _, v| h.csr.sscratch = v),
     ),
     csr(
         num::SEPC,
-        None,
+        &[],
         any,
         |h, _| h.csr.sepc,
         Some(|h, _, v| h.csr.sepc = v & !1),
     ),
     csr(
         num::SCAUSE,
-        None,
+        &[],
         any,
         |h, _| h.csr.scause,
         Some(|h, _, v| h.csr.scause = v),
     ),
     csr(
         num::STVAL,
-        None,
+        &[],
         any,
         |h, _| h.csr.stval,
         Some(|h, _, v| h.csr.stval = v),
     ),
     csr(
         num::SIP,
-        None,
+        &[],
         any,
         |h, _| h.mip_now() & h.csr.mideleg & S_INTERRUPTS,
         Some(|h, _, v| {
@@ -310,7 +352,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::STIMECMP,
-        Some(Ext::Sstc),
+        &[Ext::Sstc],
         sstc,
         |h, _| h.csr.stimecmp,
         Some(|h, _, v| {
@@ -320,7 +362,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::SATP,
-        None,
+        &[],
         satp,
         |h, _| h.csr.satp,
         Some(|h, _, v| h.write_satp(v)),
@@ -532,15 +574,15 @@ static CSRS: &[Csr] = &[
     ),
     csr(num::HGEIP, H, any, |h, _| h.hgeip(), None),
     // Machine information.
-    csr(num::MVENDORID, None, any, |_, _| 0, None),
-    csr(num::MARCHID, None, any, |_, _| 0, None),
-    csr(num::MIMPID, None, any, |_, _| 0, None),
-    csr(num::MHARTID, None, any, |h, _| h.hartid, None),
-    csr(num::MCONFIGPTR, None, any, |_, _| 0, None),
+    csr(num::MVENDORID, &[], any, |_, _| 0, None),
+    csr(num::MARCHID, &[], any, |_, _| 0, None),
+    csr(num::MIMPID, &[], any, |_, _| 0, None),
+    csr(num::MHARTID, &[], any, |h, _| h.hartid, None),
+    csr(num::MCONFIGPTR, &[], any, |_, _| 0, None),
     // Machine trap setup and handling.
     csr(
         num::MSTATUS,
-        None,
+        &[],
         any,
         |h, _| with_sd(h.csr.mstatus),
         Some(|h, _, v| {
@@ -557,10 +599,10 @@ static CSRS: &[Csr] = &[
         }),
     ),
     // WARL: the extension set is fixed.
-    csr(num::MISA, None, any, |h, _| h.csr.misa, Some(|_, _, _| {})),
+    csr(num::MISA, &[], any, |h, _| h.csr.misa, Some(|_, _, _| {})),
     csr(
         num::MEDELEG,
-        None,
+        &[],
         any,
         |h, _| h.csr.medeleg,
         Some(|h, _, v| {
@@ -573,14 +615,14 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::MIDELEG,
-        None,
+        &[],
         any,
         |h, _| h.mideleg(),
         Some(|h, _, v| h.csr.mideleg = v & S_INTERRUPTS),
     ),
     csr(
         num::MIE,
-        None,
+        &[],
         any,
         |h, _| h.csr.mie,
         Some(|h, _, v| {
@@ -590,21 +632,21 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::MTVEC,
-        None,
+        &[],
         any,
         |h, _| h.csr.mtvec,
         Some(|h, _, v| h.csr.mtvec = legal_tvec(h.csr.mtvec, v)),
     ),
     csr(
         num::MCOUNTEREN,
-        None,
+        &[],
         any,
         |h, _| h.csr.mcounteren,
         Some(|h, _, v| h.csr.mcounteren = v & COUNTEREN_WRITABLE),
     ),
     csr(
         num::MENVCFG,
-        None,
+        &[],
         any,
         |h, _| h.csr.menvcfg,
         Some(|h, _, v| {
@@ -615,7 +657,7 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::MCOUNTINHIBIT,
-        None,
+        &[],
         any,
         |h, _| h.csr.mcountinhibit,
         Some(|h, _, v| h.csr.mcountinhibit = v & 0xffff_fffd),
@@ -629,46 +671,115 @@ static CSRS: &[Csr] = &[
     ),
     csr(
         num::MSCRATCH,
-        None,
+        &[],
         any,
         |h, _| h.csr.mscratch,
         Some(|h, _, v| h.csr.mscratch = v),
     ),
     csr(
         num::MEPC,
-        None,
+        &[],
         any,
         |h, _| h.csr.mepc,
         Some(|h, _, v| h.csr.mepc = v & !1),
     ),
     csr(
         num::MCAUSE,
-        None,
+        &[],
         any,
         |h, _| h.csr.mcause,
         Some(|h, _, v| h.csr.mcause = v),
     ),
     csr(
         num::MTVAL,
-        None,
+        &[],
         any,
         |h, _| h.csr.mtval,
         Some(|h, _, v| h.csr.mtval = v),
     ),
-    csr(
+    // Priv spec 3.1.9: reads of mip.SEIP return the software-writable bit ORed with the
+    // interrupt controller's signal, but only the software bit takes part in a
+    // read-modify-write (else OpenSBI's `csrs mip, SSIP` while the PLIC signals would
+    // latch SEIP for good: an interrupt storm).
+    csr_rmw(
         num::MIP,
-        None,
+        &[],
         any,
         |h, _| h.mip_now(),
-        Some(|h, _, v| {
+        |h, _, f| {
+            let read = h.mip_now();
+            let base = (read & !irq::SEIP) | (h.csr.mip & irq::SEIP);
             // SSIP, STIP (unless Sstc owns it), SEIP, and VSSIP (hvip's) are writable.
             let mut m = irq::SSIP | irq::SEIP | irq::VSSIP & h.hie_mask();
             if h.csr.menvcfg & menvcfg::STCE == 0 {
                 m |= irq::STIP;
             }
+            h.csr.mip = (h.csr.mip & !m) | (f(base) & m);
+            read
+        },
+    ),
+    // Smaia/Ssaia (AIA spec, "CSRs Added to Harts"). mvien, hvien and the priority
+    // arrays (iprio, hviprio1/2) are read-only zero, the spec's minimal implementation;
+    // mvip's bits 1, 5 and 9 are then mip's software-writable SSIP, STIP and SEIP.
+    csr(num::MVIEN, SMAIA, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(
+        num::MVIP,
+        SMAIA,
+        any,
+        |h, _| h.csr.mip & h.mvip_mask(),
+        Some(|h, _, v| {
+            let m = h.mvip_mask();
             h.csr.mip = (h.csr.mip & !m) | (v & m);
         }),
     ),
+    csr(
+        num::MISELECT,
+        SMAIA,
+        any,
+        |h, _| h.csr.miselect,
+        Some(|h, _, v| {
+            h.csr.miselect = v & ISELECT_MASK;
+        }),
+    ),
+    csr_rmw(num::MIREG, SMAIA, ireg, ireg_read, ireg_rmw),
+    csr_rmw(num::MTOPEI, SMAIA, topei, topei_read, topei_claim),
+    csr(num::MTOPI, SMAIA, any, |h, _| h.mtopi(), None),
+    csr(
+        num::SISELECT,
+        SSAIA,
+        any,
+        |h, _| h.csr.siselect,
+        Some(|h, _, v| {
+            h.csr.siselect = v & ISELECT_MASK;
+        }),
+    ),
+    csr_rmw(num::SIREG, SSAIA, ireg, ireg_read, ireg_rmw),
+    csr_rmw(num::STOPEI, SSAIA, topei, topei_read, topei_claim),
+    csr(num::STOPI, SSAIA, any, |h, _| h.stopi(), None),
+    csr(
+        num::VSISELECT,
+        SSAIA_H,
+        any,
+        |h, _| h.csr.vsiselect,
+        Some(|h, _, v| {
+            h.csr.vsiselect = v & ISELECT_MASK;
+        }),
+    ),
+    csr_rmw(num::VSIREG, SSAIA_H, ireg, ireg_read, ireg_rmw),
+    csr_rmw(num::VSTOPEI, SSAIA_H, topei, topei_read, topei_claim),
+    csr(num::VSTOPI, SSAIA_H, any, |h, _| h.vstopi(), None),
+    csr(num::HVIEN, SSAIA_H, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(
+        num::HVICTL,
+        SSAIA_H,
+        any,
+        |h, _| h.csr.hvictl,
+        Some(|h, _, v| {
+            h.csr.hvictl = v & hvictl::WRITABLE;
+        }),
+    ),
+    csr(num::HVIPRIO1, SSAIA_H, any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::HVIPRIO2, SSAIA_H, any, |_, _| 0, Some(|_, _, _| {})),
     csr(
         num::MTINST,
         H,
@@ -709,14 +820,14 @@ static CSRS: &[Csr] = &[
     // Machine counters.
     csr(
         num::MCYCLE,
-        None,
+        &[],
         any,
         |h, _| h.cycle(),
         Some(|h, _, v| h.set_cycle(v)),
     ),
     csr(
         num::MINSTRET,
-        None,
+        &[],
         any,
         |h, _| h.instret,
         Some(|h, _, v| {
@@ -735,11 +846,11 @@ static CSRS: &[Csr] = &[
     // Debug triggers (Sdtrig) with no trigger implemented: `tselect` holds only 0,
     // `tdata1` reads type 0 ("no trigger at this tselect"), `tinfo` reads 1, the value
     // the Sdtrig spec gives for a trigger that does not exist.
-    csr(num::TSELECT, None, any, |_, _| 0, Some(|_, _, _| {})),
-    csr(num::TDATA1, None, any, |_, _| 0, Some(|_, _, _| {})),
-    csr(num::TDATA2, None, any, |_, _| 0, Some(|_, _, _| {})),
-    csr(num::TDATA3, None, any, |_, _| 0, Some(|_, _, _| {})),
-    csr(num::TINFO, None, any, |_, _| 1, Some(|_, _, _| {})),
+    csr(num::TSELECT, &[], any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA1, &[], any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA2, &[], any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TDATA3, &[], any, |_, _| 0, Some(|_, _, _| {})),
+    csr(num::TINFO, &[], any, |_, _| 1, Some(|_, _, _| {})),
 ];
 
 /// CSR number -> index in [`CSRS`] plus one (0: no such CSR).
@@ -763,13 +874,13 @@ fn lookup(csr: u16) -> Option<&'static Csr> {
 
 // Predicates.
 
-fn any(_: &Hart, _: u16) -> Gate {
+fn any(_: &Hart, _: u16, _: bool) -> Gate {
     Gate::Ok
 }
 
 /// FS off in `mstatus`, or with V=1 in `vsstatus`: always illegal, never virtual (H
 /// chapter, "Trap Cause Codes": FS and VS deviate from the HS-qualified rule).
-fn fp(h: &Hart, _: u16) -> Gate {
+fn fp(h: &Hart, _: u16, _: bool) -> Gate {
     if h.fp_enabled() {
         Gate::Ok
     } else {
@@ -780,7 +891,7 @@ fn fp(h: &Hart, _: u16) -> Gate {
 /// `cycle`, `time`, `instret`, `hpmcounterN`: mcounteren below M, then hcounteren with
 /// V=1 (virtual), then scounteren in U and VU (H chapter, "Hypervisor Counter-Enable
 /// Register"; Priv spec 3.1.11).
-fn counter(h: &Hart, csr: u16) -> Gate {
+fn counter(h: &Hart, csr: u16, _: bool) -> Gate {
     let bit = 1u64 << (csr & 0x1f);
     if h.prv == Priv::M {
         return Gate::Ok;
@@ -800,7 +911,7 @@ fn counter(h: &Hart, csr: u16) -> Gate {
 
 /// `satp`: TVM traps HS-mode accesses; with V=1 (reaching `vsatp`) VTVM traps VS-mode
 /// ones (H chapter: TVM affects only HS-mode).
-fn satp(h: &Hart, _: u16) -> Gate {
+fn satp(h: &Hart, _: u16, _: bool) -> Gate {
     match (h.prv, h.virt) {
         (Priv::S, false) if h.csr.mstatus & mstatus::TVM != 0 => Gate::Illegal,
         (Priv::S, true) if h.csr.hstatus & hstatus::VTVM != 0 => Gate::Virtual,
@@ -810,7 +921,7 @@ fn satp(h: &Hart, _: u16) -> Gate {
 
 /// `hgatp`: TVM traps HS-mode accesses (H chapter, "hgatp"); not VS-mode ones, which
 /// are virtual instructions whatever TVM says ("Trap Cause Codes").
-fn hgatp(h: &Hart, _: u16) -> Gate {
+fn hgatp(h: &Hart, _: u16, _: bool) -> Gate {
     if h.prv == Priv::S && !h.virt && h.csr.mstatus & mstatus::TVM != 0 {
         Gate::Illegal
     } else {
@@ -820,7 +931,7 @@ fn hgatp(h: &Hart, _: u16) -> Gate {
 
 /// `stimecmp` (Sstc): below M it needs menvcfg.STCE and mcounteren.TM; with V=1
 /// (reaching `vstimecmp`) also henvcfg.STCE and hcounteren.TM, else virtual.
-fn sstc(h: &Hart, _: u16) -> Gate {
+fn sstc(h: &Hart, _: u16, _: bool) -> Gate {
     if h.prv == Priv::M {
         return Gate::Ok;
     }
@@ -838,7 +949,7 @@ fn sstc(h: &Hart, _: u16) -> Gate {
 /// H (its table entry) and Sstc: Sstc adds "the VS-level vstimecmp CSR", its "similar
 /// facility" for the hypervisor extension's VS-mode (Sstc chapter), so a hart without
 /// H has no such CSR.
-fn vstimecmp(h: &Hart, _: u16) -> Gate {
+fn vstimecmp(h: &Hart, _: u16, _: bool) -> Gate {
     if !h.exts.has(Ext::Sstc) {
         return Gate::Illegal;
     }
@@ -851,13 +962,117 @@ fn vstimecmp(h: &Hart, _: u16) -> Gate {
     Gate::Ok
 }
 
+/// `mireg`, `sireg`, `vsireg` (AIA spec, "CSRs Added to Harts" and "Indirectly
+/// accessed interrupt-file registers"): what the selected register number allows. At M
+/// and S level: the priority array (even numbers; odd ones do not exist on RV64) and,
+/// with an IMSIC, the interrupt file. At VS level (`vsireg`, or `sireg` with V=1): only
+/// the guest file `hstatus.VGEIN` selects; the priority numbers and a missing file are
+/// "inaccessible" (illegal from M and HS, virtual from VS); reserved numbers are illegal.
+/// These rules replace the H extension's HS-qualified rule for these CSRs.
+fn ireg(h: &Hart, csr: u16, _: bool) -> Gate {
+    if h.virt && h.prv == Priv::U {
+        // VU-mode: always a virtual instruction.
+        return Gate::Virtual;
+    }
+    let file_rules = |sel: u64, odd: Gate| match sel {
+        0x70..=0x7f => Gate::Ok,
+        _ if sel % 2 == 1 => odd,
+        _ => Gate::Ok,
+    };
+    let vs_level = csr == num::VSIREG || (csr == num::SIREG && h.virt);
+    if !vs_level {
+        let (sel, file) = if csr == num::MIREG {
+            (h.csr.miselect, h.imsic.is_some())
+        } else {
+            (h.csr.siselect, h.imsic.is_some())
+        };
+        return match sel {
+            iselect::IPRIO0..=iselect::IPRIO15 if sel % 2 == 0 => Gate::Ok,
+            iselect::FILE_FIRST..=iselect::FILE_LAST if file => file_rules(sel, Gate::Illegal),
+            _ => Gate::Illegal,
+        };
+    }
+    let inaccessible = if h.virt { Gate::Virtual } else { Gate::Illegal };
+    match h.csr.vsiselect {
+        iselect::IPRIO0..=iselect::IPRIO15 => inaccessible,
+        sel @ iselect::FILE_FIRST..=iselect::FILE_LAST => {
+            if h.guest_file().is_some() {
+                file_rules(sel, inaccessible)
+            } else {
+                inaccessible
+            }
+        }
+        _ => Gate::Illegal,
+    }
+}
+
+/// `mtopei`, `stopei`, `vstopei`: only with an IMSIC; the VS one only while
+/// `hstatus.VGEIN` names a guest file (else illegal from M/HS, virtual from VS).
+fn topei(h: &Hart, csr: u16, _: bool) -> Gate {
+    let Some(files) = &h.imsic else {
+        return Gate::Illegal;
+    };
+    let vs_level = csr == num::VSTOPEI || (csr == num::STOPEI && h.virt);
+    if !vs_level || files.guest(h.vgein()).is_some() {
+        Gate::Ok
+    } else if h.virt {
+        Gate::Virtual
+    } else {
+        Gate::Illegal
+    }
+}
+
+/// The interrupt file `*ireg`/`*topei` number `csr` reaches (after the VS redirection).
+fn file_of(h: &Hart, csr: u16) -> Option<&File> {
+    let files = h.imsic.as_deref()?;
+    match csr {
+        num::MIREG | num::MTOPEI => Some(&files.m),
+        num::SIREG | num::STOPEI => Some(&files.s),
+        _ => files.guest(h.vgein()),
+    }
+}
+
+fn selected(h: &Hart, csr: u16) -> u64 {
+    match csr {
+        num::MIREG => h.csr.miselect,
+        num::SIREG => h.csr.siselect,
+        _ => h.csr.vsiselect,
+    }
+}
+
+fn ireg_read(h: &mut Hart, csr: u16) -> u64 {
+    let sel = selected(h, csr);
+    match (sel, file_of(h, csr)) {
+        // The priority arrays are read-only zero.
+        (iselect::FILE_FIRST..=iselect::FILE_LAST, Some(f)) => f.read(sel).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn ireg_rmw(h: &mut Hart, csr: u16, f: &dyn Fn(u64) -> u64) -> u64 {
+    let sel = selected(h, csr);
+    match (sel, file_of(h, csr)) {
+        (iselect::FILE_FIRST..=iselect::FILE_LAST, Some(file)) => file.modify(sel, f).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn topei_read(h: &mut Hart, csr: u16) -> u64 {
+    file_of(h, csr).map_or(0, File::topei)
+}
+
+/// A write of `*topei` claims the identity it reads (the value written is ignored).
+fn topei_claim(h: &mut Hart, csr: u16, _: &dyn Fn(u64) -> u64) -> u64 {
+    file_of(h, csr).map_or(0, File::claim)
+}
+
 impl Hart {
     /// The generic rule of CSR numbers and the register's predicate: the entry to use
     /// (the VS copy when redirected) and its number, or the exception.
     fn csr_gate(&self, csr: u16, write: bool, raw: u32) -> Result<(&'static Csr, u16), Exception> {
         let illegal = Exception::illegal(raw);
         let entry = lookup(csr).ok_or(illegal)?;
-        if entry.ext.is_some_and(|e| !self.exts.has(e)) {
+        if entry.exts.iter().any(|&e| !self.exts.has(e)) {
             return Err(illegal);
         }
         if write && (num::is_read_only(csr) || entry.write.is_none()) {
@@ -883,12 +1098,12 @@ impl Hart {
             },
         };
         let gate = match gate {
-            Gate::Ok => (entry.pred)(self, csr),
+            Gate::Ok => (entry.pred)(self, csr, write),
             // H chapter, "Trap Cause Codes": V=1 makes an access virtual only if it is
             // HS-qualified, "allowed in HS-mode, assuming mstatus.TVM=0". One that the
             // register's own predicate refuses for reasons M controls (Sstc's
             // menvcfg.STCE and mcounteren.TM) stays illegal.
-            Gate::Virtual if (entry.pred)(self, csr) == Gate::Illegal => Gate::Illegal,
+            Gate::Virtual if (entry.pred)(self, csr, write) == Gate::Illegal => Gate::Illegal,
             g => g,
         };
         match gate {
@@ -903,19 +1118,38 @@ impl Hart {
         Ok((entry, csr))
     }
 
-    /// Reads CSR `csr` for a Zicsr instruction; `Err` is the exception to raise.
-    pub fn csr_read(&mut self, csr: u16, raw: u32) -> Result<u64, Exception> {
-        let (entry, n) = self.csr_gate(csr, false, raw)?;
-        Ok((entry.read)(self, n))
+    /// A Zicsr access of CSR `csr`: reads it and, with `write`, replaces it with
+    /// `write(old)`; returns the value read (Unpriv spec "Zicsr"). `Err` is the exception
+    /// to raise. Registers with an atomic read-modify-write (IMSIC files, `*topei`,
+    /// `mip`) do it in one step.
+    pub fn csr_op(
+        &mut self,
+        csr: u16,
+        raw: u32,
+        write: Option<&dyn Fn(u64) -> u64>,
+    ) -> Result<u64, Exception> {
+        let (entry, n) = self.csr_gate(csr, write.is_some(), raw)?;
+        let Some(f) = write else {
+            return Ok((entry.read)(self, n));
+        };
+        if let Some(rmw) = entry.rmw {
+            return Ok(rmw(self, n, f));
+        }
+        let old = (entry.read)(self, n);
+        if let Some(w) = entry.write {
+            w(self, n, f(old));
+        }
+        Ok(old)
     }
 
-    /// Writes CSR `csr` (after a successful read for read-modify-write ops).
+    /// Reads CSR `csr` as a Zicsr instruction that does not write it.
+    pub fn csr_read(&mut self, csr: u16, raw: u32) -> Result<u64, Exception> {
+        self.csr_op(csr, raw, None)
+    }
+
+    /// Writes `value` to CSR `csr` as `csrrw` does.
     pub fn csr_write(&mut self, csr: u16, value: u64, raw: u32) -> Result<(), Exception> {
-        let (entry, n) = self.csr_gate(csr, true, raw)?;
-        if let Some(write) = entry.write {
-            write(self, n, value);
-        }
-        Ok(())
+        self.csr_op(csr, raw, Some(&|_| value)).map(|_| ())
     }
 
     /// Floating point is enabled: FS on, and with V=1 in `vsstatus` too (H chapter,
@@ -963,14 +1197,34 @@ impl Hart {
         }
     }
 
+    /// `hstatus.VGEIN`.
+    pub fn vgein(&self) -> u64 {
+        (self.csr.hstatus & hstatus::VGEIN) >> hstatus::VGEIN_SHIFT
+    }
+
+    /// The guest interrupt file `hstatus.VGEIN` selects, if it is implemented.
+    pub fn guest_file(&self) -> Option<&File> {
+        self.imsic.as_deref()?.guest(self.vgein())
+    }
+
+    /// The bits of `mvip` with `mvien` all zero: aliases of mip's software-writable
+    /// SSIP, SEIP and (while Sstc does not own it) STIP.
+    fn mvip_mask(&self) -> u64 {
+        let mut m = irq::SSIP | irq::SEIP;
+        if self.csr.menvcfg & menvcfg::STCE == 0 {
+            m |= irq::STIP;
+        }
+        m
+    }
+
     /// Bits GEILEN:1 of `hgeie`/`hgeip`.
     fn hgeie_mask(&self) -> u64 {
         ((1u64 << self.geilen) - 1) << 1
     }
 
-    /// `hgeip`: no guest interrupt files feed it yet (GEILEN = 0).
+    /// `hgeip`: the outputs of the IMSIC's guest interrupt files.
     pub fn hgeip(&self) -> u64 {
-        0
+        self.signals.hgeip() & self.hgeie_mask()
     }
 
     /// `henvcfg` as it takes effect: PBMTE, STCE and ADUE read as zero while `menvcfg`
@@ -1238,7 +1492,7 @@ mod tests {
         let ss = csrr(&mut h, num::SSTATUS);
         assert_eq!(ss & (mstatus::MPV | mstatus::GVA), 0);
         let mut h = testutil::hart();
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         csrw(&mut h, num::MSTATUS, mstatus::MPV | mstatus::GVA);
         assert_eq!(
             csrr(&mut h, num::MSTATUS) & (mstatus::MPV | mstatus::GVA),
@@ -1258,7 +1512,7 @@ mod tests {
         h.geilen = 1;
         assert_eq!(csrr(&mut h, num::MIDELEG), 0x1666);
         let mut h = testutil::hart();
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         csrw(&mut h, num::MIDELEG, 0);
         assert_eq!(csrr(&mut h, num::MIDELEG), 0);
         csrw(&mut h, num::MIDELEG, u64::MAX);
@@ -1278,7 +1532,7 @@ mod tests {
         for c in 20..=23 {
             assert_ne!(m & (1 << c), 0, "cause {c}");
         }
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         csrw(&mut h, num::MEDELEG, u64::MAX);
         assert_eq!(csrr(&mut h, num::MEDELEG), 0xb3ff);
     }
@@ -1297,7 +1551,7 @@ mod tests {
         csrw(&mut h, num::MIP, 0);
         assert_eq!(csrr(&mut h, num::MIP), 0);
         let mut h = testutil::hart();
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         csrw(&mut h, num::MIE, u64::MAX);
         assert_eq!(csrr(&mut h, num::MIE), 0xaaa);
         csrw(&mut h, num::MIP, u64::MAX);
@@ -1501,7 +1755,7 @@ mod tests {
     #[test]
     fn without_h_the_hypervisor_and_vs_csrs_are_illegal() {
         let mut h = testutil::hart();
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         for n in H_CSRS
             .into_iter()
             .chain([num::HGEIP, num::MTVAL2, num::MTINST])
@@ -1516,7 +1770,7 @@ mod tests {
     fn vstimecmp_needs_both_h_and_sstc() {
         for missing in [Ext::H, Ext::Sstc] {
             let mut h = testutil::hart();
-            h.exts = ExtSet::ALL.without(missing);
+            h.exts = ExtSet::CPU.without(missing);
             for write in [false, true] {
                 let f = fault(&mut h, num::VSTIMECMP, write);
                 assert_eq!(f, Some(cause::ILLEGAL_INSN), "without {missing:?}");

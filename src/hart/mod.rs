@@ -156,6 +156,8 @@ pub struct Hart {
     pub hartid: u64,
     /// The number of guest external interrupt files (H chapter, "hgeip": GEILEN).
     pub geilen: u8,
+    /// The hart's IMSIC interrupt files, on machines with `aia=aplic-imsic`.
+    pub imsic: Option<Arc<rivet_devices::imsic::HartFiles>>,
     /// The largest `satp.MODE` the hart implements (8 Sv39, 9 Sv48, 10 Sv57; the x4
     /// modes of `hgatp` follow it).
     pub max_satp_mode: u64,
@@ -271,8 +273,9 @@ impl Hart {
             },
             hartid,
             geilen: 0,
+            imsic: None,
             max_satp_mode: 10,
-            exts: rivet_jit::arch::ExtSet::ALL,
+            exts: rivet_jit::arch::ExtSet::CPU,
             signals,
             shared,
             waiting: false,

@@ -93,6 +93,17 @@ fn highest(pending: u64) -> Option<u64> {
     PRIORITY.into_iter().find(|&b| pending & (1 << b) != 0)
 }
 
+/// Interrupt numbers from this value up are VS-level interrupts whose cause (the
+/// number minus this) `vstopi` already gives, such as one `hvictl` injects (AIA spec,
+/// "Interrupt traps to VS-mode").
+const VS_TOP: u64 = 64;
+
+/// `*topi` of the highest of `pending` by default priority, with the simplified IPRIO
+/// of 1 that an all-zero priority array allows (AIA spec, "mtopi").
+fn top_of(pending: u64) -> u64 {
+    highest(pending).map_or(0, |i| i << 16 | 1)
+}
+
 impl Hart {
     /// The interrupt this hart must take now, if any. An interrupt goes to M unless
     /// `mideleg` delegates it, to HS unless `hideleg` delegates it further, else to
@@ -102,7 +113,8 @@ impl Hart {
     /// privileged mode are taken first.
     pub fn pending_interrupt(&self) -> Option<u64> {
         let pending = self.mip() & self.csr.mie;
-        if pending == 0 {
+        let aia_vs = self.virt && self.exts.has(Ext::Ssaia);
+        if pending == 0 && !aia_vs {
             return None;
         }
         let mideleg = self.mideleg();
@@ -120,19 +132,96 @@ impl Hart {
         if hs_enabled && to_hs != 0 {
             return highest(to_hs);
         }
-        let to_vs = pending & mideleg & self.csr.hideleg;
         let vs_enabled =
             self.virt && (self.prv == Priv::U || self.csr.vsstatus & mstatus::SIE != 0);
-        if vs_enabled && to_vs != 0 {
-            return highest(to_vs);
+        if !vs_enabled {
+            return None;
         }
-        None
+        if aia_vs {
+            // With the AIA, an interrupt is pending at VS level iff vstopi is not zero
+            // (AIA spec, "Interrupt traps to VS-mode").
+            let top = self.vstopi();
+            return (top != 0).then_some(VS_TOP + (top >> 16));
+        }
+        highest(pending & mideleg & self.csr.hideleg)
+    }
+
+    /// `mtopi`: the highest-priority interrupt pending and enabled for M (AIA spec,
+    /// "mtopi"); MIE does not matter.
+    pub fn mtopi(&self) -> u64 {
+        top_of(self.mip() & self.csr.mie & !self.mideleg())
+    }
+
+    /// `stopi`: the same for HS level, delegated by `mideleg` and not by `hideleg`.
+    pub fn stopi(&self) -> u64 {
+        top_of(self.mip() & self.csr.mie & self.mideleg() & !self.csr.hideleg)
+    }
+
+    /// `vstopi` (AIA spec, "vstopi"): the highest-priority candidate among a virtual
+    /// supervisor external interrupt (priority from the guest file's `vstopei`, or
+    /// `hvictl.IPRIO` with no guest file, else 256), the other pending and enabled VS
+    /// interrupts (`hviprio1/2` are zero: default priority, below SEI) while
+    /// `hvictl.VTI` = 0, or the interrupt `hvictl` names while VTI = 1 and IID != 9.
+    pub fn vstopi(&self) -> u64 {
+        use super::csr::hvictl;
+        let pending = self.mip() & self.csr.mie & self.mideleg() & self.csr.hideleg;
+        let ctl = self.csr.hvictl;
+        let vti = ctl & hvictl::VTI != 0;
+        let iid = (ctl & hvictl::IID) >> hvictl::IID_SHIFT;
+        let iprio = ctl & hvictl::IPRIO;
+        // (rank, tie-break, code, priority number): lower wins. A priority number of 0
+        // ranks by default order: above SEI (rank 0) or below everything (rank 257).
+        let mut best: Option<(u64, u64, u64, u64)> = None;
+        let mut offer = |c: (u64, u64, u64, u64)| {
+            if best.is_none_or(|b| (c.0, c.1) < (b.0, b.1)) {
+                best = Some(c);
+            }
+        };
+        if pending & irq::VSEIP != 0 {
+            let file_top = self.guest_file().map_or(0, |f| u64::from(f.top()));
+            let prio = if file_top != 0 {
+                file_top
+            } else if self.vgein() == 0 && iid == 9 && iprio != 0 {
+                iprio
+            } else {
+                256
+            };
+            offer((prio, 1, 9, prio));
+        }
+        if !vti {
+            for (bit, code, tie) in [(irq::VSSIP, 1, 2), (irq::VSTIP, 5, 3)] {
+                if pending & bit != 0 {
+                    offer((257, tie, code, 0));
+                }
+            }
+        } else if iid != 9 {
+            let below_sei = ctl & hvictl::DPR != 0;
+            let rank = match (iprio, below_sei) {
+                (0, false) => 0,
+                (0, true) => 257,
+                (p, _) => p,
+            };
+            offer((rank, if below_sei { 2 } else { 0 }, iid, iprio));
+        }
+        let Some((rank, _, code, prio)) = best else {
+            return 0;
+        };
+        let shown = if ctl & hvictl::IPRIOM == 0 {
+            1
+        } else {
+            match prio {
+                1..=255 => prio,
+                0 if rank == 0 => 0,
+                _ => 255,
+            }
+        };
+        code << 16 | shown
     }
 
     /// Whether any locally enabled interrupt is pending: what wakes WFI regardless of
-    /// the global enables and of delegation (Priv spec 3.3.3).
+    /// the global enables and of delegation (Priv spec 3.3.3), `hvictl`'s too.
     pub fn wfi_wakeup(&self) -> bool {
-        self.mip() & self.csr.mie != 0
+        self.mip() & self.csr.mie != 0 || (self.exts.has(Ext::Ssaia) && self.vstopi() != 0)
     }
 
     /// Enters the trap handler for an exception at `self.pc`.
@@ -159,14 +248,16 @@ impl Hart {
         // a trap may fail; failing it keeps harts deterministic).
         self.reservation = None;
         let code = e.cause;
+        // A VS-level interrupt vstopi reported: its cause is already VS's.
+        let vs_top = is_interrupt && code >= VS_TOP;
         let bit = 1u64.checked_shl(code as u32).unwrap_or(0);
         let (deleg, hdeleg) = if is_interrupt {
             (self.mideleg(), self.csr.hideleg)
         } else {
             (self.csr.medeleg, self.csr.hedeleg)
         };
-        let to_hs = self.prv != Priv::M && deleg & bit != 0;
-        let to_vs = to_hs && self.virt && hdeleg & bit != 0;
+        let to_hs = vs_top || (self.prv != Priv::M && deleg & bit != 0);
+        let to_vs = vs_top || (to_hs && self.virt && hdeleg & bit != 0);
         let irq_flag = if is_interrupt { 1 << 63 } else { 0 };
         let gva = !is_interrupt && (e.gva || (self.virt && tval_is_address(code)));
         let epc = self.pc;
@@ -175,6 +266,7 @@ impl Hart {
             // H chapter, "Trap Entry": only vsstatus, vsepc, vscause and vstval change;
             // VS sees the VS-level interrupts 10, 6, 2 as 9, 5, 1.
             let cause = match code {
+                _ if vs_top => code - VS_TOP,
                 10 | 6 | 2 if is_interrupt => code - 1,
                 _ => code,
             };
@@ -698,7 +790,7 @@ mod tests {
     #[test]
     fn without_h_traps_leave_the_h_fields_alone() {
         let mut h = hart_in(Priv::S, false);
-        h.exts = ExtSet::ALL.without(Ext::H);
+        h.exts = ExtSet::CPU.without(Ext::H);
         h.csr.mtval2 = 0x99;
         h.raise(GPF);
         assert_eq!(h.csr.mstatus & (mstatus::GVA | mstatus::MPV), 0);

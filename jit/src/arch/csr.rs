@@ -28,6 +28,11 @@ pub mod num {
     pub const SIP: u16 = 0x144;
     pub const STIMECMP: u16 = 0x14d;
     pub const SATP: u16 = 0x180;
+    // Smaia/Ssaia (AIA spec, "CSRs Added to Harts").
+    pub const SISELECT: u16 = 0x150;
+    pub const SIREG: u16 = 0x151;
+    pub const STOPEI: u16 = 0x15c;
+    pub const STOPI: u16 = 0xdb0;
 
     // Virtual supervisor (H): the S registers' numbers plus 0x100.
     pub const VSSTATUS: u16 = 0x200;
@@ -40,6 +45,10 @@ pub mod num {
     pub const VSIP: u16 = 0x244;
     pub const VSTIMECMP: u16 = 0x24d;
     pub const VSATP: u16 = 0x280;
+    pub const VSISELECT: u16 = 0x250;
+    pub const VSIREG: u16 = 0x251;
+    pub const VSTOPEI: u16 = 0x25c;
+    pub const VSTOPI: u16 = 0xeb0;
 
     // Hypervisor (H).
     pub const HSTATUS: u16 = 0x600;
@@ -56,6 +65,10 @@ pub mod num {
     pub const HTINST: u16 = 0x64a;
     pub const HGATP: u16 = 0x680;
     pub const HGEIP: u16 = 0xe12;
+    pub const HVIEN: u16 = 0x608;
+    pub const HVICTL: u16 = 0x609;
+    pub const HVIPRIO1: u16 = 0x646;
+    pub const HVIPRIO2: u16 = 0x647;
 
     // Machine.
     pub const MVENDORID: u16 = 0xf11;
@@ -81,6 +94,12 @@ pub mod num {
     pub const MIP: u16 = 0x344;
     pub const MTINST: u16 = 0x34a;
     pub const MTVAL2: u16 = 0x34b;
+    pub const MVIEN: u16 = 0x308;
+    pub const MVIP: u16 = 0x309;
+    pub const MISELECT: u16 = 0x350;
+    pub const MIREG: u16 = 0x351;
+    pub const MTOPEI: u16 = 0x35c;
+    pub const MTOPI: u16 = 0xfb0;
     pub const PMPCFG0: u16 = 0x3a0;
     pub const PMPCFG15: u16 = 0x3af;
     pub const PMPADDR0: u16 = 0x3b0;
@@ -191,6 +210,28 @@ pub mod atp {
     pub const VMID_SHIFT: u32 = 44;
     pub const VMID_MASK: u64 = 0x3fff;
     pub const PPN_MASK: u64 = (1 << 44) - 1;
+}
+
+/// `hvictl` fields (AIA spec, "Virtual interrupts for VS level").
+pub mod hvictl {
+    pub const VTI: u64 = 1 << 30;
+    pub const IID_SHIFT: u32 = 16;
+    /// IID: 12 bits (27:16), every value supported.
+    pub const IID: u64 = 0xfff << IID_SHIFT;
+    pub const DPR: u64 = 1 << 9;
+    pub const IPRIOM: u64 = 1 << 8;
+    pub const IPRIO: u64 = 0xff;
+    pub const WRITABLE: u64 = VTI | IID | DPR | IPRIOM | IPRIO;
+}
+
+/// `*iselect` numbers outside the interrupt files (AIA spec, "CSRs Added to Harts").
+pub mod iselect {
+    /// The major-interrupt priority array `iprio0`-`iprio15`.
+    pub const IPRIO0: u64 = 0x30;
+    pub const IPRIO15: u64 = 0x3f;
+    /// The interrupt-file registers (with an IMSIC).
+    pub const FILE_FIRST: u64 = 0x70;
+    pub const FILE_LAST: u64 = 0xff;
 }
 
 /// Bits of `mcounteren`, `hcounteren` and `scounteren` for the counters Rivet has.

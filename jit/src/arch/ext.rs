@@ -39,6 +39,8 @@ pub enum Ext {
     Zbb,
     Zbc,
     Zbs,
+    Smaia,
+    Ssaia,
     Sstc,
     Svadu,
     Svinval,
@@ -48,7 +50,7 @@ pub enum Ext {
 
 impl Ext {
     /// Every extension, in canonical order.
-    pub const ALL: [Ext; 30] = [
+    pub const ALL: [Ext; 32] = [
         Ext::I,
         Ext::M,
         Ext::A,
@@ -74,6 +76,8 @@ impl Ext {
         Ext::Zbb,
         Ext::Zbc,
         Ext::Zbs,
+        Ext::Smaia,
+        Ext::Ssaia,
         Ext::Sstc,
         Ext::Svadu,
         Ext::Svinval,
@@ -110,6 +114,8 @@ impl Ext {
             Ext::Zbb => "zbb",
             Ext::Zbc => "zbc",
             Ext::Zbs => "zbs",
+            Ext::Smaia => "smaia",
+            Ext::Ssaia => "ssaia",
             Ext::Sstc => "sstc",
             Ext::Svadu => "svadu",
             Ext::Svinval => "svinval",
@@ -162,6 +168,10 @@ impl ExtSet {
         }
         ExtSet(v)
     };
+
+    /// Every extension of a CPU model: all but those that come with a board's AIA
+    /// interrupt controllers (Smaia, Ssaia).
+    pub const CPU: ExtSet = ExtSet(ExtSet::ALL.0 & !Ext::Smaia.bit() & !Ext::Ssaia.bit());
 
     #[inline]
     pub const fn has(self, e: Ext) -> bool {
