@@ -1,5 +1,6 @@
-//! Interrupt wiring: level lines from devices to interrupt controllers, and the signal
-//! word through which controllers reach a hart.
+//! Interrupt wiring: level lines from devices to interrupt controllers, message-signalled
+//! interrupts from controllers to IMSICs, and the signal word through which controllers
+//! reach a hart.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -34,6 +35,42 @@ pub struct NoIrq;
 
 impl IrqLine for NoIrq {
     fn set_level(&self, _: bool) {}
+}
+
+/// The receiving end of message-signalled interrupts: a 32-bit write of `data` to
+/// physical address `addr` (AIA: an APLIC in MSI delivery mode forwards its interrupts
+/// this way to the harts' IMSICs). An address that hits no interrupt file is dropped.
+pub trait MsiSink: Send + Sync {
+    fn msi(&self, addr: u64, data: u32);
+}
+
+/// An MSI sink that drops every message (a controller that only delivers directly).
+pub struct NoMsi;
+
+impl MsiSink for NoMsi {
+    fn msi(&self, _: u64, _: u32) {}
+}
+
+/// An MSI sink that records every message, for tests and fuzzing.
+#[derive(Default)]
+pub struct RecordingMsi {
+    log: Mutex<Vec<(u64, u32)>>,
+}
+
+impl RecordingMsi {
+    /// The messages received since the last call, oldest first.
+    pub fn take(&self) -> Vec<(u64, u32)> {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl MsiSink for RecordingMsi {
+    fn msi(&self, addr: u64, data: u32) {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((addr, data));
+    }
 }
 
 /// What the outside world tells one hart: `mip` bits driven by devices, the ACLINT

@@ -3,6 +3,7 @@
 //! the machine. Devices raise interrupts through [`irq`] lines and hart signal words.
 
 pub mod aclint;
+pub mod aplic;
 pub mod bus;
 pub mod clock;
 pub mod goldfish_rtc;
