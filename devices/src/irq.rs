@@ -24,12 +24,6 @@ pub trait IrqLine: Send + Sync {
     fn set_level(&self, high: bool);
 }
 
-/// Where message-signaled interrupts go: a 32-bit write of `data` to physical address
-/// `addr` (on the virt board, an IMSIC interrupt file; other addresses are dropped).
-pub trait MsiSink: Send + Sync {
-    fn msi(&self, addr: u64, data: u32);
-}
-
 /// A line that goes nowhere (an unwired device, a test).
 pub struct NoIrq;
 
