@@ -552,6 +552,11 @@ impl Inner {
     /// hart's external interrupt at the domain's level while IE and `idelivery` are set
     /// and `iforce` or `topi` is not zero.
     fn drive(&self, st: &AplicState, d: usize) {
+        // An APLIC built for MSI delivery only has no IDCs: the harts' external
+        // interrupt signals belong to their IMSICs, which it must not pull down.
+        if self.config.delivery == Delivery::Msi {
+            return;
+        }
         let dom = &st.domains[d];
         let on = !dom.msi() && dom.ie();
         let mask = if d == ROOT { MEIP } else { SEIP };
