@@ -40,8 +40,8 @@ pub const MAX_JIT_CACHE_MIB: u32 = 4096;
 
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// Board to emulate and its properties: `virt[,aia=none][,acpi=off][,dumpdtb=FILE]`
-    /// or `spike` (QEMU's -M).
+    /// Board to emulate and its properties (QEMU's -M): `virt[,aia=none|aplic|aplic-imsic]
+    /// [,aia-guests=N][,acpi=off][,dumpdtb=FILE]` or `spike`.
     #[arg(long, value_name = "NAME[,PROP=VALUE]...", default_value = "virt", value_parser = parse_machine)]
     pub machine: MachineArg,
     /// CPU model and properties: `rv64` or `max`, then extensions (`h=on`, `zba=off`)
@@ -200,7 +200,7 @@ pub enum PropError {
     Implied { ext: String, of: &'static str },
     #[error(
         "Extension '{0}' comes with the machine's AIA interrupt controllers: use -M \
-         virt,aia=aplic or aia=aplic-imsic"
+         virt,aia=aplic-imsic"
     )]
     ByMachine(String),
     #[error("Turning sv39 off leaves the harts no virtual-memory mode")]

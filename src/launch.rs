@@ -117,6 +117,13 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                 h.guest_sfence
             );
         }
+        if h.imsic_claims.iter().any(|&n| n > 0) {
+            let [m, s, vs] = h.imsic_claims;
+            eprintln!(
+                "rivet: aia: {m} M-level, {s} S-level, {vs} guest-file interrupts claimed \
+                 through *topei"
+            );
+        }
         if let Some(j) = &result.jit {
             let ct = j.compile_time.as_secs_f64();
             let place = if a.jit_sync || a.lockstep {

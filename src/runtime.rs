@@ -66,6 +66,13 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         hart.x[12] = boot.a2;
         hart.csr.misa = board.isa.misa();
         hart.exts = board.isa.ext_set();
+        if let Some(files) = board.imsic.as_ref().and_then(|i| i.hart(id)) {
+            // GEILEN is the number of guest files, which only a hart with H can use.
+            if hart.exts.has(rivet_jit::arch::Ext::H) {
+                hart.geilen = files.geilen();
+            }
+            hart.imsic = Some(files);
+        }
         hart.max_satp_mode = match board.isa.mmu {
             rivet_machines::MmuType::Sv39 => 8,
             rivet_machines::MmuType::Sv48 => 9,

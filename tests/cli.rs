@@ -178,10 +178,6 @@ fn machine_properties_are_checked() {
     let k = temp("aia-kernel.bin", &[0x6f, 0, 0, 0]); // j .
     let k = k.to_str().unwrap();
     expect_usage_error(
-        &["-M", "virt,aia=aplic-imsic", "-bios", "none", "-kernel", k],
-        "not implemented yet",
-    );
-    expect_usage_error(
         &[
             "-M",
             "virt,aia=aplic-imsic,aia-guests=8",

@@ -331,14 +331,22 @@ impl Imsic {
         self.harts.len()
     }
 
+    /// Sizes of the machine- and supervisor-level windows of `harts` harts with
+    /// `guests` guest files each: a page per machine-level file; per hart, its
+    /// supervisor-level file and guest files padded to a power of two.
+    pub const fn window_sizes(harts: usize, guests: u8) -> (u64, u64) {
+        let m = if harts == 0 { 1 } else { harts as u64 } * PAGE;
+        (m, m << Self::guest_bits(guests))
+    }
+
     /// Size of the machine-level window.
     pub fn m_window_size(&self) -> u64 {
-        self.harts.len().max(1) as u64 * PAGE
+        Self::window_sizes(self.harts.len(), 0).0
     }
 
     /// Size of the supervisor-level window.
     pub fn s_window_size(&self) -> u64 {
-        (self.harts.len().max(1) as u64 * PAGE) << self.s_shift
+        Self::window_sizes(self.harts.len(), 0).1 << self.s_shift
     }
 
     /// The device of the machine-level window.

@@ -29,7 +29,15 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 ";
 
+/// With `rivet.irqs` on the kernel command line, also shows how interrupts reach the
+/// harts: `/proc/interrupts` and what the AIA drivers said at probe time.
 pub const BOOT_INIT: &str = "echo \"RIVET-BOOT-OK $(uname -r)\"
+if grep -q rivet.irqs /proc/cmdline; then
+    echo RIVET-IRQS-BEGIN
+    cat /proc/interrupts
+    dmesg | grep -i -e imsic -e aplic -e plic
+    echo RIVET-IRQS-END
+fi
 poweroff -f
 ";
 
@@ -43,7 +51,9 @@ poweroff -f
 ";
 
 /// Loads kvm.ko (after the modules it depends on, listed in `/modules/order`)
-/// and runs Debian's QEMU with KVM on the same kernel.
+/// and runs Debian's QEMU with KVM on the same kernel. When KVM finds the AIA (the
+/// outer machine has IMSICs), the inner machine has one too and two harts: KVM's
+/// in-kernel AIA, with the outer IMSIC's guest interrupt files when there are any.
 pub const NESTED_INIT: &str = "echo \"RIVET-NESTED-OUTER $(uname -r)\"
 for m in $(cat /modules/order); do
     insmod /modules/$m || { echo \"RIVET-NESTED-FAIL insmod $m\"; poweroff -f; }
@@ -52,8 +62,14 @@ if [ ! -e /dev/kvm ]; then
     echo \"RIVET-NESTED-FAIL no /dev/kvm (does the CPU have the H extension?)\"
     poweroff -f
 fi
+inner=virt
+if dmesg | grep -q 'AIA available'; then
+    inner='virt,aia=aplic-imsic -smp 2'
+fi
+dmesg | grep 'kvm \\[' | sed 's/^/RIVET-NESTED-KVM /'
+echo \"RIVET-NESTED-INNER $inner\"
 export LD_LIBRARY_PATH=/usr/lib/riscv64-linux-gnu
-qemu-system-riscv64 -M virt -accel kvm -cpu host -m 256M -nographic -bios none \\
+qemu-system-riscv64 -M $inner -accel kvm -cpu host -m 256M -nographic -bios none \\
     -kernel /Image -initrd /inner.cpio.gz -append \"console=ttyS0\"
 echo \"RIVET-NESTED-DONE rc=$?\"
 poweroff -f

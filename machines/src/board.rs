@@ -4,9 +4,11 @@ use crate::boot::layout::Span;
 use crate::config::MachineKind;
 use crate::isa::IsaConfig;
 use rivet_devices::aclint::Aclint;
+use rivet_devices::aplic::Aplic;
 use rivet_devices::bus::Bus;
 use rivet_devices::clock::Clock;
 use rivet_devices::htif::Htif;
+use rivet_devices::imsic::Imsic;
 use rivet_devices::irq::HartSignals;
 use rivet_devices::plic::Plic;
 use rivet_devices::power::PowerControl;
@@ -29,6 +31,10 @@ pub struct Board {
     /// The CLINT. The `time` CSR reads [`Aclint::mtime`] (the guest may move `mtime`).
     pub aclint: Arc<Aclint>,
     pub plic: Option<Arc<Plic>>,
+    /// The APLIC (virt with `aia=aplic` or `aia=aplic-imsic`).
+    pub aplic: Option<Arc<Aplic>>,
+    /// Every hart's IMSIC interrupt files (virt with `aia=aplic-imsic`).
+    pub imsic: Option<Arc<Imsic>>,
     /// The console UART (virt), for host input and flushing output.
     pub uart: Option<Arc<Uart16550>>,
     /// The HTIF mailbox (spike).

@@ -30,7 +30,7 @@ pub const MAX_AIA_GUESTS: u8 = 7;
 /// The interrupt controllers of the virt board (QEMU's `-M virt,aia=...`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Aia {
-    /// A PLIC, no AIA: the board Rivet builds today.
+    /// A PLIC, no AIA: the default, as on QEMU.
     #[default]
     None,
     /// An APLIC delivering wired interrupts directly to the harts.
@@ -87,12 +87,6 @@ pub enum ConfigError {
     NoAia(&'static str),
     #[error("{0} IMSIC guest files per hart is more than the {MAX_AIA_GUESTS} a board can have")]
     AiaGuests(u8),
-    #[error(
-        "The AIA interrupt controllers (aia={}) are not implemented yet; the virt board has \
-         a PLIC (aia=none)",
-        .0.name()
-    )]
-    AiaNotImplemented(Aia),
     #[error("No default firmware found (looked for {0}); pass --bios FILE, or --bios none with --kernel")]
     NoDefaultFirmware(String),
 }
@@ -192,7 +186,7 @@ impl MachineConfig {
             Aia::AplicImsic { guests } if guests > MAX_AIA_GUESTS => {
                 return Err(ConfigError::AiaGuests(guests))
             }
-            aia => return Err(ConfigError::AiaNotImplemented(aia)),
+            Aia::Aplic | Aia::AplicImsic { .. } => {}
         }
         if self.kernel.is_none() {
             if self.initrd.is_some() {
@@ -297,22 +291,18 @@ mod tests {
     }
 
     #[test]
-    fn aia_is_carried_but_not_built_yet() {
+    fn aia_choices_are_checked() {
         let mut c = MachineConfig::new(MachineKind::Virt);
+        c.kernel = Some("k".into());
         assert_eq!(c.aia, Aia::None);
         c.aia = Aia::AplicImsic { guests: 3 };
-        let e = c.validate().unwrap_err();
-        assert!(matches!(e, ConfigError::AiaNotImplemented(_)));
-        let msg = e.to_string();
-        assert!(msg.contains("aia=aplic-imsic") && msg.contains("not implemented yet"));
-        assert_eq!(msg.lines().count(), 1);
+        assert!(c.validate().is_ok());
         c.aia = Aia::Aplic;
-        assert!(matches!(
-            c.validate(),
-            Err(ConfigError::AiaNotImplemented(Aia::Aplic))
-        ));
+        assert!(c.validate().is_ok());
         c.aia = Aia::AplicImsic { guests: 8 };
-        assert!(matches!(c.validate(), Err(ConfigError::AiaGuests(8))));
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, ConfigError::AiaGuests(8)));
+        assert_eq!(e.to_string().lines().count(), 1);
         let mut s = MachineConfig::new(MachineKind::Spike);
         s.bios = Bios::File("a.elf".into());
         s.aia = Aia::Aplic;

@@ -41,6 +41,8 @@ pub enum Error {
     #[error(transparent)]
     Plic(#[from] rivet_devices::plic::PlicError),
     #[error(transparent)]
+    Aplic(#[from] rivet_devices::aplic::AplicError),
+    #[error(transparent)]
     Htif(#[from] rivet_devices::htif::HtifError),
 }
 

@@ -108,6 +108,7 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
                 bootargs: cfg.append.as_deref(),
                 initrd: None,
                 rng_seed: None,
+                ..FdtParams::default()
             })
             .map_err(Error::Fdt)?,
         };
@@ -209,6 +210,8 @@ pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
         clock,
         aclint,
         plic: None,
+        aplic: None,
+        imsic: None,
         uart: None,
         htif: Some(htif),
         fdt: loaded.fdt,

@@ -6,26 +6,37 @@
 //! 0x0010_0000  SiFive test / syscon (poweroff 0x5555, reboot 0x7777)
 //! 0x0010_1000  goldfish RTC, IRQ 11
 //! 0x0200_0000  CLINT (ACLINT MSWI + MTIMER)
-//! 0x0c00_0000  PLIC, 95 sources, contexts: M and S per hart
+//! 0x0c00_0000  PLIC, 95 sources, contexts: M and S per hart       (aia=none)
+//! 0x0c00_0000  APLIC machine-level (root) domain, 96 sources       (aia=aplic*)
+//! 0x0d00_0000  APLIC supervisor-level domain                       (aia=aplic*)
 //! 0x1000_0000  16550A UART, IRQ 10
 //! 0x1000_1000  8 virtio-mmio slots of 0x1000, IRQ 1..8
+//! 0x2400_0000  IMSIC machine-level files, a page per hart          (aia=aplic-imsic)
+//! 0x2800_0000  IMSIC supervisor-level and guest files per hart     (aia=aplic-imsic)
 //! 0x8000_0000  RAM
 //! ```
+//!
+//! With `aia=aplic` the APLIC signals harts directly; with `aia=aplic-imsic` it
+//! forwards interrupts as MSIs to the IMSICs. Either way devices' lines go into the
+//! root domain, which firmware delegates to the supervisor-level one.
 
 use crate::board::{Board, BootLayout, BootState, HartBoot};
 use crate::boot::elf::{self, ElfFile};
 use crate::boot::fw_dynamic::{self, FwDynamicInfo};
 use crate::boot::layout::{self, RamRange, Span};
 use crate::boot::{detect, image, read_file, BootError, FileKind};
-use crate::config::MachineConfig;
+use crate::config::{Aia, MachineConfig};
 use crate::fdt::{self, FdtParams};
+use crate::isa::IsaConfig;
 use crate::rom::Rom;
 use crate::Error;
 use rivet_devices::aclint::Aclint;
+use rivet_devices::aplic::{Aplic, AplicConfig, Delivery, Domain};
 use rivet_devices::bus::{Bus, MmioDevice};
 use rivet_devices::clock::Clock;
 use rivet_devices::goldfish_rtc::GoldfishRtc;
-use rivet_devices::irq::HartSignals;
+use rivet_devices::imsic::Imsic;
+use rivet_devices::irq::{HartSignals, IrqLine, MsiSink, NoMsi};
 use rivet_devices::plic::Plic;
 use rivet_devices::power::PowerControl;
 use rivet_devices::ram::GuestRam;
@@ -35,6 +46,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub mod map {
+    use rivet_devices::{aplic, imsic};
+
     /// A device window `[base, base + size)`.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Window {
@@ -64,6 +77,19 @@ pub mod map {
         base: 0xc00_0000,
         size: 0x60_0000,
     };
+    /// The APLIC domains, each sized as QEMU does for the most harts a board has.
+    pub const APLIC_M: Window = Window {
+        base: aplic::VIRT_M_BASE,
+        size: aplic::VIRT_WINDOW_SIZE,
+    };
+    pub const APLIC_S: Window = Window {
+        base: aplic::VIRT_S_BASE,
+        size: aplic::VIRT_WINDOW_SIZE,
+    };
+    /// APLIC sources 1 to 96 (`riscv,num-sources`).
+    pub const AIA_SOURCES: u32 = aplic::VIRT_NUM_SOURCES;
+    pub const IMSIC_M_BASE: u64 = imsic::VIRT_M_BASE;
+    pub const IMSIC_S_BASE: u64 = imsic::VIRT_S_BASE;
     pub const UART0: Window = Window {
         base: 0x1000_0000,
         size: 0x100,
@@ -226,6 +252,7 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
                 ram_base: r.base,
                 ram_size: r.size,
                 isa: cfg.isa.clone(),
+                aia: cfg.aia,
                 bootargs: cfg.append.as_deref(),
                 initrd,
                 rng_seed: cfg.rng_seed.as_deref(),
@@ -297,6 +324,13 @@ pub fn load(cfg: &MachineConfig, ram: &GuestRam) -> Result<Loaded, Error> {
 /// Assembles a virt board.
 pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
     cfg.validate()?;
+    // The harts' AIA CSRs come with the IMSIC, as on QEMU (whose `aia=aplic` harts do
+    // not advertise Smaia/Ssaia).
+    if let Aia::AplicImsic { .. } = cfg.aia {
+        for ext in IsaConfig::BOARD_EXTENSIONS {
+            cfg.isa.enable(ext);
+        }
+    }
     let ram = Arc::new(GuestRam::new(map::DRAM_BASE, cfg.memory)?);
     let loaded = load(&cfg, &ram)?;
 
@@ -304,11 +338,42 @@ pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
     let power = Arc::new(PowerControl::new());
     let clock = Clock::new();
     let aclint = Aclint::new(harts.clone(), clock.clone())?;
-    let plic = Plic::new(map::PLIC_SOURCES, harts.clone())?;
-    let console = std::mem::replace(&mut cfg.console, Box::new(std::io::sink()));
-    let uart = Uart16550::new(plic.line(map::UART0_IRQ)?, console);
 
     let mut bus = Bus::new();
+    let (mut plic, mut aplic, mut imsic) = (None, None, None);
+    let chip = match cfg.aia {
+        Aia::None => {
+            let p = Plic::new(map::PLIC_SOURCES, harts.clone())?;
+            bus.map(map::PLIC.base, map::PLIC.size, "plic", p.clone());
+            plic = Some(p.clone());
+            IrqChip::Plic(p)
+        }
+        Aia::Aplic | Aia::AplicImsic { .. } => {
+            let (delivery, msi): (_, Arc<dyn MsiSink>) = match cfg.aia {
+                Aia::AplicImsic { guests } => {
+                    let files = Imsic::new(&harts, guests);
+                    let (m, s) = (files.m_window_size(), files.s_window_size());
+                    bus.map(map::IMSIC_M_BASE, m, "imsic-m", files.m_window());
+                    bus.map(map::IMSIC_S_BASE, s, "imsic-s", files.s_window());
+                    imsic = Some(files.clone());
+                    (Delivery::Msi, files)
+                }
+                _ => (Delivery::Direct, Arc::new(NoMsi)),
+            };
+            let a = Aplic::new(AplicConfig::virt(delivery), harts.clone(), msi)?;
+            for (w, domain, name) in [
+                (map::APLIC_M, Domain::Machine, "aplic-m"),
+                (map::APLIC_S, Domain::Supervisor, "aplic-s"),
+            ] {
+                bus.map(w.base, w.size, name, a.window(domain));
+            }
+            aplic = Some(a.clone());
+            IrqChip::Aplic(a)
+        }
+    };
+    let console = std::mem::replace(&mut cfg.console, Box::new(std::io::sink()));
+    let uart = Uart16550::new(chip.line(map::UART0_IRQ)?, console);
+
     bus.map(
         map::MROM.base,
         map::MROM.size,
@@ -325,15 +390,14 @@ pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
         map::RTC.base,
         map::RTC.size,
         "goldfish-rtc",
-        GoldfishRtc::new(plic.line(map::RTC_IRQ)?),
+        GoldfishRtc::new(chip.line(map::RTC_IRQ)?),
     );
     bus.map(map::CLINT.base, map::CLINT.size, "clint", aclint.clone());
-    bus.map(map::PLIC.base, map::PLIC.size, "plic", plic.clone());
     bus.map(map::UART0.base, map::UART0.size, "uart0", uart.clone());
     let mut virtio = std::mem::take(&mut cfg.virtio).into_iter();
     for slot in 0..map::VIRTIO_COUNT {
         let dev: Arc<dyn MmioDevice> = match virtio.next() {
-            Some(make) => make(plic.line(map::virtio_irq(slot))?, ram.clone()),
+            Some(make) => make(chip.line(map::virtio_irq(slot))?, ram.clone()),
             None => Arc::new(EmptyVirtioSlot),
         };
         bus.map(map::virtio_base(slot), map::VIRTIO_SIZE, "virtio-mmio", dev);
@@ -347,7 +411,9 @@ pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
         power,
         clock,
         aclint,
-        plic: Some(plic),
+        plic,
+        aplic,
+        imsic,
         uart: Some(uart),
         htif: None,
         fdt: loaded.fdt,
@@ -356,6 +422,21 @@ pub fn build(mut cfg: MachineConfig) -> Result<Board, Error> {
         mmio_in_ram: Vec::new(),
         signature: None,
     })
+}
+
+/// The controller whose inputs the board's devices drive.
+enum IrqChip {
+    Plic(Arc<Plic>),
+    Aplic(Arc<Aplic>),
+}
+
+impl IrqChip {
+    fn line(&self, id: u32) -> Result<Arc<dyn IrqLine>, Error> {
+        Ok(match self {
+            IrqChip::Plic(p) => p.line(id)?,
+            IrqChip::Aplic(a) => a.line(id)?,
+        })
+    }
 }
 
 /// A virtio-mmio slot with no device behind it: the magic value, version 2 and device
@@ -763,6 +844,59 @@ pub(crate) mod tests {
         assert!(b.power.is_running());
         wr(0x10_0000, 4, 0x5555);
         assert_eq!(b.power.event(), Some(PowerEvent::PowerOff));
+    }
+
+    /// `aia=aplic-imsic`: the UART's line through the root domain, delegated to the
+    /// supervisor domain, forwarded as an MSI to hart 1's S-level file; a store to a
+    /// guest file's page raises that hart's `hgeip` bit.
+    #[test]
+    fn aplic_imsic_board_routes_msis() {
+        use rivet_devices::aplic::{
+            DOMAINCFG, MMSIADDRCFG, SETIENUM, SMSIADDRCFG, SOURCECFG_BASE, TARGET_BASE,
+        };
+        use rivet_devices::imsic::iselect::{EIDELIVERY, EIE0};
+        use rivet_devices::irq::SEIP;
+        let s = Scratch::new("virt-aia");
+        let mut c = config(64 << 20);
+        c.smp = 2;
+        c.aia = Aia::AplicImsic { guests: 3 };
+        c.bios = Bios::File(s.file("fw.bin", &[0x6f; 256]));
+        let b = crate::build(c).unwrap();
+        assert!(b.plic.is_none() && b.aplic.is_some());
+        assert!(b.isa.has(crate::Ext::Smaia) && b.isa.has(crate::Ext::Ssaia));
+        let rd = |a: u64| b.bus.read(0, a, 4).unwrap();
+        let wr = |a: u64, v: u64| b.bus.write(0, a, 4, v).unwrap();
+        let (m, sup) = (map::APLIC_M.base, map::APLIC_S.base);
+        // What OpenSBI does from the tree: MSI addresses, every source delegated.
+        wr(m + MMSIADDRCFG, map::IMSIC_M_BASE >> 12);
+        wr(m + SMSIADDRCFG, map::IMSIC_S_BASE >> 12);
+        wr(m + MMSIADDRCFG + 4, 1 << 12); // LHXW = 1 (two harts)
+        wr(m + SMSIADDRCFG + 4, 2 << 20); // LHXS = 2 (S file + 3 guests -> 4 pages)
+        wr(m + SOURCECFG_BASE + 4 * 9, 1 << 10);
+        wr(m + DOMAINCFG, 1 << 8);
+        // What Linux does: level-high source 10 to hart 1, identity 5.
+        wr(sup + SOURCECFG_BASE + 4 * 9, 6);
+        wr(sup + TARGET_BASE + 4 * 9, 1 << 18 | 5);
+        wr(sup + SETIENUM, 10);
+        wr(sup + DOMAINCFG, 1 << 8);
+        assert_eq!(rd(sup + DOMAINCFG) & 0x104, 0x104, "IE set, DM reads MSI");
+        let files = b.imsic.as_ref().unwrap().hart(1).unwrap();
+        assert_eq!(files.geilen(), 3);
+        files.s.modify(EIDELIVERY, |_| 1).unwrap();
+        files.s.modify(EIE0, |_| 1 << 5).unwrap();
+        assert_eq!(b.harts[1].pending() & SEIP, 0);
+        b.bus.write(0, 0x1000_0001, 1, 0x02).unwrap(); // UART IER.ETBEI
+        assert_ne!(b.harts[1].pending() & SEIP, 0);
+        assert_eq!(b.harts[0].pending() & SEIP, 0);
+        assert_eq!(files.s.claim() & 0x7ff, 5);
+
+        // Guest file 2 of hart 1: page 1 * 4 + 2 of the supervisor window.
+        let g2 = files.guest(2).unwrap();
+        g2.modify(EIDELIVERY, |_| 1).unwrap();
+        g2.modify(EIE0, |_| 1 << 9).unwrap();
+        wr(map::IMSIC_S_BASE + (4 + 2) * 0x1000, 9);
+        assert_eq!(b.harts[1].hgeip(), 1 << 2);
+        assert_eq!(b.harts[0].hgeip(), 0);
     }
 
     #[test]

@@ -1063,7 +1063,16 @@ fn topei_read(h: &mut Hart, csr: u16) -> u64 {
 
 /// A write of `*topei` claims the identity it reads (the value written is ignored).
 fn topei_claim(h: &mut Hart, csr: u16, _: &dyn Fn(u64) -> u64) -> u64 {
-    file_of(h, csr).map_or(0, File::claim)
+    let id = file_of(h, csr).map_or(0, File::claim);
+    if id != 0 {
+        let level = match csr {
+            num::MTOPEI => 0,
+            num::STOPEI => 1,
+            _ => 2,
+        };
+        h.stats.imsic_claims[level] += 1;
+    }
+    id
 }
 
 impl Hart {

@@ -85,6 +85,9 @@ pub struct HartStats {
     pub hfence_vvma: u64,
     pub hfence_gvma: u64,
     pub guest_sfence: u64,
+    /// Interrupts claimed through `mtopei`, `stopei` and `vstopei` (the last: from a
+    /// guest interrupt file, directly by a VS-mode guest or by its hypervisor).
+    pub imsic_claims: [u64; 3],
     /// The TLB's counters.
     pub tlb: tlb::TlbStats,
 }
@@ -98,6 +101,9 @@ impl HartStats {
         self.hfence_vvma += o.hfence_vvma;
         self.hfence_gvma += o.hfence_gvma;
         self.guest_sfence += o.guest_sfence;
+        for (a, b) in self.imsic_claims.iter_mut().zip(o.imsic_claims) {
+            *a += b;
+        }
         self.tlb.add(&o.tlb);
     }
 }
