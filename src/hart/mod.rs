@@ -1,6 +1,8 @@
 //! One RISC-V hart: architectural state, CSRs, traps, memory access and timers. The
 //! interpreter ([`crate::interp`]) and, later, compiled code run on this state.
 
+#[cfg(test)]
+mod aia_tests;
 pub mod csr;
 pub mod fp;
 pub mod memory;
