@@ -62,6 +62,8 @@ struct Guest {
 struct Bench {
     name: &'static str,
     scenario: &'static str,
+    /// `-M` / `--machine`.
+    machine: &'static str,
     smp: u32,
     append: &'static str,
     marker: &'static str,
@@ -71,6 +73,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "boot",
         scenario: "boot",
+        machine: "virt",
         smp: 1,
         append: "console=ttyS0 quiet",
         marker: "RIVET-BOOT-OK",
@@ -78,6 +81,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "boot-noquiet",
         scenario: "boot",
+        machine: "virt",
         smp: 1,
         append: "console=ttyS0",
         marker: "RIVET-BOOT-OK",
@@ -85,6 +89,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "boot-smp2",
         scenario: "boot",
+        machine: "virt",
         smp: 2,
         append: "console=ttyS0 quiet",
         marker: "RIVET-BOOT-OK",
@@ -94,6 +99,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "nested",
         scenario: "nested",
+        machine: "virt",
         smp: 1,
         append: "console=ttyS0 quiet",
         marker: "RIVET-NESTED-OK",
@@ -101,6 +107,26 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "nested-smp2",
         scenario: "nested",
+        machine: "virt",
+        smp: 2,
+        append: "console=ttyS0 quiet",
+        marker: "RIVET-NESTED-OK",
+    },
+    // The AIA: IPIs and device interrupts through IMSIC files and the APLIC.
+    Bench {
+        name: "boot-aia-smp2",
+        scenario: "boot",
+        machine: "virt,aia=aplic-imsic",
+        smp: 2,
+        append: "console=ttyS0 quiet",
+        marker: "RIVET-BOOT-OK",
+    },
+    // The nested guest on KVM's in-kernel AIA: the inner QEMU runs
+    // `-M virt,aia=aplic-imsic -smp 2` on the outer IMSIC's guest interrupt files.
+    Bench {
+        name: "nested-aia",
+        scenario: "nested",
+        machine: "virt,aia=aplic-imsic,aia-guests=5",
         smp: 2,
         append: "console=ttyS0 quiet",
         marker: "RIVET-NESTED-OK",
@@ -108,6 +134,7 @@ const BENCHES: &[Bench] = &[
     Bench {
         name: "workloads",
         scenario: "bench",
+        machine: "virt",
         smp: 1,
         append: "console=ttyS0 quiet",
         marker: "RIVET-BENCH-DONE",
@@ -307,7 +334,7 @@ fn qemu_command(qemu: &Path, b: &Bench, g: &Guest) -> Command {
     let mut c = Command::new(qemu);
     c.args([
         "-M",
-        "virt",
+        b.machine,
         "-m",
         "2G",
         "-smp",
@@ -329,7 +356,7 @@ fn rivet_command(rivet: &Path, b: &Bench, g: &Guest) -> Command {
     c.args([
         "run",
         "--machine",
-        "virt",
+        b.machine,
         "--memory",
         "2G",
         "--smp",
