@@ -126,6 +126,13 @@ pub struct BootArgs {
     pub memory: u64,
     #[arg(long, default_value_t = 1)]
     pub smp: u32,
+    /// Board and properties, as for `rivet run` (e.g. `virt,aia=aplic-imsic,aia-guests=2`
+    /// runs the nested guest on KVM's in-kernel AIA).
+    #[arg(long, value_name = "NAME[,PROP=VALUE]...", default_value = "virt", value_parser = parse_machine)]
+    pub machine: MachineArg,
+    /// Print execution statistics at exit.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -7,7 +7,7 @@ use rivet_devices::power::PowerEvent;
 use rivet_machines::isa::IsaConfig;
 use rivet_machines::{Bios, MachineConfig};
 
-use crate::cli::{BootArgs, EngineArg, ImageCommand, MachineArg, RunArgs, ScenarioArg};
+use crate::cli::{BootArgs, EngineArg, ImageCommand, RunArgs, ScenarioArg};
 use crate::runtime::{self, RunOptions};
 
 /// `rivet run`: returns how the guest stopped, or a one-line error.
@@ -196,7 +196,7 @@ fn build_guest(
 pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
     let g = build_guest(a.scenario, a.mirror, None)?;
     run(RunArgs {
-        machine: MachineArg::default(),
+        machine: a.machine,
         cpu: IsaConfig::default(),
         memory: a.memory,
         smp: a.smp,
@@ -208,7 +208,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         dump_dtb: None,
         drive: Vec::new(),
         trace: None,
-        stats: false,
+        stats: a.stats,
         no_reboot: false,
         engine: EngineArg::Jit,
         lockstep: false,
