@@ -95,7 +95,7 @@ pub struct RunArgs {
     /// Interpreted runs of a block before the JIT compiles it (1: compile everything).
     /// With a compiler thread this is the base: it rises up to 8x while the thread is
     /// behind.
-    #[arg(long, default_value_t = crate::jit::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = crate::engine::DEFAULT_THRESHOLD, value_parser = clap::value_parser!(u32).range(1..))]
     pub jit_threshold: u32,
     /// Compile hot blocks on the hart's own thread, the moment they turn hot, instead
     /// of on a compiler thread: slower, but when code switches to compiled is then

@@ -212,7 +212,7 @@ pub fn boot(a: BootArgs) -> Result<PowerEvent, String> {
         no_reboot: false,
         engine: EngineArg::Jit,
         lockstep: false,
-        jit_threshold: crate::jit::DEFAULT_THRESHOLD,
+        jit_threshold: crate::engine::DEFAULT_THRESHOLD,
         jit_sync: false,
         jit_cache_mib: crate::cli::DEFAULT_JIT_CACHE_MIB,
     })

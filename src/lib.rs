@@ -2,8 +2,8 @@
 
 pub mod cli;
 pub mod console;
+pub mod engine;
+pub mod exec;
 pub mod hart;
-pub mod interp;
-pub mod jit;
 pub mod launch;
 pub mod runtime;

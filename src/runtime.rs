@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use rivet_devices::power::PowerEvent;
 use rivet_machines::Board;
 
+use crate::engine::Interp;
+use crate::engine::{JitStats, Tier1};
 use crate::hart::{Hart, Shared};
-use crate::interp::Interp;
-use crate::jit::{JitStats, Tier1};
 
 /// Blocks a hart runs between timer checks and scheduling decisions.
 const SLICE_BLOCKS: u32 = 2048;
@@ -147,7 +147,7 @@ fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
     interp.trace = opts.trace;
     // Compiled code does not trace: `--trace` keeps every instruction interpreted.
     if opts.jit && !opts.trace {
-        let options = crate::jit::Tier1Options {
+        let options = crate::engine::Tier1Options {
             threshold: opts.jit_threshold.max(1),
             chaining: !opts.lockstep,
             background: !opts.lockstep && !opts.jit_sync,

@@ -1,5 +1,5 @@
 //! One RISC-V hart: architectural state, CSRs, traps, memory access and timers. The
-//! interpreter ([`crate::interp`]) and, later, compiled code run on this state.
+//! interpreter ([`crate::engine`]) and, later, compiled code run on this state.
 
 #[cfg(test)]
 mod aia_tests;
@@ -122,7 +122,7 @@ pub struct Timers {
 }
 
 /// `#[repr(C)]`: compiled code reaches the fields of the first group through offsets
-/// that [`crate::jit`] computes with `offset_of!` (the layout it hands the backend).
+/// that [`crate::engine::tier1`] computes with `offset_of!` (the layout it hands the backend).
 #[repr(C)]
 pub struct Hart {
     // The state compiled code touches directly comes first.

@@ -55,7 +55,7 @@ pub struct JitStats {
     pub checked: u64,
     pub unchecked: u64,
     /// How the interpreter's dispatch found the blocks it ran.
-    pub dispatch: crate::interp::DispatchStats,
+    pub dispatch: super::stats::DispatchStats,
 }
 
 impl JitStats {
@@ -93,7 +93,7 @@ pub fn layout() -> StateLayout {
         last_exit: offset_of!(Hart, last_exit) as i32,
         l1_exec: offset_of!(Hart, l1_exec) as i32,
         fast_table: offset_of!(Hart, fast_table) as i32,
-        fast: crate::interp::fast_layout(),
+        fast: fast_layout(),
         l1: L1Layout {
             index_bits: tlb::L1_BITS,
             entry_shift: tlb::L1_ENTRY_SHIFT,
@@ -288,7 +288,7 @@ unsafe extern "C" fn helper_amo(
 /// Runs `i` at `h.pc` with the interpreter's semantics: true when it retired (pc and
 /// the count past it), false when it took its trap.
 fn execute(h: &mut Hart, i: &Insn) -> bool {
-    match crate::interp::exec(h, i) {
+    match crate::exec::exec(h, i) {
         Ok(next) => {
             h.pc = next;
             h.instret = h.instret.wrapping_add(1);
@@ -713,5 +713,42 @@ impl Tier1 {
                 }
             }
         }
+    }
+}
+
+/// Entries of the table of compiled blocks (indexed by `pc >> 1`).
+pub const FAST_ENTRIES: usize = 65536;
+
+/// One entry of the compact table of compiled blocks: 32 bytes, no pointer chasing.
+/// Valid while the L1 fetch entry of `pc` still gives `host` and the hart's
+/// `link_epoch` (bumped by fence.i and PMP writes) is `epoch`; a flush empties the
+/// table. Compiled code probes it for indirect jumps ([`fast_layout`]).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(super) struct FastEntry {
+    pub(super) pc: u64,
+    pub(super) host: usize,
+    pub(super) epoch: u64,
+    pub(super) f: Option<BlockFn>,
+}
+
+pub(super) const EMPTY_FAST: FastEntry = FastEntry {
+    pc: 1,
+    host: 0,
+    epoch: rivet_jit::backend::UNLINKED,
+    f: None,
+};
+
+/// The table of compiled blocks as compiled code sees it.
+pub fn fast_layout() -> rivet_jit::backend::FastLayout {
+    use std::mem::offset_of;
+    const _: () = assert!(std::mem::size_of::<FastEntry>() == 32);
+    rivet_jit::backend::FastLayout {
+        index_bits: FAST_ENTRIES.trailing_zeros(),
+        entry_shift: 5,
+        pc: offset_of!(FastEntry, pc) as i32,
+        host: offset_of!(FastEntry, host) as i32,
+        epoch: offset_of!(FastEntry, epoch) as i32,
+        f: offset_of!(FastEntry, f) as i32,
     }
 }
