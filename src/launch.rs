@@ -124,10 +124,11 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                  through *topei"
             );
         }
+        let d = &result.dispatch;
         if let Some(j) = &result.jit {
             let ct = j.compile_time.as_secs_f64();
             let place = if a.jit_sync || a.lockstep {
-                "on the harts' threads"
+                "while the harts waited"
             } else {
                 "on compiler threads"
             };
@@ -136,34 +137,41 @@ pub fn run(a: RunArgs) -> Result<PowerEvent, String> {
                  us/block, {:.2} us/instruction, {:.1}% of the run's time); {} compiled \
                  runs entered from the dispatcher, {:.1}% of instructions retired in \
                  compiled code ({:.1}% interpreted while their code was being compiled); \
-                 {} flushes, {} failures",
+                 {} failures",
                 j.blocks,
                 j.insns,
                 ct,
                 ct * 1e6 / j.blocks.max(1) as f64,
                 ct * 1e6 / j.insns.max(1) as f64,
                 100.0 * ct / secs,
-                j.runs,
-                100.0 * result.instructions.saturating_sub(j.dispatch.interpreted) as f64
+                d.compiled_runs,
+                100.0 * result.instructions.saturating_sub(d.interpreted) as f64
                     / result.instructions.max(1) as f64,
-                100.0 * j.dispatch.queued as f64 / result.instructions.max(1) as f64,
-                j.flushes,
+                100.0 * d.queued as f64 / result.instructions.max(1) as f64,
                 j.failures
             );
-            let d = &j.dispatch;
+        }
+        eprintln!(
+            "rivet: dispatch: {} compiled-table hits, {} successors of the block before, \
+             {} jump-cache hits, {} found by physical address, {} decoded; {} fence.i",
+            d.fast, d.next, d.jump, d.map, d.decoded, d.fence_i
+        );
+        let f = &result.flushes;
+        eprintln!(
+            "rivet: code cache: {} decoded instructions held (budget {}); flushed {} times \
+             for code space, {} for the block budget, {} for changed code",
+            result.cached_insns,
+            crate::engine::cache::BLOCK_BUDGET,
+            f.code_full,
+            f.block_budget,
+            f.retired
+        );
+        if a.lockstep {
             eprintln!(
-                "rivet: dispatch: {} compiled-table hits, {} successors of the block \
-                 before, {} jump-cache hits, {} found by physical address, {} decoded; {} \
-                 fence.i",
-                d.fast, d.next, d.jump, d.map, d.decoded, d.fence_i
+                "rivet: lockstep: {} blocks checked, {} unchecked (they write memory or \
+                 touch devices)",
+                d.checked, d.unchecked
             );
-            if a.lockstep {
-                eprintln!(
-                    "rivet: lockstep: {} blocks checked, {} unchecked (they write memory or \
-                     touch devices)",
-                    j.checked, j.unchecked
-                );
-            }
         }
     }
     Ok(result.event)

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use rivet_devices::power::PowerEvent;
 use rivet_machines::Board;
 
-use crate::engine::Interp;
-use crate::engine::{JitStats, Tier1};
+use crate::engine::cache::FlushStats;
+use crate::engine::{CodeCache, DispatchStats, Interp, Jit, JitStats};
 use crate::hart::{Hart, Shared};
 
 /// Blocks a hart runs between timer checks and scheduling decisions.
@@ -35,8 +35,13 @@ pub struct RunResult {
     pub event: PowerEvent,
     pub instructions: u64,
     pub elapsed: Duration,
-    /// What tier 1 did, summed over harts (when it ran).
+    /// What the compiler threads did (when tier 1 ran).
     pub jit: Option<JitStats>,
+    /// How the harts found and ran their blocks, summed over harts.
+    pub dispatch: DispatchStats,
+    /// The code cache: decoded instructions held at the end, and its flushes.
+    pub cached_insns: usize,
+    pub flushes: FlushStats,
     /// Hypervisor and TLB counters, summed over harts.
     pub harts: crate::hart::HartStats,
 }
@@ -54,7 +59,8 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         timer_loop: Default::default(),
     });
     let retired = Arc::new(AtomicU64::new(0));
-    let jit_stats = Arc::new(Mutex::new(None::<JitStats>));
+    let cache = CodeCache::new(jit(opts), board.harts.clone(), crate::engine::cache::BLOCK_BUDGET);
+    let dispatch = Arc::new(Mutex::new(DispatchStats::default()));
     let hart_stats = Arc::new(Mutex::new(crate::hart::HartStats::default()));
     let mut threads = Vec::new();
     for (id, boot) in board.boot.iter().enumerate() {
@@ -79,21 +85,21 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
             rivet_machines::MmuType::Sv57 => 10,
         };
         let retired = retired.clone();
-        let jit_stats = jit_stats.clone();
+        let dispatch = dispatch.clone();
+        let mut interp = Interp::new(cache.clone());
+        interp.trace = opts.trace;
+        interp.lockstep = opts.lockstep && cache.jit.is_some();
         let hart_stats = hart_stats.clone();
-        let opts = opts.clone();
         let t = std::thread::Builder::new()
             .name(format!("hart{id}"))
             .spawn(move || {
-                let stats = run_hart(&mut hart, &opts);
+                run_hart(&mut hart, &mut interp);
                 retired.fetch_add(hart.instret, Ordering::Relaxed);
+                if let Ok(mut d) = dispatch.lock() {
+                    d.add(&interp.stats);
+                }
                 if let Ok(mut total) = hart_stats.lock() {
                     total.add(&hart.stats());
-                }
-                if let Some(s) = stats {
-                    if let Ok(mut total) = jit_stats.lock() {
-                        total.get_or_insert_with(JitStats::default).add(&s);
-                    }
                 }
             })
             .expect("spawning a hart thread");
@@ -136,33 +142,42 @@ pub fn run(board: Board, opts: &RunOptions) -> RunResult {
         event,
         instructions: retired.load(Ordering::Relaxed),
         elapsed: start.elapsed(),
-        jit: jit_stats.lock().ok().and_then(|s| *s),
+        jit: cache.jit.as_ref().map(Jit::stats),
+        dispatch: dispatch.lock().map(|d| *d).unwrap_or_default(),
+        cached_insns: cache.insns(),
+        flushes: cache.flush_stats(),
         harts: hart_stats.lock().map(|s| *s).unwrap_or_default(),
     }
 }
 
-/// Runs one hart until the machine stops; returns what tier 1 did, if it ran.
-fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
-    let mut interp = Interp::new();
-    interp.trace = opts.trace;
+/// The compiler service `opts` asks for, if any.
+fn jit(opts: &RunOptions) -> Option<Jit> {
     // Compiled code does not trace: `--trace` keeps every instruction interpreted.
-    if opts.jit && !opts.trace {
-        let options = crate::engine::Tier1Options {
-            threshold: opts.jit_threshold.max(1),
-            chaining: !opts.lockstep,
-            background: !opts.lockstep && !opts.jit_sync,
-            cache_bytes: opts.jit_cache_mib as usize * 1024 * 1024,
-        };
-        match Tier1::new(options, h.hartid) {
-            Ok(t) => interp.tier1 = Some(t),
-            Err(e) => eprintln!(
-                "rivet: {}; hart {} runs interpreted",
-                crate::launch::error_chain(&e),
-                h.hartid
-            ),
-        }
-        interp.lockstep = opts.lockstep;
+    if !opts.jit || opts.trace {
+        return None;
     }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let options = crate::engine::Tier1Options {
+        threshold: opts.jit_threshold.max(1),
+        chaining: !opts.lockstep,
+        sync: opts.lockstep || opts.jit_sync,
+        cache_bytes: opts.jit_cache_mib as usize * 1024 * 1024,
+        threads: crate::engine::compiler_threads(cores),
+    };
+    match Jit::new(options) {
+        Ok(j) => Some(j),
+        Err(e) => {
+            eprintln!(
+                "rivet: {}; the harts run interpreted",
+                crate::launch::error_chain(&e)
+            );
+            None
+        }
+    }
+}
+
+/// Runs one hart until the machine stops.
+fn run_hart(h: &mut Hart, interp: &mut Interp) {
     let power = h.shared.power.clone();
     while power.is_running() {
         interp.run(h, SLICE_BLOCKS);
@@ -183,8 +198,4 @@ fn run_hart(h: &mut Hart, opts: &RunOptions) -> Option<JitStats> {
             h.waiting = false;
         }
     }
-    interp.tier1.as_ref().map(|t| JitStats {
-        dispatch: interp.stats,
-        ..t.stats
-    })
 }

@@ -3,16 +3,15 @@
 //! every virtual mapping of its page. A block run often enough is compiled by tier 1,
 //! together with the hot blocks of the loops through it (its region).
 
-use std::cell::{Cell, OnceCell, RefCell};
 use std::hash::Hasher;
-use std::rc::{Rc, Weak};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rivet_jit::backend::{link_cells_for, successors, BlockFn, LinkCell};
 use rivet_jit::frontend::{decode_for, Insn};
 
 use super::dispatch::{FastEntry, Interp, JUMP_CACHE};
-use super::tier1::{Region, RegionBlock};
+use super::tier1::{Region, RegionBlock, Request};
 use crate::hart::trap::Exception;
 use crate::hart::Hart;
 
@@ -22,35 +21,57 @@ const MAX_BLOCK: usize = 64;
 const REGION_BLOCKS: usize = 16;
 const REGION_INSNS: usize = 256;
 
+/// A decoded block, shared by every hart through the machine's code cache: its
+/// tiering state is atomic, and its compiled code is installed by a compiler thread.
 pub struct Block {
     /// Shared with the compiler thread while it compiles the block.
     pub insns: Arc<[Insn]>,
     /// The physical address of the first instruction.
     pub(super) paddr: u64,
-    /// Interpreted runs so far (tiering).
-    pub(super) runs: Cell<u32>,
+    /// Interpreted runs so far, on all harts (tiering).
+    pub(super) runs: AtomicU32,
     /// The block is a member of a region sent to be compiled (not as its first block).
-    pub(super) claimed: Cell<bool>,
-    /// The block's compiled code (of the region it starts), once tier 1 compiled it.
-    /// Compiled code points into the region's instructions; they go when the block is
-    /// dropped (see [`Interp::flush_code`]).
-    pub(super) compiled: Cell<Option<BlockFn>>,
+    pub(super) claimed: AtomicBool,
+    /// The address of the block's compiled code (of the region it starts), 0 until tier
+    /// 1 compiled it. Compiled code points into the region's instructions, which live as
+    /// long as the block (see [`super::cache`] on when blocks go).
+    pub(super) compiled: AtomicUsize,
     /// The region sent to be compiled (its first member is this block): its other
     /// members' bytes are checked with this block's.
-    pub(super) region: OnceCell<Region>,
-    /// The `fence.i` epoch at which the block's bytes were last known to be in memory.
-    pub(super) epoch: Cell<u64>,
+    pub(super) region: OnceLock<Region>,
+    /// The code epoch at which the block's bytes were last known to be in memory.
+    pub(super) epoch: AtomicU64,
     /// Where the compiled code's exits to fixed successors look for them (chaining).
-    pub(super) links: OnceCell<Box<[LinkCell]>>,
+    pub(super) links: OnceLock<Box<[LinkCell]>>,
     /// The block's fixed successors in its own page, as offsets from its first byte
     /// ([`successors`]), and the blocks found there when the interpreter last ran
     /// through them: the dispatcher takes the next block from here instead of looking
     /// it up (see [`Interp::run`]).
     pub(super) next: [Option<u64>; 2],
-    pub(super) next_blocks: RefCell<[Weak<Block>; 2]>,
+    pub(super) next_blocks: Mutex<[Weak<Block>; 2]>,
 }
 
 impl Block {
+    /// The block's compiled code, once there is some.
+    #[inline]
+    pub(super) fn compiled(&self) -> Option<BlockFn> {
+        // SAFETY: only compiler threads store here, and only addresses of compiled
+        // blocks.
+        unsafe { BlockFn::from_addr(self.compiled.load(Ordering::Acquire)) }
+    }
+
+    /// Records that the block's bytes were found in memory in code epoch `epoch`.
+    #[inline]
+    pub(super) fn verified(&self, epoch: u64) {
+        self.epoch.fetch_max(epoch, Ordering::AcqRel);
+    }
+
+    /// Whether the block was verified in code epoch `epoch`.
+    #[inline]
+    pub(super) fn current(&self, epoch: u64) -> bool {
+        self.epoch.load(Ordering::Acquire) == epoch
+    }
+
     /// Which fixed successor of this block (run at `pc`) `next` is, if any.
     pub(super) fn successor_slot(&self, pc: u64, next: u64) -> Option<usize> {
         let delta = next.wrapping_sub(pc);
@@ -174,15 +195,15 @@ pub(super) fn decode_block(
     });
     Ok(Block {
         next,
-        next_blocks: RefCell::new([Weak::new(), Weak::new()]),
+        next_blocks: Mutex::new([Weak::new(), Weak::new()]),
         insns: insns.into(),
         paddr,
-        runs: Cell::new(0),
-        claimed: Cell::new(false),
-        compiled: Cell::new(None),
-        region: OnceCell::new(),
-        epoch: Cell::new(epoch),
-        links: OnceCell::new(),
+        runs: AtomicU32::new(0),
+        claimed: AtomicBool::new(false),
+        compiled: AtomicUsize::new(0),
+        region: OnceLock::new(),
+        epoch: AtomicU64::new(epoch),
+        links: OnceLock::new(),
     })
 }
 
@@ -197,7 +218,8 @@ impl Interp {
     /// its registers in host registers from one iteration to the next.
     pub(super) fn region(&self, head: &Block, pc: u64, min_runs: u32) -> Region {
         // Candidates (offset from `pc`, block) and the edges between them.
-        let mut found: Vec<(u64, &Rc<Block>)> = Vec::new();
+        let mut found: Vec<(u64, Arc<Block>)> = Vec::new();
+        let epoch = self.cache.epoch();
         let mut edges: Vec<(usize, usize)> = Vec::new();
         let mut n = 0;
         while n <= found.len() && found.len() < 2 * REGION_BLOCKS {
@@ -218,11 +240,11 @@ impl Interp {
                     edges.push((n, k + 1));
                     continue;
                 }
-                let Some(b) = self.blocks.get(&head.paddr.wrapping_add(offset)) else {
+                let Some(b) = self.cache.lookup(head.paddr.wrapping_add(offset)) else {
                     continue;
                 };
-                let hot = b.runs.get() >= min_runs || b.compiled.get().is_some();
-                if hot && b.epoch.get() == self.code_epoch && !b.insns.is_empty() {
+                let hot = b.runs.load(Ordering::Relaxed) >= min_runs || b.compiled().is_some();
+                if hot && b.current(epoch) && !b.insns.is_empty() {
                     found.push((offset, b));
                     edges.push((n, found.len()));
                 }
@@ -250,13 +272,14 @@ impl Interp {
             insns: head.insns.clone(),
         }];
         let mut total = head.insns.len();
-        for (k, &(offset, b)) in found.iter().enumerate() {
+        for (k, (offset, b)) in found.iter().enumerate() {
+            let offset = *offset;
             if !reaches[k + 1] || out.len() >= REGION_BLOCKS || total + b.insns.len() > REGION_INSNS
             {
                 continue;
             }
             total += b.insns.len();
-            b.claimed.set(true);
+            b.claimed.store(true, Ordering::Relaxed);
             out.push(RegionBlock {
                 offset,
                 insns: b.insns.clone(),
@@ -272,39 +295,26 @@ impl Interp {
     pub(super) fn run_block(
         &mut self,
         h: &mut Hart,
-        block: &Rc<Block>,
+        block: &Arc<Block>,
         link: Option<(*const LinkCell, u64)>,
     ) -> bool {
-        let Some(t1) = self.tier1.as_ref() else {
+        let Some(jit) = self.cache.jit.as_ref() else {
             return self.interpret(h, &block.insns);
         };
-        let f = match block.compiled.get() {
+        let f = match block.compiled() {
             Some(f) => Some(f),
             None => {
-                let threshold = t1.threshold;
-                let mut runs = block.runs.get().saturating_add(1);
-                let due = runs >= t1.threshold_now() && block.region.get().is_none();
-                if due && block.claimed.replace(false) {
+                let mut runs = block.runs.load(Ordering::Relaxed).saturating_add(1);
+                let due = runs >= jit.threshold_now() && block.region.get().is_none();
+                if due && block.claimed.swap(false, Ordering::Relaxed) {
                     // Part of a region on its way: once that region runs, this block
                     // is reached inside it. Only if it stays hot on its own after
                     // another round of runs does it become a region of its own.
                     runs = 0;
                 }
-                block.runs.set(runs);
+                block.runs.store(runs, Ordering::Relaxed);
                 if due && runs != 0 {
-                    let region = self.region(block, h.pc, (threshold / 8).max(1));
-                    let region = block.region.get_or_init(|| region);
-                    let t1 = self.tier1.as_mut().expect("tier 1 is on");
-                    let miss = t1.miss_stub();
-                    let links = block.links.get_or_init(|| {
-                        (0..link_cells_for(region.len()))
-                            .map(|_| LinkCell::new(miss))
-                            .collect()
-                    });
-                    let req = t1.request(region, h.pc, block.paddr, links);
-                    let f = t1.compile(req);
-                    block.compiled.set(f);
-                    f
+                    self.compile(h, block)
                 } else {
                     None
                 }
@@ -336,5 +346,28 @@ impl Interp {
         }
         self.run_compiled(h, f);
         false
+    }
+
+    /// Sends the region of the hot block `block` at `h.pc` to be compiled, once (the
+    /// hart that sets the region sends it); with `--jit-sync` waits for the code.
+    fn compile(&mut self, h: &Hart, block: &Arc<Block>) -> Option<BlockFn> {
+        let jit = self.cache.jit.as_ref()?;
+        let region = self.region(block, h.pc, (jit.threshold / 8).max(1));
+        let mut mine = false;
+        let region = block.region.get_or_init(|| {
+            mine = true;
+            region
+        });
+        if !mine {
+            return block.compiled();
+        }
+        let miss = jit.miss_stub();
+        block.links.get_or_init(|| {
+            (0..link_cells_for(region.len()))
+                .map(|_| LinkCell::new(miss))
+                .collect()
+        });
+        jit.compile(Request::new(block.clone(), h.pc, self.cache.generation()));
+        block.compiled()
     }
 }

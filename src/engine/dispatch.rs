@@ -1,22 +1,19 @@
 //! The dispatcher: runs a hart's blocks, interpreted or compiled, taking interrupts
-//! at block boundaries. A jump cache maps a virtual pc to its block so the common path
-//! neither translates nor hashes; compiled blocks are also found through a compact
-//! table that compiled code probes itself for indirect jumps. Caches are per hart: a
-//! hart only has to see code another agent wrote after its own `fence.i` (Unpriv spec
-//! "Zifencei").
+//! at block boundaries. Blocks and their code come from the machine's code cache
+//! ([`super::cache`]), shared by every hart; in front of it each hart keeps a jump cache
+//! that maps a virtual pc to its block, so the common path neither translates nor
+//! hashes, and a compact table of compiled blocks that compiled code probes itself for
+//! indirect jumps.
 
-use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use rivet_jit::backend::{BlockFn, LinkCell};
 use rivet_jit::frontend::{decode_for, Insn};
 
-use super::blocks::{decode_block, Block, PageHasher};
+use super::blocks::{decode_block, Block};
+use super::cache::CodeCache;
 use super::stats::DispatchStats;
-use super::tier1::Tier1;
 pub(super) use super::tier1::{FastEntry, EMPTY_FAST};
 use crate::exec::{exec, interpret};
 use crate::hart::trap::Exception;
@@ -29,82 +26,67 @@ use crate::hart::Hart;
 pub(super) const JUMP_CACHE: usize = super::tier1::FAST_ENTRIES;
 const PHYS_CACHE: usize = 16384;
 
-/// A jump-cache entry: valid while its generation is current and the L1 exec entry of
-/// `pc` still maps it to `host` (the L1 is what sfence.vma, satp writes and privilege
-/// changes already keep exact, so the jump cache needs no flush of its own for them).
+/// A jump-cache entry: valid while the L1 exec entry of `pc` still maps it to `host`
+/// (the L1 is what sfence.vma, satp writes and privilege changes already keep exact,
+/// so the jump cache needs no flush of its own for them) and, for its block to run
+/// unchecked, while the block is current in the code epoch.
 #[derive(Clone)]
 pub(super) struct JumpEntry {
     pc: u64,
     host: usize,
-    generation: u64,
-    block: Rc<Block>,
+    block: Arc<Block>,
 }
 
-/// Per-hart decoded-code caches.
+/// One hart's view of the code cache, and its private caches in front of it.
 pub struct Interp {
     pub stats: DispatchStats,
+    /// The machine's code cache.
+    pub(super) cache: Arc<CodeCache>,
     pub(super) jump: Vec<Option<JumpEntry>>,
-    pub(super) blocks: HashMap<u64, Rc<Block>, BuildHasherDefault<PageHasher>>,
-    /// Blocks by physical address, direct-mapped, in front of `blocks`: a program run
-    /// again at new virtual addresses (a new process, ASLR) finds its blocks here after
-    /// one probe where the map takes several cache misses.
-    pub(super) phys: Vec<Option<Rc<Block>>>,
-    /// Bumped to invalidate every jump-cache entry at once.
+    /// Blocks by physical address, direct-mapped, in front of the cache's map: a
+    /// program run again at new virtual addresses (a new process, ASLR) finds its blocks
+    /// here after one probe, without the map's lock.
+    pub(super) phys: Vec<Option<Arc<Block>>>,
+    /// The cache generation the private caches belong to (a flush empties them), and
+    /// the code epoch the hart last took note of.
     pub(super) generation: u64,
+    pub(super) epoch: u64,
     /// Print every executed instruction to stderr (`--trace insn`).
     pub trace: bool,
-    /// The compiler tier; `None` runs everything interpreted.
-    pub tier1: Option<Tier1>,
     /// Cross-check compiled blocks against the interpreter (`--lockstep`).
     pub lockstep: bool,
     /// Compiled blocks by virtual pc, probed before the jump cache.
     pub(super) fast: Vec<FastEntry>,
-    /// Bumped by `fence.i`: blocks of an older epoch are compared with memory before
-    /// they run again.
-    pub(super) code_epoch: u64,
-    /// Compiled blocks whose code changed; their host code stays allocated until the
-    /// next full flush.
-    pub(super) dead_compiled: usize,
     /// The link cell of the exit the last compiled run left through, and the pc it
     /// left to: linked to the code found there by the next dispatch.
     pub(super) pending_link: Option<(*const LinkCell, u64)>,
-    /// Every cell linked to a block since cells were last unlinked, and the link epoch
-    /// they were linked in: when the hart's epoch moves on (code or PMP may have
-    /// changed), they are pointed back at the miss stub. A cell's block stays in the
-    /// block map at least until then: blocks leave it only when a re-verification after
-    /// `fence.i` fails, which comes after the unlinking, or in a flush, which forgets
-    /// the list.
-    pub(super) linked: Vec<*const LinkCell>,
-    pub(super) linked_epoch: u64,
 }
 
-/// Changed compiled blocks tolerated before all compiled code is freed at once.
-const MAX_DEAD_COMPILED: usize = 4096;
-
-impl Default for Interp {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+// SAFETY: the raw pointer is to a link cell of a block the code cache keeps alive for
+// the generation (see `pending_link`, dropped whenever the generation or epoch moves);
+// an `Interp` is used by one thread at a time, whichever runs its hart.
+unsafe impl Send for Interp {}
 
 impl Interp {
-    pub fn new() -> Self {
+    /// A hart's dispatcher over the machine's `cache`.
+    pub fn new(cache: Arc<CodeCache>) -> Self {
         Self {
             stats: DispatchStats::default(),
+            generation: cache.generation(),
+            epoch: cache.epoch(),
+            cache,
             jump: vec![None; JUMP_CACHE],
-            blocks: HashMap::default(),
             phys: vec![None; PHYS_CACHE],
-            generation: 0,
             trace: false,
-            tier1: None,
             lockstep: false,
             fast: vec![EMPTY_FAST; JUMP_CACHE],
-            code_epoch: 0,
-            dead_compiled: 0,
             pending_link: None,
-            linked: Vec::new(),
-            linked_epoch: 0,
         }
+    }
+
+    /// The machine's code cache.
+    pub fn cache(&self) -> &Arc<CodeCache> {
+        &self.cache
     }
 
     /// `fence.i` (Unpriv spec "Zifencei"): later fetches must see earlier stores. Blocks
@@ -114,32 +96,28 @@ impl Interp {
     /// while its code hardly changes.
     pub fn fence_i(&mut self, h: &mut Hart) {
         self.stats.fence_i += 1;
-        self.code_epoch += 1;
-        // Chained exits would skip the check: unlink them all.
-        h.link_epoch += 1;
-        self.pending_link = None;
-        if self.dead_compiled > MAX_DEAD_COMPILED {
-            self.flush_code();
-        }
+        self.cache.fence_i();
+        self.catch_up(h);
     }
 
-    /// Drops every decoded block and frees all compiled code. Must not run while
-    /// compiled code runs (it runs between blocks).
-    pub fn flush_code(&mut self) {
-        self.pending_link = None;
-        // The cells go with their blocks.
-        self.linked.clear();
-        self.dead_compiled = 0;
-        self.blocks.clear();
-        self.phys.fill(None);
-        self.jump.fill(None);
-        self.fast.fill(EMPTY_FAST);
-        self.generation += 1;
-        if let Some(t1) = &mut self.tier1 {
-            // SAFETY: the block map and the jump cache were the only holders of blocks
-            // (and so of compiled functions); both are empty, and no compiled code is
-            // running (flushes happen between blocks).
-            unsafe { t1.flush() };
+    /// Takes note of flushes and code-epoch changes made by any hart: a flush empties
+    /// the private caches; a new epoch invalidates the table of compiled blocks (its
+    /// entries carry the hart's link epoch) and the pending link.
+    #[inline]
+    fn catch_up(&mut self, h: &mut Hart) {
+        let generation = self.cache.generation();
+        if generation != self.generation {
+            self.generation = generation;
+            self.jump.fill(None);
+            self.phys.fill(None);
+            self.fast.fill(EMPTY_FAST);
+            self.epoch = 0;
+        }
+        let epoch = self.cache.epoch();
+        if epoch != self.epoch {
+            self.epoch = epoch;
+            h.link_epoch += 1;
+            self.pending_link = None;
         }
     }
 
@@ -161,17 +139,18 @@ impl Interp {
     }
 
     /// Finds or decodes the block at `h.pc`.
-    pub(super) fn block(&mut self, h: &mut Hart) -> Result<Rc<Block>, Exception> {
+    pub(super) fn block(&mut self, h: &mut Hart) -> Result<Arc<Block>, Exception> {
         let pc = h.pc;
         let slot = ((pc >> 1) as usize) & (JUMP_CACHE - 1);
         let host = h.fetch_host(pc);
+        let epoch = self.cache.epoch();
         if let (Some(e), Some(host)) = (&self.jump[slot], host) {
-            if e.pc == pc && e.host == host as usize && e.generation == self.generation {
+            if e.pc == pc && e.host == host as usize {
                 let b = &e.block;
                 // SAFETY: `host` maps the page holding the whole block (blocks never
                 // cross a page) in guest RAM, which lives as long as the hart.
-                if b.epoch.get() == self.code_epoch || unsafe { b.matches_host(host) } {
-                    b.epoch.set(self.code_epoch);
+                if b.current(epoch) || unsafe { b.matches_host(host) } {
+                    b.verified(epoch);
                     self.stats.jump += 1;
                     return Ok(b.clone());
                 }
@@ -182,25 +161,18 @@ impl Interp {
         // name the block at this physical address.
         let phys = ((paddr >> 1) as usize) & (PHYS_CACHE - 1);
         let cached = match (&self.jump[slot], &self.phys[phys]) {
-            (Some(e), _)
-                if e.pc == pc && e.block.paddr == paddr && e.generation == self.generation =>
-            {
-                Some(e.block.clone())
-            }
+            (Some(e), _) if e.pc == pc && e.block.paddr == paddr => Some(e.block.clone()),
             (_, Some(b)) if b.paddr == paddr => Some(b.clone()),
-            _ => self.blocks.get(&paddr).cloned(),
+            _ => self.cache.lookup(paddr),
         };
         let cached = match cached {
-            Some(b) if b.epoch.get() != self.code_epoch => {
+            Some(b) if !b.current(epoch) => {
                 if b.still_in_memory(h, paddr) {
-                    b.epoch.set(self.code_epoch);
+                    b.verified(epoch);
                     Some(b)
                 } else {
-                    self.blocks.remove(&paddr);
+                    self.cache.remove(&b);
                     self.phys[phys] = None;
-                    if b.compiled.get().is_some() {
-                        self.dead_compiled += 1;
-                    }
                     None
                 }
             }
@@ -213,11 +185,12 @@ impl Interp {
             }
             None => {
                 self.stats.decoded += 1;
-                let b = Rc::new(decode_block(h, pc, paddr, self.code_epoch)?);
-                if !b.insns.is_empty() {
-                    self.blocks.insert(paddr, b.clone());
+                let b = decode_block(h, pc, paddr, epoch)?;
+                if b.insns.is_empty() {
+                    Arc::new(b)
+                } else {
+                    self.cache.insert(b)
                 }
-                b
             }
         };
         if !block.insns.is_empty() {
@@ -228,7 +201,6 @@ impl Interp {
             self.jump[slot] = Some(JumpEntry {
                 pc,
                 host: host as usize,
-                generation: self.generation,
                 block: block.clone(),
             });
         }
@@ -238,19 +210,34 @@ impl Interp {
     /// Runs up to `budget` blocks, stopping early when the hart waits (WFI) or the
     /// machine stops. Interrupts are taken at block boundaries.
     pub fn run(&mut self, h: &mut Hart, budget: u32) {
-        self.install_compiled();
+        let cache = self.cache.clone();
+        {
+            // No flush frees code while this hart runs.
+            let _running = cache.begin_slice();
+            self.run_slice(h, budget);
+        }
+        if let Some(jit) = &cache.jit {
+            if jit.take_full() {
+                cache.code_full();
+            }
+        }
+        cache.flush_if_due();
+    }
+
+    fn run_slice(&mut self, h: &mut Hart, budget: u32) {
+        self.catch_up(h);
         h.fast_table = self.fast.as_ptr() as usize;
         // The block interpreted last when it ran to its end, and the pc it ran at.
-        let mut prev: Option<(Rc<Block>, u64)> = None;
+        let mut prev: Option<(Arc<Block>, u64)> = None;
         for _ in 0..budget {
             if h.signals.chain_key().load(Ordering::Relaxed) != h.link_epoch {
                 // Another thread asked for the hart (an interrupt line, a timer
-                // deadline, a stop), or the link epoch moved: let compiled code chain
-                // again, then look at what changed.
-                if h.link_epoch != self.linked_epoch {
-                    self.unlink_all();
-                    self.linked_epoch = h.link_epoch;
+                // deadline, a stop, a flush), or the link epoch moved: let compiled code
+                // chain again, then look at what changed.
+                if self.cache.flush_due() {
+                    return;
                 }
+                self.catch_up(h);
                 h.signals.arm(h.link_epoch);
                 h.update_timers();
             }
@@ -282,9 +269,8 @@ impl Interp {
             });
             prev = None;
             let cached = slot.as_ref().and_then(|(a, k)| {
-                a.next_blocks.borrow()[*k]
-                    .upgrade()
-                    .filter(|b| b.epoch.get() == self.code_epoch)
+                let epoch = self.epoch;
+                lock_next(a)[*k].upgrade().filter(|b| b.current(epoch))
             });
             if let Some(block) = cached {
                 self.stats.next += 1;
@@ -312,7 +298,7 @@ impl Interp {
                 }
             };
             if let Some((a, k)) = &slot {
-                a.next_blocks.borrow_mut()[*k] = Rc::downgrade(&block);
+                lock_next(a)[*k] = Arc::downgrade(&block);
             }
             if block.insns.is_empty() {
                 // An instruction that straddles a page boundary: run it alone.
@@ -346,62 +332,29 @@ impl Interp {
         pending
     }
 
-    /// Gives the blocks the compiler thread finished their code.
-    pub(super) fn install_compiled(&mut self) {
-        let Some(t1) = &mut self.tier1 else {
-            return;
-        };
-        while let Some(c) = t1.take_compiled() {
-            // The block may have changed (fence.i) or gone (flush) meanwhile.
-            if let Some(b) = self.blocks.get(&c.paddr) {
-                if b.region.get().is_some_and(|r| Arc::ptr_eq(r, &c.region)) {
-                    b.compiled.set(Some(c.f));
-                }
-            }
-        }
-        if t1.code_full {
-            // Between blocks: no compiled code runs.
-            self.flush_code();
-        }
-    }
-
     /// Runs compiled code and the blocks it chains to.
     #[inline]
     pub(super) fn run_compiled(&mut self, h: &mut Hart, f: BlockFn) {
-        let Some(t1) = &mut self.tier1 else {
+        let Some(jit) = &self.cache.jit else {
             return;
         };
-        t1.run(h, f);
+        self.stats.compiled_runs += 1;
+        jit.run(h, f);
         if h.last_exit != 0 {
             self.pending_link = Some((h.last_exit as *const LinkCell, h.pc));
         }
     }
 
     /// Links the exit `link` (from the dispatch before) to `f` when it led to `h.pc`,
-    /// where `f` was just found valid for the current code epoch.
+    /// where `f` was just found valid for the hart's code epoch.
     #[inline]
     pub(super) fn link_exit(&mut self, link: Option<(*const LinkCell, u64)>, h: &Hart, f: BlockFn) {
         if let Some((cell, pc)) = link {
             if pc == h.pc {
-                // SAFETY: the cell belongs to a block of the block map (only a
-                // `fence.i` or a flush removes blocks, and both drop the pending link),
-                // and this thread is its only user.
-                unsafe { (*cell).link(f) };
-                self.linked.push(cell);
+                // SAFETY: the pending link is dropped whenever the generation or the
+                // epoch moves, so the cell's block is one of this generation.
+                unsafe { self.cache.link(cell, f, self.epoch) };
             }
-        }
-    }
-
-    /// Points every linked cell back at the miss stub.
-    pub(super) fn unlink_all(&mut self) {
-        let Some(t1) = &self.tier1 else {
-            return;
-        };
-        let miss = t1.miss_stub();
-        for cell in self.linked.drain(..) {
-            // SAFETY: see `linked`: the cell's block is alive; this thread is the only
-            // user of cells, and no compiled code runs.
-            unsafe { (*cell).unlink(miss) };
         }
     }
 
@@ -414,4 +367,9 @@ impl Interp {
         self.stats.interpreted += ran;
         ran == insns.len() as u64
     }
+}
+
+/// A block's successor slots.
+fn lock_next(b: &Block) -> std::sync::MutexGuard<'_, [std::sync::Weak<Block>; 2]> {
+    b.next_blocks.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -16,24 +16,26 @@ impl Interp {
     /// privilege, CSRs, PMP, reservation). Regions that store or read the clock, and
     /// runs that touched a device, run compiled only and count as unchecked.
     pub(super) fn lockstep(&mut self, h: &mut Hart, block: &Block, f: BlockFn) {
-        let Some(t1) = self.tier1.as_mut() else {
+        let cache = self.cache.clone();
+        let Some(jit) = cache.jit.as_ref() else {
             return;
         };
+        self.stats.compiled_runs += 1;
         let region = block.region.get().cloned().unwrap_or_default();
         if !region.iter().all(|m| replayable(&m.insns)) {
-            t1.stats.unchecked += 1;
-            t1.run(h, f);
+            self.stats.unchecked += 1;
+            jit.run(h, f);
             return;
         }
         let start = h.arch_state();
         let mmio = h.mmio_accesses;
-        t1.run(h, f);
+        jit.run(h, f);
         if h.mmio_accesses != mmio {
             // A device saw the accesses (reads may have side effects): not replayed.
-            t1.stats.unchecked += 1;
+            self.stats.unchecked += 1;
             return;
         }
-        t1.stats.checked += 1;
+        self.stats.checked += 1;
         let got = h.arch_state();
         h.restore_arch_state(&start);
         self.interpret_to(h, got.instret, got.pc);

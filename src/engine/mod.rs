@@ -4,6 +4,7 @@
 //! [`crate::exec`], shared by both tiers.
 
 pub mod blocks;
+pub mod cache;
 pub mod dispatch;
 pub mod lockstep;
 pub mod stats;
@@ -12,4 +13,5 @@ pub mod tier1;
 pub use dispatch::Interp;
 pub use lockstep::LOCKSTEP_FAIL;
 pub use stats::DispatchStats;
-pub use tier1::{JitStats, Tier1, Tier1Options, DEFAULT_THRESHOLD};
+pub use cache::CodeCache;
+pub use tier1::{compiler_threads, Jit, JitStats, Tier1Options, DEFAULT_THRESHOLD};

@@ -20,6 +20,12 @@ pub struct DispatchStats {
     pub decoded: u64,
     /// `fence.i` executions.
     pub fence_i: u64,
+    /// Compiled code entered from the dispatcher.
+    pub compiled_runs: u64,
+    /// `--lockstep`: compiled runs compared with the interpreter, and runs left
+    /// unchecked (they store to memory, read the host clock or touch a device).
+    pub checked: u64,
+    pub unchecked: u64,
 }
 
 impl DispatchStats {
@@ -32,5 +38,8 @@ impl DispatchStats {
         self.map += o.map;
         self.decoded += o.decoded;
         self.fence_i += o.fence_i;
+        self.compiled_runs += o.compiled_runs;
+        self.checked += o.checked;
+        self.unchecked += o.unchecked;
     }
 }

@@ -14,15 +14,18 @@
 //! module is freed at once ([`Tier1::flush`]); compile results from before a flush are
 //! discarded by generation.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam::channel::{Receiver, Sender};
 
 use rivet_jit::backend::{
-    self, BlockFn, Compiler, CsrRead, Entry, Helpers, L1Layout, LinkCell, MemKind, Member,
-    StateLayout, Thunks, EXIT_CHAIN, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
+    self, BlockFn, Compiler, CsrRead, Entry, Helpers, L1Layout, MemKind, Member, StateLayout,
+    Thunks, EXIT_CHAIN, EXIT_NEXT, EXIT_TRAP, MEM_DONE, MEM_HIT,
 };
+
+use super::blocks::Block;
 use rivet_jit::frontend::Insn;
 
 use crate::hart::mmu::Access;
@@ -40,36 +43,13 @@ pub enum JitError {
     Thread(#[source] std::io::Error),
 }
 
-/// What tier 1 did, for `--stats`.
+/// What the compiler threads did, for `--stats`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct JitStats {
     pub blocks: u64,
     pub insns: u64,
     pub compile_time: Duration,
     pub failures: u64,
-    pub flushes: u64,
-    /// Compiled code entered from the dispatcher.
-    pub runs: u64,
-    /// `--lockstep`: blocks compared against the interpreter, and blocks run unchecked
-    /// (they store to memory or read the host clock).
-    pub checked: u64,
-    pub unchecked: u64,
-    /// How the interpreter's dispatch found the blocks it ran.
-    pub dispatch: super::stats::DispatchStats,
-}
-
-impl JitStats {
-    pub fn add(&mut self, o: &JitStats) {
-        self.blocks += o.blocks;
-        self.insns += o.insns;
-        self.compile_time += o.compile_time;
-        self.failures += o.failures;
-        self.flushes += o.flushes;
-        self.runs += o.runs;
-        self.checked += o.checked;
-        self.unchecked += o.unchecked;
-        self.dispatch.add(&o.dispatch);
-    }
 }
 
 /// The hart state layout compiled code is built against.
@@ -352,15 +332,25 @@ pub struct Tier1Options {
     /// Compile self-looping blocks as loops and chain blocks (off for `--lockstep`,
     /// which needs one call to run a block exactly once).
     pub chaining: bool,
-    /// Compile on a thread of its own while the hart goes on interpreting (else on the
-    /// hart's thread, the moment a block turns hot: deterministic).
-    pub background: bool,
-    /// Size of the code cache; all code is flushed when it is three quarters full.
+    /// The hart that sends a block waits for its code (deterministic compiles:
+    /// `--jit-sync`, `--lockstep`); else it goes on interpreting meanwhile.
+    pub sync: bool,
+    /// Size of the code cache, shared by the compiler threads; all code is flushed
+    /// when one thread's share is three quarters full.
     pub cache_bytes: usize,
+    /// Compiler threads.
+    pub threads: usize,
+}
+
+/// Compiler threads for a host with `cores` cores: one per two cores, at most four
+/// (harts need the cores; a Linux boot compiles about ten thousand regions).
+pub fn compiler_threads(cores: usize) -> usize {
+    (cores / 2).clamp(1, 4)
 }
 
 fn new_compiler(o: Tier1Options, thunks: Thunks) -> Result<Compiler, JitError> {
-    let mut compiler = Compiler::new(layout(), thunks, o.cache_bytes).map_err(JitError::Backend)?;
+    let share = o.cache_bytes / o.threads.max(1);
+    let mut compiler = Compiler::new(layout(), thunks, share).map_err(JitError::Backend)?;
     compiler.loops = o.chaining;
     // A developer's aid for reading the code the JIT emits.
     compiler.dump = std::env::var_os("RIVET_JIT_DUMP").is_some();
@@ -384,242 +374,142 @@ pub struct RegionBlock {
 /// one function (see `rivet_jit::backend::Compiler::compile_region`).
 pub type Region = Arc<[RegionBlock]>;
 
-/// A region to compile. The compiled code embeds the addresses of the members'
-/// instructions (kept alive by the region's first block, as the `Arc` here keeps them
-/// while compiling) and of the link cells.
+/// A region to compile: the head block's, which holds the region and its link cells
+/// (the compiled code embeds their addresses, and the members' instructions').
 pub struct Request {
-    pub region: Region,
-    pub pc: u64,
-    pub paddr: u64,
-    /// The link cells' address and number.
-    links: Option<(usize, usize)>,
+    block: Arc<Block>,
+    pc: u64,
     generation: u64,
+    /// Set when the sender waits for the result.
+    reply: Option<Sender<()>>,
 }
 
-/// A compiled region, back from the compiler thread.
-pub struct Compiled {
-    /// The first block's physical address, and the region (identity: the same `Arc`).
-    pub paddr: u64,
-    pub region: Region,
-    pub f: BlockFn,
-}
-
-/// Compiles one request, unless the code cache is past three quarters of
-/// `cache_bytes` (the engine flushes it at the next slice boundary).
-fn compile_request(compiler: &mut Compiler, req: Request, cache_bytes: usize) -> Done {
-    let t = Instant::now();
-    let f = if compiler.code_used() > cache_bytes / 4 * 3 {
-        Err(None)
-    } else {
-        // SAFETY: the links address and length are those of the block's link cells,
-        // alive as long as the code can run (see Request).
-        let links = req
-            .links
-            .map(|(a, n)| unsafe { std::slice::from_raw_parts(a as *const LinkCell, n) });
-        let members: Vec<Member> = req
-            .region
-            .iter()
-            .map(|m| Member {
-                pc: req.pc.wrapping_add(m.offset),
-                insns: &m.insns,
-            })
-            .collect();
-        compiler
-            .compile_region(&members, links)
-            .map(BlockFn::addr)
-            .map_err(|e| Some(crate::launch::error_chain(&e)))
-    };
-    Done {
-        req,
-        f,
-        time: t.elapsed(),
-        code_used: compiler.code_used(),
-    }
-}
-
-enum Job {
-    Compile(Request),
-    /// Free all code: the hart no longer reaches any of it.
-    Flush,
-}
-
-struct Done {
-    req: Request,
-    /// The code's address; an error, or `None` when the block was not compiled
-    /// because the code cache is nearly full (a flush is due).
-    f: Result<usize, Option<String>>,
-    time: Duration,
-    /// Bytes of the code cache in use after this block.
-    code_used: usize,
-}
-
-/// The compiler thread of one hart.
-struct Worker {
-    jobs: Option<Sender<Job>>,
-    done: Receiver<Done>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Worker {
-    fn spawn(o: Tier1Options, thunks: Thunks, name: String) -> Result<Self, JitError> {
-        let (jobs, job_rx) = crossbeam::channel::unbounded::<Job>();
-        let (done_tx, done) = crossbeam::channel::unbounded::<Done>();
-        let (ready_tx, ready) = crossbeam::channel::bounded(1);
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                // Cranelift's module is made (and its code freed) on this thread.
-                let mut compiler = match new_compiler(o, thunks) {
-                    Ok(c) => {
-                        let _ = ready_tx.send(Ok(()));
-                        c
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let mut pending: std::collections::VecDeque<Request> = Default::default();
-                loop {
-                    use crossbeam::channel::TryRecvError;
-                    let next = if pending.is_empty() {
-                        job_rx.recv().map_err(|_| TryRecvError::Disconnected)
-                    } else {
-                        job_rx.try_recv()
-                    };
-                    match next {
-                        Ok(Job::Compile(req)) => pending.push_back(req),
-                        Ok(Job::Flush) => {
-                            // Requests from before the flush are for dropped blocks.
-                            pending.clear();
-                            // SAFETY: the hart dropped every block (and so every way to
-                            // reach compiled code) before sending the flush.
-                            unsafe { compiler.flush() };
-                        }
-                        // The hart is gone: so is the use of what is queued.
-                        Err(TryRecvError::Disconnected) => return,
-                        Err(TryRecvError::Empty) => {
-                            // Oldest first: measured against newest first, this
-                            // boots 5% slower and runs fork/exec 13% faster.
-                            let req = pending.pop_front();
-                            let Some(req) = req else { continue };
-                            let done = compile_request(&mut compiler, req, o.cache_bytes);
-                            if done_tx.send(done).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            })
-            .map_err(JitError::Thread)?;
-        match ready.recv() {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_) => return Err(JitError::Thread(std::io::Error::other("exited"))),
-        }
-        Ok(Self {
-            jobs: Some(jobs),
-            done,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for Worker {
-    fn drop(&mut self) {
-        // Closing the queue ends the thread after the block it is compiling.
-        self.jobs = None;
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-enum Backend {
-    Inline(Box<Compiler>),
-    Thread(Worker),
-}
-
-/// One hart's compiler and code.
-pub struct Tier1 {
-    backend: Backend,
-    entry: Entry,
-    chaining: bool,
-    pub threshold: u32,
-    pub stats: JitStats,
-    /// Bumped by every flush: results of older requests are dropped.
-    generation: u64,
-    /// The code cache is nearly full: the engine should flush all code.
-    pub code_full: bool,
-    cache_bytes: usize,
-    /// Requests sent to the compiler thread and not answered yet.
-    in_flight: u32,
-}
-
-impl Tier1 {
-    pub fn new(o: Tier1Options, hartid: u64) -> Result<Self, JitError> {
-        let entry = Entry::new(&layout(), &HELPERS).map_err(JitError::Backend)?;
-        let backend = if o.background {
-            Backend::Thread(Worker::spawn(o, entry.thunks(), format!("jit{hartid}"))?)
-        } else {
-            Backend::Inline(Box::new(new_compiler(o, entry.thunks())?))
-        };
-        Ok(Self {
-            backend,
-            entry,
-            chaining: o.chaining,
-            threshold: o.threshold,
-            stats: JitStats::default(),
-            generation: 0,
-            code_full: false,
-            cache_bytes: o.cache_bytes,
-            in_flight: 0,
-        })
-    }
-
-    /// Asks for a block to be compiled. Compiled on the spot when tier 1 compiles
-    /// inline; else the result comes from [`Tier1::take_compiled`] later. `None` when
-    /// there is no code (yet).
-    pub fn compile(&mut self, req: Request) -> Option<BlockFn> {
-        match &mut self.backend {
-            Backend::Inline(c) => {
-                let done = compile_request(c, req, self.cache_bytes);
-                self.finish(done).map(|c| c.f)
-            }
-            Backend::Thread(w) => {
-                let jobs = w.jobs.as_ref()?;
-                if jobs.send(Job::Compile(req)).is_ok() {
-                    self.in_flight += 1;
-                }
-                None
-            }
-        }
-    }
-
-    /// The request for compiling `region` at `pc` (physical `paddr`) with `links`.
-    pub fn request(&self, region: &Region, pc: u64, paddr: u64, links: &[LinkCell]) -> Request {
-        Request {
-            region: region.clone(),
+impl Request {
+    /// Compiling the region of `block` (already set), entered at `pc`, for cache
+    /// generation `generation`.
+    pub fn new(block: Arc<Block>, pc: u64, generation: u64) -> Self {
+        Self {
+            block,
             pc,
-            paddr,
-            links: self
-                .chaining
-                .then_some((links.as_ptr() as usize, links.len())),
-            generation: self.generation,
+            generation,
+            reply: None,
+        }
+    }
+}
+
+/// The machine's compiler service: a trampoline into compiled code, and compiler
+/// threads fed by one queue. Each thread has a code module of its own; the code of any
+/// of them runs on every hart. A thread installs what it compiled in the block itself.
+pub struct Jit {
+    entry: Entry,
+    jobs: Option<Sender<Request>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    pub threshold: u32,
+    sync: bool,
+    /// Requests sent and not finished.
+    in_flight: Arc<AtomicU32>,
+    stats: Arc<Mutex<JitStats>>,
+    /// A thread's code space is three quarters full: the cache should flush.
+    full: Arc<AtomicBool>,
+    /// The code cache's flush generation (see `super::cache`).
+    generation: Arc<AtomicU64>,
+}
+
+impl Jit {
+    pub fn new(o: Tier1Options) -> Result<Self, JitError> {
+        let entry = Entry::new(&layout(), &HELPERS).map_err(JitError::Backend)?;
+        let (jobs, rx) = crossbeam::channel::unbounded::<Request>();
+        let in_flight = Arc::new(AtomicU32::new(0));
+        let stats = Arc::new(Mutex::new(JitStats::default()));
+        let full = Arc::new(AtomicBool::new(false));
+        let generation = Arc::new(AtomicU64::new(0));
+        let mut threads = Vec::new();
+        for n in 0..o.threads.max(1) {
+            let (ready_tx, ready) = crossbeam::channel::bounded(1);
+            let thunks = entry.thunks();
+            let rx = rx.clone();
+            let w = Worker {
+                in_flight: in_flight.clone(),
+                stats: stats.clone(),
+                full: full.clone(),
+                generation: generation.clone(),
+                share: o.cache_bytes / o.threads.max(1),
+            };
+            let t = std::thread::Builder::new()
+                .name(format!("jit{n}"))
+                .spawn(move || {
+                    // Cranelift's module is made (and its code freed) on this thread.
+                    match new_compiler(o, thunks) {
+                        Ok(c) => {
+                            let _ = ready_tx.send(Ok(()));
+                            w.run(c, rx);
+                        }
+                        Err(e) => {
+                            let _ = ready_tx.send(Err(e));
+                        }
+                    }
+                })
+                .map_err(JitError::Thread)?;
+            threads.push(t);
+            match ready.recv() {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Err(JitError::Thread(std::io::Error::other("exited"))),
+            }
+        }
+        Ok(Self {
+            entry,
+            jobs: Some(jobs),
+            threads,
+            threshold: o.threshold,
+            sync: o.sync,
+            in_flight,
+            stats,
+            full,
+            generation,
+        })
+    }
+
+    /// The flush generation the cache and the compiler threads share.
+    pub(super) fn generation(&self) -> Arc<AtomicU64> {
+        self.generation.clone()
+    }
+
+    /// Sends a region to be compiled; with `sync`, returns once it is (or failed).
+    pub fn compile(&self, mut req: Request) {
+        let Some(jobs) = &self.jobs else { return };
+        let wait = self.sync.then(|| {
+            let (tx, rx) = crossbeam::channel::bounded(1);
+            req.reply = Some(tx);
+            rx
+        });
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        if jobs.send(req).is_err() {
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+        if let Some(rx) = wait {
+            let _ = rx.recv();
         }
     }
 
     /// The runs after which a block is sent to be compiled now: the threshold while
-    /// the compiler thread keeps up, doubled for every further eight requests it has
-    /// not answered yet, up to eight times. A block sent while the queue is long waits
-    /// for its code in the interpreter; blocks that keep running past the raised
+    /// the compiler threads keep up, doubled for every further eight requests they
+    /// have not answered yet, up to eight times. A block sent while the queue is long
+    /// waits for its code in the interpreter; blocks that keep running past the raised
     /// threshold are the ones worth the wait. Measured on the reference boot (ten
     /// alternating runs): 16% faster than the fixed threshold, where a fixed 800 was
     /// faster or slower than 200 depending on how much of its core the compiler thread
     /// got.
     #[inline]
     pub fn threshold_now(&self) -> u32 {
-        self.threshold << (self.in_flight / 8).min(3)
+        let waiting = self.in_flight.load(Ordering::Relaxed);
+        self.threshold << (waiting / 8).min(3)
+    }
+
+    /// Whether a compiler thread's code space is nearly full (and clears the flag).
+    pub fn take_full(&self) -> bool {
+        self.full.swap(false, Ordering::AcqRel)
     }
 
     /// Where link cells not linked to a block lead (see `rivet_jit::backend`).
@@ -627,91 +517,111 @@ impl Tier1 {
         self.entry.miss_stub()
     }
 
-    /// A block the compiler thread finished, if any.
-    pub fn take_compiled(&mut self) -> Option<Compiled> {
-        loop {
-            let Backend::Thread(w) = &self.backend else {
-                return None;
-            };
-            let done = w.done.try_recv().ok()?;
-            self.in_flight = self.in_flight.saturating_sub(1);
-            if let Some(c) = self.finish(done) {
-                return Some(c);
-            }
-        }
-    }
-
-    fn finish(&mut self, d: Done) -> Option<Compiled> {
-        self.stats.compile_time += d.time;
-        // Past three quarters: flush at the next slice boundary, before it is full.
-        if d.req.generation == self.generation && d.code_used > self.cache_bytes / 4 * 3 {
-            self.code_full = true;
-        }
-        match d.f {
-            Ok(f) if d.req.generation == self.generation => {
-                self.stats.blocks += 1;
-                self.stats.insns += d
-                    .req
-                    .region
-                    .iter()
-                    .map(|m| m.insns.len() as u64)
-                    .sum::<u64>();
-                // SAFETY: the compiler returned a block's address, of a module not
-                // flushed since (same generation).
-                let f = unsafe { BlockFn::from_addr(f) }?;
-                Some(Compiled {
-                    paddr: d.req.paddr,
-                    region: d.req.region,
-                    f,
-                })
-            }
-            Ok(_) => None,
-            Err(None) => None,
-            Err(Some(e)) => {
-                if self.stats.failures == 0 {
-                    eprintln!("rivet: {e}; such blocks stay interpreted");
-                }
-                self.stats.failures += 1;
-                None
-            }
-        }
+    /// What the compiler threads did.
+    pub fn stats(&self) -> JitStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Runs compiled block `f` on `h` (whose pc is the block's start) and the blocks
     /// it chains to, until one returns (see `rivet_jit::backend` on chaining).
     #[inline]
-    pub fn run(&mut self, h: &mut Hart, f: BlockFn) {
-        self.stats.runs += 1;
+    pub fn run(&self, h: &mut Hart, f: BlockFn) {
         h.refresh_l1_data();
         h.last_exit = 0;
         let (pc, instret) = (h.pc, h.instret);
-        // SAFETY: `f` was compiled by this tier's compiler against `layout()` for the
-        // `Hart` type and has not been flushed (the caller found it in the live block
-        // cache); so were the blocks it chains to (link cells and table entries of the
-        // current link epoch). The hart pointer is derived from an exclusive borrow not
-        // used during the call; helpers report traps by value, nothing unwinds through
-        // compiled code.
+        // SAFETY: `f` was compiled against `layout()` for the `Hart` type, and the
+        // caller holds the cache's slice lock (no flush frees code meanwhile) and found
+        // `f` in a block of the current generation; so were the blocks it chains to
+        // (link cells of the generation, table entries of the current link epoch). The
+        // hart pointer is derived from an exclusive borrow not used during the call;
+        // helpers report traps by value, nothing unwinds through compiled code.
         unsafe { self.entry.run(h as *mut Hart as *mut u8, f, pc, instret) };
     }
+}
 
-    /// Frees all compiled code.
-    ///
-    /// # Safety
-    /// No function this tier compiled may be called afterwards.
-    pub unsafe fn flush(&mut self) {
-        self.stats.flushes += 1;
-        self.generation += 1;
-        self.code_full = false;
-        // The compiler thread drops what is queued.
-        self.in_flight = 0;
-        match &mut self.backend {
-            // SAFETY: guaranteed by the caller.
-            Backend::Inline(c) => unsafe { c.flush() },
-            Backend::Thread(w) => {
-                if let Some(jobs) = &w.jobs {
-                    let _ = jobs.send(Job::Flush);
+impl Drop for Jit {
+    fn drop(&mut self) {
+        // Closing the queue ends the threads after the region each is compiling.
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+/// What a compiler thread shares with the service.
+struct Worker {
+    in_flight: Arc<AtomicU32>,
+    stats: Arc<Mutex<JitStats>>,
+    full: Arc<AtomicBool>,
+    generation: Arc<AtomicU64>,
+    share: usize,
+}
+
+impl Worker {
+    fn run(self, mut compiler: Compiler, rx: Receiver<Request>) {
+        // The generation the module's code belongs to.
+        let mut mine = self.generation.load(Ordering::Acquire);
+        while let Ok(req) = rx.recv() {
+            let now = self.generation.load(Ordering::Acquire);
+            if req.generation == now {
+                if mine != now {
+                    // SAFETY: the cache flushed since this module's code was made: no
+                    // hart reaches that code any more (it dropped every block and its
+                    // own caches before running again).
+                    unsafe { compiler.flush() };
+                    mine = now;
+                }
+                self.compile(&mut compiler, &req);
+            }
+            self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            if let Some(reply) = req.reply {
+                let _ = reply.send(());
+            }
+        }
+    }
+
+    fn compile(&self, compiler: &mut Compiler, req: &Request) {
+        let Some(region) = req.block.region.get() else {
+            return;
+        };
+        let t = Instant::now();
+        if compiler.code_used() > self.share / 4 * 3 {
+            self.full.store(true, Ordering::Release);
+            return;
+        }
+        let links = req.block.links.get().map(|l| &l[..]);
+        let members: Vec<Member> = region
+            .iter()
+            .map(|m| Member {
+                pc: req.pc.wrapping_add(m.offset),
+                insns: &m.insns,
+            })
+            .collect();
+        let result = compiler.compile_region(&members, links);
+        let mut s = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        s.compile_time += t.elapsed();
+        match result {
+            Ok(f) => {
+                s.blocks += 1;
+                s.insns += region.iter().map(|m| m.insns.len() as u64).sum::<u64>();
+                // Installed only while its generation lasts (a flush may have come).
+                if self.generation.load(Ordering::Acquire) == req.generation {
+                    req.block.compiled.store(f.addr(), Ordering::Release);
                 }
             }
+            Err(e) => {
+                if s.failures == 0 {
+                    eprintln!(
+                        "rivet: {}; such blocks stay interpreted",
+                        crate::launch::error_chain(&e)
+                    );
+                }
+                s.failures += 1;
+            }
+        }
+        if compiler.code_used() > self.share / 4 * 3 {
+            self.full.store(true, Ordering::Release);
         }
     }
 }

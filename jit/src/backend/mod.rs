@@ -120,6 +120,11 @@ impl MemKind {
 #[repr(transparent)]
 pub struct BlockFn(std::ptr::NonNull<u8>);
 
+// SAFETY: a BlockFn is the address of finished, immutable code; calling it is what
+// needs care (see `Entry::run`), not holding or passing it between threads.
+unsafe impl Send for BlockFn {}
+unsafe impl Sync for BlockFn {}
+
 impl BlockFn {
     pub fn addr(self) -> usize {
         self.0.as_ptr() as usize
@@ -144,6 +149,12 @@ pub struct Entry {
 }
 
 type EntryFn = unsafe extern "C" fn(*mut u8, *const u8, u64, u64) -> u64;
+
+// SAFETY: after `Entry::new` the module is never used again except to be dropped; what
+// threads share are the addresses of its finished code (the trampoline, the miss stub,
+// the thunks), which nothing writes.
+unsafe impl Send for Entry {}
+unsafe impl Sync for Entry {}
 
 impl Entry {
     /// The trampoline, the miss stub and the helper thunks, for a state of `layout`.
@@ -326,12 +337,13 @@ fn host_isa() -> Result<OwnedTargetIsa, Error> {
 }
 
 /// One chaining link of a block exit: the code compiled code jumps to when it leaves
-/// through this exit, the successor's or the miss stub. Compiled code reads it; the
-/// runtime writes it between blocks.
+/// through this exit, the successor's or the miss stub. Compiled code reads it (a plain
+/// aligned load, single-copy atomic on the hosts Cranelift supports); the runtime writes
+/// it, from any thread, while other harts may be running the code that reads it.
 #[repr(C)]
 #[derive(Debug)]
 pub struct LinkCell {
-    pub target: std::cell::Cell<usize>,
+    pub target: AtomicUsize,
 }
 
 impl LinkCell {
@@ -340,18 +352,23 @@ impl LinkCell {
     /// A cell not linked: it leads to `miss_stub` ([`Entry::miss_stub`]).
     pub fn new(miss_stub: usize) -> Self {
         Self {
-            target: std::cell::Cell::new(miss_stub),
+            target: AtomicUsize::new(miss_stub),
         }
     }
 
     /// Links the exit to `f`.
     pub fn link(&self, f: BlockFn) {
-        self.target.set(f.addr());
+        self.target.store(f.addr(), Ordering::Release);
     }
 
     /// Points the exit back at `miss_stub`.
     pub fn unlink(&self, miss_stub: usize) {
-        self.target.set(miss_stub);
+        self.target.store(miss_stub, Ordering::Release);
+    }
+
+    /// Where the exit leads now.
+    pub fn get(&self) -> usize {
+        self.target.load(Ordering::Acquire)
     }
 }
 
